@@ -1,0 +1,5 @@
+import sys
+
+from dlrun.cli import main
+
+sys.exit(main())

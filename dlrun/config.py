@@ -1,0 +1,217 @@
+"""The config schema: typed dataclasses registered in Hydra's ConfigStore.
+
+Defaults live here, with their units. Each config group's choices are stored
+as nodes of its dataclass, so `optimizer=adam` selects a node and a typo or a
+wrong type fails at compose time. YAML in `conf/` only holds the primary
+config's defaults list and Hydra's own settings; `experiments/` holds diffs.
+This module imports no torch, so `dlrun --help` and `dlrun list` stay fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MISSING = "???"
+
+
+class ConfigError(ValueError):
+    """A setting that is well-typed but cannot be used (caught at the CLI: one line, exit 2)."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    width: int = 100  # hidden units per layer (channels for CNNs)
+    depth: int = 2  # hidden layers (conv layers for CNNs)
+    activation: str = "relu"  # relu | tanh | sigmoid | gelu | leaky_relu | elu | identity
+    dropout: float = 0.0  # drop probability after each hidden activation
+    bottleneck: int | None = None  # width of a narrow linear layer in the middle
+    kernel_size: int = 5  # CNNs only
+    batch_norm: bool = False
+
+
+@dataclass
+class InitConfig:
+    name: str = "default"
+    std: float = 0.01  # `normal` only
+    value: float = 0.1  # `constant` only
+    gain: float | None = None  # None: the activation's recommended gain
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0  # L2 coefficient (decoupled for adamw)
+    momentum: float = 0.0
+    nesterov: bool = False
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    alpha: float = 0.99  # rmsprop's smoothing constant
+    rho: float = 0.9  # adadelta's smoothing constant
+    dampening: float = 0.0
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "constant"
+    warmup_epochs: int = 0  # linear warm-up from lr/10 (0: off)
+    step_size: int = 30  # epochs between decays (`step`)
+    gamma: float = 0.1  # decay factor (`step`)
+    min_lr: float = 0.0  # floor for `cosine`
+
+
+@dataclass
+class AugmentConfig:
+    name: str = "none"
+    shift: int = 0  # max translation in samples (1-D) or pixels (2-D)
+    noise: float = 0.0  # std of additive Gaussian noise, in standardised units
+    scale: float = 0.0  # amplitude scaling in [1 - scale, 1 + scale]
+    rotate: float = 0.0  # max rotation in degrees (images)
+    flip: bool = False  # random horizontal flips (images)
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist1d"
+    path: str | None = None  # `table` / `npz`: the user's file
+    target: str | None = None  # `table`: the target column
+    task: str | None = None  # None: inferred (classification or regression)
+    n_samples: int = 5000  # generated data sets: samples before the test split
+    test_fraction: float = 0.2  # fraction held out as the test split
+    val_fraction: float = 0.1  # fraction of the training split used for validation
+    n_train: int | None = None  # train on a random subset of this many samples
+    label_noise: float = 0.0  # fraction of training labels replaced at random
+    noise: float = 0.1  # synthetic sets: input noise (regression: target noise std)
+    data_seed: int = 42  # seed of the generated data (fixed across run seeds)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class EarlyStoppingConfig:
+    patience: int | None = 20  # epochs without improvement (None: off)
+    min_delta: float = 0.0  # smallest change that counts as an improvement
+    monitor: str = "val_loss"  # a metrics.csv column; *_acc is maximised
+    restore_best: bool = True  # test (and `last` state) with the best weights
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 100
+    batch_size: int = 128
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    eval_batch_size: int = 4096
+    max_grad_norm: float | None = None  # gradient clipping (None: off)
+    layer_stats: bool = True  # write layers.csv
+    progress: bool = True  # rich progress bar
+    divergence_loss: float = 1e6  # train loss above this (or nan) ends the run as diverged
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+
+@dataclass
+class DeviceConfig:
+    name: str = "auto"  # auto picks cuda, then mps, then cpu
+
+
+@dataclass
+class TransferConfig:
+    source: str | None = None  # a run folder whose best weights are loaded
+    freeze: list[str] = field(default_factory=list)  # layer prefixes, or ["features"]
+    reset_head: bool = False
+
+
+@dataclass
+class TrainConfig:
+    defaults: list[Any] = field(
+        default_factory=lambda: [
+            "_self_",
+            {"model": "mlp"},
+            {"init": "default"},
+            {"optimizer": "adam"},
+            {"schedule": "constant"},
+            {"data": "mnist1d"},
+            {"device": "auto"},
+        ]
+    )
+    model: ModelConfig = MISSING  # type: ignore[assignment]
+    init: InitConfig = MISSING  # type: ignore[assignment]
+    optimizer: OptimizerConfig = MISSING  # type: ignore[assignment]
+    schedule: ScheduleConfig = MISSING  # type: ignore[assignment]
+    data: DataConfig = MISSING  # type: ignore[assignment]
+    device: DeviceConfig = MISSING  # type: ignore[assignment]
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    seed: int = 0
+    name: str = "run"
+    resume: str | None = None  # a run folder to continue from its last checkpoint
+    quick: bool = False  # experiments: a small size for tests and a first look
+
+
+# Every choice a user can type, with its one-line description (`dlrun list`).
+# The node is built from the group's dataclass, so defaults stay in one place.
+CHOICES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "model": {
+        "mlp": (
+            "fully connected net: depth x width, activation, dropout, bottleneck",
+            # Tuned on MNIST-1D: test accuracy 0.64-0.70 over seeds 0-2 (2 CPU cores, ~5 s).
+            {"width": 512, "dropout": 0.3},
+        ),
+        "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", {}),
+        "cnn2d": ("2-D convolutions over an image (digits), then a linear head", {}),
+        "deep_linear": ("the lecture's linear network W_L...W_1 x: no nonlinearity", {}),
+    },
+    "init": {
+        "default": ("PyTorch's own per-layer initialisation", {}),
+        "xavier": ("Glorot normal: variance 2/(n_in+n_out), gain of the activation", {}),
+        "he": ("He/Kaiming normal: variance 2/n_in (ReLU)", {}),
+    },
+    "optimizer": {
+        "sgd": ("plain stochastic gradient descent: w -= lr g", {"lr": 0.05}),
+        "momentum": ("heavy-ball SGD: v = mu v + g, w -= lr v", {"lr": 0.02, "momentum": 0.9}),
+        "adam": ("Adam (Kingma & Ba 2015), bias-corrected moments", {"lr": 1e-3}),
+    },
+    "schedule": {
+        "constant": ("the same learning rate every step", {}),
+    },
+    "data": {
+        "mnist1d": ("MNIST-1D (Greydanus 2020), generated offline: 10 classes, length 40", {}),
+        "digits": ("scikit-learn's 8x8 handwritten digits: 1797 images, 10 classes", {}),
+        "moons": ("two interleaving half circles, 2-D, 2 classes", {"n_samples": 2000}),
+        "circles": ("two concentric circles, 2-D, 2 classes", {"n_samples": 2000}),
+        "spirals": ("three interleaved spirals, 2-D, 3 classes", {"n_samples": 3000}),
+        "regression": (
+            "y = sin(2 pi x) + x + noise on [-1, 1]: a known true function for bias/variance",
+            {"n_samples": 1000, "noise": 0.3},
+        ),
+        "table": ("your CSV or Parquet file: data.path=... data.target=<column>", {}),
+        "npz": ("your NumPy .npz file with arrays x and y: data.path=...", {}),
+    },
+    "device": {
+        "auto": ("cuda if available, then mps, then cpu", {}),
+        "cpu": ("the CPU", {}),
+        "cuda": ("the first (or assigned) NVIDIA GPU", {}),
+        "mps": ("Apple's Metal GPU", {}),
+    },
+}
+
+SCHEMAS: dict[str, type] = {
+    "model": ModelConfig,
+    "init": InitConfig,
+    "optimizer": OptimizerConfig,
+    "schedule": ScheduleConfig,
+    "data": DataConfig,
+    "device": DeviceConfig,
+}
+
+
+def register_configs() -> None:
+    """Store the primary config and every group choice in Hydra's ConfigStore."""
+    from hydra.core.config_store import ConfigStore
+
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    for group, choices in CHOICES.items():
+        schema = SCHEMAS[group]
+        for choice, (_, values) in choices.items():
+            cs.store(group=group, name=choice, node=schema(name=choice, **values))

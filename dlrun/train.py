@@ -1,0 +1,390 @@
+"""The runner: `run(cfg, run_dir)` builds everything, then `fit` runs the epoch loop.
+
+Read top to bottom: setup -> data -> model -> optimizer -> loop -> test. The
+loop keeps every per-step number on the device and syncs with the host once
+per epoch, so the GPU is never waiting on Python.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun import runs
+from dlrun.config import ConfigError
+from dlrun.data import Dataset, batches, build_dataset
+from dlrun.diagnostics import LAYER_COLUMNS, layer_rows
+from dlrun.initializers import initialize
+from dlrun.models import build_model, count_parameters
+from dlrun.optim import build_optimizer, build_schedule
+from dlrun.progress import Progress, print_summary
+
+
+class EarlyStopping:
+    """Stop after `patience` epochs without an improvement larger than `min_delta`."""
+
+    def __init__(self, patience: int | None, min_delta: float = 0.0, mode: str = "min"):
+        self.patience, self.min_delta, self.sign = patience, min_delta, 1 if mode == "min" else -1
+        self.best, self.best_epoch, self.bad_epochs = math.inf, 0, 0
+        self.improved = False
+
+    def step(self, value: float, epoch: int) -> bool:
+        """Record this epoch's value; True when training should stop."""
+        score = self.sign * value
+        self.improved = score < self.best - self.min_delta
+        if self.improved:
+            self.best, self.best_epoch, self.bad_epochs = score, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.patience is not None and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.bad_epochs = (
+            state["best"],
+            state["best_epoch"],
+            state["bad_epochs"],
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but no CUDA GPU is visible (try device=auto or cpu)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device=mps but Apple's Metal backend is not available")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise ConfigError(f"device={name!r}: choose from auto, cpu, cuda, mps")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+
+
+def metric_name(task: str) -> str:
+    return "acc" if task == "classification" else "rmse"
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch_size: int):
+    """(mean loss, accuracy or RMSE) as device tensors: no host sync here."""
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    score = torch.zeros((), device=x.device)
+    for start in range(0, len(y), batch_size):
+        out = model(x[start : start + batch_size])
+        yb = y[start : start + batch_size]
+        if task == "classification":
+            loss_sum += F.cross_entropy(out, yb, reduction="sum")
+            score += (out.argmax(1) == yb).sum()
+        else:
+            loss_sum += F.mse_loss(out, yb, reduction="sum") / yb.shape[1]
+    model.train()
+    loss = loss_sum / len(y)
+    return loss, (score / len(y) if task == "classification" else loss.sqrt())
+
+
+@dataclass
+class State:
+    """Everything the loop changes, so a checkpoint can restore it."""
+
+    epoch: int = 0
+    step: int = 0
+    wall_s: float = 0.0
+    best_model: dict[str, torch.Tensor] = field(default_factory=dict)
+    best_optimizer: dict[str, Any] = field(default_factory=dict)
+    status: str = "running"
+
+
+def checkpoint(model, optimizer, schedule, generator, stopper, state: State, cfg) -> dict:
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "schedule": schedule.state_dict() if schedule is not None else None,
+        "epoch": state.epoch,
+        "step": state.step,
+        "wall_s": state.wall_s,
+        "early_stopping": stopper.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "batches": generator.get_state(),
+        },
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
+    """Write last.pt and best.pt atomically (a crash mid-write keeps the old file)."""
+    folder = run_dir / "checkpoints"
+    folder.mkdir(exist_ok=True)
+    best = {**ckpt, "model": state.best_model or ckpt["model"], "epoch_saved": ckpt["epoch"]}
+    best["optimizer"] = state.best_optimizer or ckpt["optimizer"]
+    for name, payload in (("last.pt", ckpt), ("best.pt", best)):
+        tmp = folder / f".{name}.tmp"
+        torch.save(payload, tmp)
+        tmp.replace(folder / name)
+
+
+def _snapshot(module_or_state) -> Any:
+    state = module_or_state.state_dict() if hasattr(module_or_state, "state_dict") else module_or_state
+    return copy.deepcopy({k: v for k, v in state.items()}) if isinstance(state, dict) else state
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary."""
+    run_dir = Path(run_dir)
+    t0 = time.perf_counter()
+    # --- setup: everything that can reject the config runs before anything is written
+    seed_everything(cfg.seed, cfg.trainer.deterministic)
+    device = resolve_device(cfg.device.name)
+    _check_trainer(cfg)
+    data = build_dataset(cfg.data, cfg.seed, device)
+    model = build_model(cfg.model, data.input_shape, data.n_out)
+    initialize(model, cfg.init, cfg.model.activation)
+    transfer_report = None
+    if cfg.transfer.source:
+        from dlrun.transfer import apply_transfer
+
+        transfer_report = apply_transfer(model, cfg.transfer)
+    model.to(device)
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
+    schedule = build_schedule(optimizer, cfg.schedule, cfg.trainer.epochs)
+    augment = None
+    if cfg.data.augment.name != "none":
+        from dlrun.augment import build_augment
+
+        augment = build_augment(cfg.data.augment, data.input_shape)
+    monitor = cfg.trainer.early_stopping.monitor
+    columns = metric_columns(data.task)
+    if monitor not in columns[2:]:
+        raise ConfigError(f"trainer.early_stopping.monitor={monitor!r}: choose from {columns[2:]}")
+    mode = "max" if monitor.endswith("_acc") else "min"
+    stopper = EarlyStopping(cfg.trainer.early_stopping.patience, cfg.trainer.early_stopping.min_delta, mode)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    state = State()
+    if cfg.resume:
+        _resume(Path(cfg.resume), model, optimizer, schedule, generator, stopper, state, device)
+
+    # --- the run folder
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    base = {
+        "name": cfg.name,
+        "task": data.task,
+        "device": str(device),
+        "seed": cfg.seed,
+        "n_params": count_parameters(model),
+        "monitor": monitor,
+        "run_dir": str(run_dir.resolve()),
+        **runs.provenance(),
+    }
+    if transfer_report is not None:
+        base["transfer"] = transfer_report
+    runs.write_json(run_dir / "summary.json", {"status": "running", **base})
+    steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
+    print(
+        f"dlrun: {cfg.model.name} with {base['n_params']:,} parameters on {device}; "
+        f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {cfg.trainer.epochs} epochs"
+    )
+    print(f"dlrun: run folder {run_dir}")
+
+    metrics = runs.CsvLog(run_dir / "metrics.csv", columns, append=bool(cfg.resume))
+    layers = runs.CsvLog(run_dir / "layers.csv", LAYER_COLUMNS, append=bool(cfg.resume)) if cfg.trainer.layer_stats else None
+    loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
+    try:
+        fit(cfg, data, model, optimizer, schedule, augment, loss_fn, generator, stopper, state, metrics, layers, run_dir)
+    except KeyboardInterrupt:
+        state.status = "interrupted"
+        raise
+    except Exception as e:
+        state.status = "failed"
+        base["error"] = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        metrics.close()
+        if layers is not None:
+            layers.close()
+        save_checkpoints(run_dir, checkpoint(model, optimizer, schedule, generator, stopper, state, cfg), state)
+        if state.status in ("interrupted", "failed"):
+            runs.write_json(run_dir / "summary.json", {"status": state.status, **_partial(stopper, state, mode), **base})
+
+    # --- test once, with the best weights
+    if cfg.trainer.early_stopping.restore_best and state.best_model:
+        model.load_state_dict(state.best_model)
+    summary = {"status": state.status, **_partial(stopper, state, mode), **base}
+    for split_name in ("train", "val", "test"):
+        split = getattr(data, split_name)
+        loss, score = evaluate(model, split.x, split.y, data.task, cfg.trainer.eval_batch_size)
+        summary[f"{split_name}_loss"], summary[f"{split_name}_{metric_name(data.task)}"] = torch.stack([loss, score]).tolist()
+    summary["best_" + monitor] = summary.pop("best_monitor")
+    summary["wall_s"] = round(state.wall_s + 0.0, 3)
+    summary["total_s"] = round(time.perf_counter() - t0, 3)
+    if data.task == "regression" and "x_grid_std" in data.extras:
+        save_predictions(model, data, run_dir)
+    runs.write_json(run_dir / "summary.json", summary)
+    if cfg.trainer.progress:
+        print_summary(summary, run_dir)
+    return summary
+
+
+def fit(cfg, data: Dataset, model, optimizer, schedule, augment, loss_fn, generator, stopper, state, metrics, layers, run_dir) -> None:
+    """The epoch loop: train, evaluate, log, early-stop, checkpoint now and then."""
+    tcfg = cfg.trainer
+    train, val = data.train, data.val
+    classification = data.task == "classification"
+    fixed_batch = train.x[:256]  # layers.csv is measured on the same batch every epoch
+    if layers is not None and state.epoch == 0:
+        _initial_gradients(model, fixed_batch, train.y[:256], loss_fn)
+        layers.write(layer_rows(model, fixed_batch, epoch=0))
+        model.zero_grad(set_to_none=True)
+    last_save = time.perf_counter()
+    start = time.perf_counter() - state.wall_s
+    with Progress(tcfg.epochs, enabled=tcfg.progress, start=state.epoch) as progress:
+        while state.epoch < tcfg.epochs:
+            state.epoch += 1
+            model.train()
+            loss_sum = torch.zeros((), device=train.x.device)
+            correct = torch.zeros((), device=train.x.device)
+            for idx in batches(len(train), tcfg.batch_size, train.x.device, generator):
+                xb, yb = train.x[idx], train.y[idx]
+                if augment is not None:
+                    xb = augment(xb, generator)
+                out = model(xb)
+                loss = loss_fn(out, yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tcfg.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm)
+                optimizer.step()
+                loss_sum += loss.detach() * len(idx)
+                if classification:
+                    correct += (out.argmax(1) == yb).sum()
+            state.step += math.ceil(len(train) / tcfg.batch_size)
+            lr = optimizer.param_groups[0]["lr"]
+            if schedule is not None:
+                schedule.step()
+            val_loss, val_score = evaluate(model, val.x, val.y, data.task, tcfg.eval_batch_size)
+            train_loss = loss_sum / len(train)
+            train_score = correct / len(train) if classification else train_loss.sqrt()
+            # The one host sync of the epoch.
+            tl, ts, vl, vs = torch.stack([train_loss, train_score, val_loss, val_score]).tolist()
+            state.wall_s = time.perf_counter() - start
+            suffix = "acc" if classification else "rmse"
+            row = {"epoch": state.epoch, "step": state.step, "train_loss": tl, "val_loss": vl, "lr": lr, "time_s": round(state.wall_s, 4), f"train_{suffix}": ts, f"val_{suffix}": vs}
+            metrics.write(row)
+            if layers is not None:
+                layers.write(layer_rows(model, fixed_batch, state.epoch))
+            if not math.isfinite(tl) or tl > tcfg.divergence_loss:
+                state.status = "diverged"
+                progress.update(row, note="diverged")
+                break
+            stop = stopper.step(row[stopper_monitor(cfg)], state.epoch)
+            if stopper.improved:
+                state.best_model = _snapshot(model)
+                state.best_optimizer = _snapshot(optimizer)
+            progress.update(row)
+            if stop:
+                state.status = "early_stopped"
+                break
+            if time.perf_counter() - last_save > 60:  # seconds between resumable checkpoints
+                save_checkpoints(run_dir, checkpoint(model, optimizer, schedule, generator, stopper, state, cfg), state)
+                last_save = time.perf_counter()
+        else:
+            state.status = "completed"
+
+
+def stopper_monitor(cfg) -> str:
+    return cfg.trainer.early_stopping.monitor
+
+
+def metric_columns(task: str) -> list[str]:
+    s = metric_name(task)
+    return ["epoch", "step", "train_loss", "val_loss", f"train_{s}", f"val_{s}", "lr", "time_s"]
+
+
+def _initial_gradients(model, x, y, loss_fn) -> None:
+    """Gradients on the fixed batch before any step (epoch 0 of layers.csv)."""
+    model.zero_grad(set_to_none=True)
+    loss_fn(model(x), y).backward()
+
+
+def _partial(stopper: EarlyStopping, state: State, mode: str) -> dict[str, Any]:
+    best = stopper.best if mode == "min" else -stopper.best
+    return {
+        "best_epoch": stopper.best_epoch or None,
+        "best_monitor": best if math.isfinite(best) else None,
+        "epochs_run": state.epoch,
+        "steps": state.step,
+        "wall_s": round(state.wall_s, 3),
+    }
+
+
+def _check_trainer(cfg) -> None:
+    t = cfg.trainer
+    if t.epochs < 1:
+        raise ConfigError(f"trainer.epochs={t.epochs} must be at least 1")
+    if t.batch_size < 1:
+        raise ConfigError(f"trainer.batch_size={t.batch_size} must be at least 1")
+    p = t.early_stopping.patience
+    if p is not None and p < 1:
+        raise ConfigError(f"trainer.early_stopping.patience={p} must be at least 1 (or null: off)")
+
+
+def _resume(folder: Path, model, optimizer, schedule, generator, stopper, state: State, device) -> None:
+    last = folder / "checkpoints" / "last.pt"
+    if not last.is_file():
+        raise ConfigError(f"resume={folder}: no checkpoints/last.pt to resume from")
+    ckpt = torch.load(last, map_location=device, weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if schedule is not None and ckpt["schedule"] is not None:
+        schedule.load_state_dict(ckpt["schedule"])
+    stopper.load_state_dict(ckpt["early_stopping"])
+    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+    generator.set_state(ckpt["rng"]["batches"].cpu() if device.type == "cpu" else ckpt["rng"]["batches"])
+    state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
+    best = torch.load(folder / "checkpoints" / "best.pt", map_location=device, weights_only=True)
+    state.best_model, state.best_optimizer = best["model"], best["optimizer"]
+    runs.truncate_csv(folder / "metrics.csv", state.epoch)
+    runs.truncate_csv(folder / "layers.csv", state.epoch)
+
+
+@torch.no_grad()
+def save_predictions(model, data: Dataset, run_dir: Path) -> None:
+    """Predictions on the regression task's fixed grid, for the bias-variance report."""
+    model.eval()
+    x = torch.as_tensor(data.extras["x_grid_std"], device=data.train.x.device)
+    np.savez(
+        run_dir / "predictions.npz",
+        x=data.extras["x_grid"],
+        y_pred=model(x).cpu().numpy(),
+        f_true=data.extras["f_grid"],
+        noise_std=data.extras["noise_std"],
+    )
