@@ -44,7 +44,7 @@ class OptimizerConfig:
     name: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0  # L2 coefficient (decoupled for adamw)
-    momentum: float = 0.0
+    momentum: float = 0.0  # sgd family (and rmsprop): the mu of v = mu v + g
     nesterov: bool = False
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
@@ -56,7 +56,7 @@ class OptimizerConfig:
 @dataclass
 class ScheduleConfig:
     name: str = "constant"
-    warmup_epochs: int = 0  # linear warm-up from lr/10 (0: off)
+    warmup_epochs: int = 0  # linear warm-up: epoch e <= W runs at lr * e / (W + 1) (0: off)
     step_size: int = 30  # epochs between decays (`step`)
     gamma: float = 0.1  # decay factor (`step`)
     min_lr: float = 0.0  # floor for `cosine`
@@ -131,6 +131,7 @@ class TrainConfig:
             {"optimizer": "adam"},
             {"schedule": "constant"},
             {"data": "mnist1d"},
+            {"data/augment": "none"},  # after data: the choice lands in data.augment
             {"device": "auto"},
         ]
     )
@@ -161,18 +162,58 @@ CHOICES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "cnn2d": ("2-D convolutions over an image (digits), then a linear head", {}),
         "deep_linear": ("the lecture's linear network W_L...W_1 x: no nonlinearity", {}),
     },
+    # Biases start at zero for every choice but `default`. `init.gain` overrides
+    # the gain of xavier*, he*, lecun and orthogonal.
     "init": {
-        "default": ("PyTorch's own per-layer initialisation", {}),
-        "xavier": ("Glorot normal: variance 2/(n_in+n_out), gain of the activation", {}),
-        "he": ("He/Kaiming normal: variance 2/n_in (ReLU)", {}),
+        "default": ("PyTorch's own per-layer initialisation (uniform, biases too)", {}),
+        "xavier": ("Glorot normal: variance 2/(n_in+n_out) (the lecture's), gain 1", {}),
+        "xavier_uniform": ("Glorot uniform: same variance 2/(n_in+n_out), gain 1", {}),
+        "he": ("He/Kaiming normal: variance gain^2/n_in, 2/n_in for ReLU", {}),
+        "he_uniform": ("He/Kaiming uniform: same variance gain^2/n_in", {}),
+        "lecun": ("LeCun normal: variance 1/n_in", {}),
+        "orthogonal": ("Saxe et al.: (semi-)orthogonal matrix times the activation's gain", {}),
+        "normal": ("N(0, init.std^2) for every weight", {}),
+        "zeros": ("all weights zero: symmetry is never broken (a demonstration)", {}),
+        "constant": ("every weight init.value: symmetry is never broken", {}),
     },
+    # Weight decay is L2 added to the gradient (coupled) for every optimizer but
+    # adamw, which shrinks the weights directly (decoupled, Loshchilov & Hutter).
     "optimizer": {
         "sgd": ("plain stochastic gradient descent: w -= lr g", {"lr": 0.05}),
+        # PyTorch's form; the lecture's v = mu v + lr g, w -= v is the same path
+        # for a constant rate (its v is lr times this v).
         "momentum": ("heavy-ball SGD: v = mu v + g, w -= lr v", {"lr": 0.02, "momentum": 0.9}),
-        "adam": ("Adam (Kingma & Ba 2015), bias-corrected moments", {"lr": 1e-3}),
+        "nesterov": (
+            "Nesterov momentum: v = mu v + g, w -= lr (g + mu v) (looks one step ahead)",
+            {"lr": 0.02, "momentum": 0.9, "nesterov": True},
+        ),
+        "adagrad": ("AdaGrad: s += g^2, w -= lr g / (sqrt(s) + eps)", {"lr": 0.01, "eps": 1e-10}),
+        "rmsprop": (
+            "RMSProp: s = alpha s + (1-alpha) g^2, w -= lr g / (sqrt(s) + eps)",
+            {"lr": 1e-3},
+        ),
+        "adadelta": (
+            "Adadelta: RMS of past updates over RMS of gradients (rho, eps), lr scales it",
+            {"lr": 1.0, "eps": 1e-6},
+        ),
+        # The lecture divides the running averages themselves by 1 - beta^t, which
+        # compounds the correction over steps; this is the paper's (and PyTorch's)
+        # algorithm: m and s are plain averages, only the update uses m/(1-b1^t).
+        "adam": (
+            "Adam (Kingma & Ba 2015): bias-corrected moments, coupled L2 weight decay",
+            {"lr": 1e-3},
+        ),
+        "adamw": (
+            "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay",
+            {"lr": 1e-3, "weight_decay": 0.01},
+        ),
     },
+    # t counts epochs: the rate changes once per epoch (no work in the step loop).
     "schedule": {
-        "constant": ("the same learning rate every step", {}),
+        "constant": ("the same learning rate every epoch (after any warm-up)", {}),
+        "inverse_sqrt": ("lr / sqrt(t), t = epoch after warm-up: the lecture's fixed decay", {}),
+        "step": ("lr * gamma every step_size epochs", {}),
+        "cosine": ("cosine from lr down to min_lr over the epochs after warm-up", {}),
     },
     "data": {
         "mnist1d": ("MNIST-1D (Greydanus 2020), generated offline: 10 classes, length 40", {}),
@@ -186,6 +227,18 @@ CHOICES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         ),
         "table": ("your CSV or Parquet file: data.path=... data.target=<column>", {}),
         "npz": ("your NumPy .npz file with arrays x and y: data.path=...", {}),
+    },
+    # data/augment=<choice>: random transforms applied on the device to each training batch.
+    "data/augment": {
+        "none": ("no augmentation", {}),
+        "signal": (
+            "1-D signals (MNIST-1D): shift up to 3 samples, noise 0.05, amplitude x[0.9, 1.1]",
+            {"shift": 3, "noise": 0.05, "scale": 0.1},
+        ),
+        "image": (
+            "images (digits): shift up to 1 pixel (zero padding), rotate up to 10 degrees",
+            {"shift": 1, "rotate": 10.0},
+        ),
     },
     "device": {
         "auto": ("cuda if available, then mps, then cpu", {}),
@@ -201,6 +254,7 @@ SCHEMAS: dict[str, type] = {
     "optimizer": OptimizerConfig,
     "schedule": ScheduleConfig,
     "data": DataConfig,
+    "data/augment": AugmentConfig,
     "device": DeviceConfig,
 }
 
