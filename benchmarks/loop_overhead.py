@@ -92,10 +92,20 @@ def main() -> None:
         hand.append(hand_written(cfg, device))
         ours.append(with_dlrun(cfg))
     h, d = statistics.median(hand), statistics.median(ours)
-    steps = args.epochs * -(-int(len(build_dataset(cfg.data, cfg.seed, device).train)) // cfg.trainer.batch_size)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"machine: {platform.node()} {name}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"model={cfg.model.name} width={cfg.model.width} data={cfg.data.name} device={device} steps={steps}")
+    steps = args.epochs * -(
+        -int(len(build_dataset(cfg.data, cfg.seed, device).train)) // cfg.trainer.batch_size
+    )
+    name = (
+        torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else platform.processor() or platform.machine()
+    )
+    print(
+        f"machine: {platform.node()} {name}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(
+        f"model={cfg.model.name} width={cfg.model.width} data={cfg.data.name} device={device} steps={steps}"
+    )
     print(f"hand-written loop: {h:.3f} s  (median of {args.repeats})")
     print(f"dlrun loop:        {d:.3f} s  (median of {args.repeats})")
     print(f"ratio dlrun / hand-written: {d / h:.3f}")

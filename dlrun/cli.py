@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlrun {__version__}")
         return 0
     command, args = argv[0], argv[1:]
-    commands = {"train": train_main, "list": list_main, "report": report_main, "gradcheck": gradcheck_main}
+    commands = {
+        "train": train_main,
+        "list": list_main,
+        "report": report_main,
+        "gradcheck": gradcheck_main,
+    }
     if command not in commands:
         print(USAGE, end="", file=sys.stderr)
         return fail(f"unknown command {command!r}; choose from {', '.join(commands)}")
@@ -84,6 +89,31 @@ def _slug(text: str, limit: int = 80) -> str:
     return text[:limit] or "default"
 
 
+def _default_n_jobs() -> int:
+    from dlrun.sweeps import default_n_jobs
+
+    return default_n_jobs()
+
+
+def register_resolvers() -> None:
+    """dlrun's resolvers (idempotent).
+
+    Launcher workers (joblib, submitit) resolve `hydra.sweep.subdir` themselves,
+    so dlrun.sweeps calls this at import: unpickling the sweep callback in a
+    worker registers them before Hydra needs them. `dlrun_unique` is cached:
+    every later resolution (and the copies Hydra sends to workers) sees the
+    folder created the first time.
+    """
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("dlrun_unique"):
+        OmegaConf.register_new_resolver("dlrun_unique", _unique_dir, use_cache=True)
+    if not OmegaConf.has_resolver("dlrun_slug"):
+        OmegaConf.register_new_resolver("dlrun_slug", _slug)
+    if not OmegaConf.has_resolver("dlrun_n_jobs"):
+        OmegaConf.register_new_resolver("dlrun_n_jobs", _default_n_jobs, use_cache=True)
+
+
 def setup_hydra() -> None:
     """Register resolvers, the schema and the experiments (idempotent)."""
     from hydra.core.config_store import ConfigStore
@@ -92,10 +122,7 @@ def setup_hydra() -> None:
     from dlrun.config import register_configs
     from dlrun.paths import experiments_dir
 
-    if not OmegaConf.has_resolver("dlrun_unique"):
-        OmegaConf.register_new_resolver("dlrun_unique", _unique_dir, use_cache=True)
-    if not OmegaConf.has_resolver("dlrun_slug"):
-        OmegaConf.register_new_resolver("dlrun_slug", _slug)
+    register_resolvers()
     register_configs()
     cs = ConfigStore.instance()
     for path in sorted(experiments_dir().glob("*.yaml")):
@@ -128,7 +155,12 @@ def describe_hydra_error(exc: BaseException) -> str:
                 return f"unknown {group} {choice!r}; choose from: {options}"
             return f"config {choice!r} not found"
         full_key = getattr(exc, "full_key", None)
-        if full_key and type(exc).__name__ in ("ValidationError", "ConfigKeyError", "ConfigAttributeError", "ConfigTypeError"):
+        if full_key and type(exc).__name__ in (
+            "ValidationError",
+            "ConfigKeyError",
+            "ConfigAttributeError",
+            "ConfigTypeError",
+        ):
             message = str(exc).split("\n")[0]
             message = re.sub(r"\s*full_key:.*", "", message)
             return f"{full_key}: {message}"
@@ -136,7 +168,11 @@ def describe_hydra_error(exc: BaseException) -> str:
             break
         exc = exc.__cause__ or exc.__context__
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("Config search path", "provider=", "Set the environment"))]
+    lines = [
+        line
+        for line in lines
+        if not line.startswith(("Config search path", "provider=", "Set the environment"))
+    ]
     return " ".join(lines[:3]) or type(exc).__name__
 
 
@@ -150,34 +186,35 @@ def _task(cfg) -> float | None:
     """The Hydra task: one run into Hydra's output folder; returns the monitored metric.
 
     Errors never propagate into Hydra (it would print its own banner): a single
-    run stores them for `train_main`, a sweep job records them and moves on.
+    run stores them for `train_main`, a sweep job records them in its run
+    folder (dlrun.sweeps.run_job) and the sweep moves on.
     """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+    from omegaconf import OmegaConf
 
     from dlrun.config import ConfigError
     from dlrun.train import run
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        from dlrun.sweeps import run_job
+
+        launcher = {
+            key: OmegaConf.select(hydra_cfg.launcher, key)
+            for key in ("_target_", "n_jobs", "cpus_per_task")
+        }
+        return run_job(cfg, run_dir, hydra_cfg.job.num, launcher)
     try:
         summary = run(cfg, run_dir)
     except ConfigError as e:
-        if multirun:
-            _record_failure(run_dir, cfg, e)
-            print(f"dlrun: job {run_dir.name} failed: {e}", file=sys.stderr)
-            return None
         if not cfg.resume:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing of this run was trained
         _outcome["error"] = UsageError(str(e))
         return None
     except Exception as e:
-        message = f"{type(e).__name__}: {e}"
-        if multirun:
-            print(f"dlrun: job {run_dir.name} failed: {message}", file=sys.stderr)
-            return None
-        _outcome["error"] = RunFailed(f"{message} (run folder {run_dir})")
+        _outcome["error"] = RunFailed(f"{type(e).__name__}: {e} (run folder {run_dir})")
         return None
     monitor = summary["monitor"]
     return summary.get("best_" + monitor)
@@ -185,19 +222,6 @@ def _task(cfg) -> float | None:
 
 class RunFailed(Exception):
     """Training raised; the run folder keeps what was saved and says `failed`."""
-
-
-def _record_failure(run_dir: Path, cfg, error: Exception) -> None:
-    from omegaconf import OmegaConf
-
-    from dlrun import runs
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    runs.write_json(
-        run_dir / "summary.json",
-        {"status": "failed", "error": f"{type(error).__name__}: {error}", "seed": cfg.seed, "name": cfg.name},
-    )
 
 
 def _train_argv(args: list[str]) -> list[str]:
@@ -214,10 +238,11 @@ def _train_argv(args: list[str]) -> list[str]:
 def train_main(args: list[str]) -> int:
     import hydra
 
+    from dlrun import sweeps
     from dlrun.paths import conf_dir
 
     setup_hydra()
-    args = _train_argv(args)
+    args = _sweep_argv(_train_argv(args))
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(_task)
     saved_argv = sys.argv
@@ -234,17 +259,65 @@ def train_main(args: list[str]) -> int:
         raise
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else fail(e.code, 2)
+    except KeyboardInterrupt:
+        sweeps.take_outcome()  # a sweep's index and table keep the jobs so far
+        raise
     except Exception as e:  # composition: unknown choice, wrong type, bad override syntax
         from dlrun.config import ConfigError
 
+        sweep = sweeps.take_outcome()
         if isinstance(e, ConfigError):
             raise UsageError(str(e)) from None
         if _is_hydra_error(e):
             raise UsageError(describe_hydra_error(e)) from None
+        if (
+            sweep is not None
+        ):  # the launcher broke (e.g. a worker was killed); the index has the rest
+            return fail(f"sweep stopped: {type(e).__name__}: {e}; {sweep.message}", 1)
         raise
     finally:
         sys.argv = saved_argv
+    sweep = sweeps.take_outcome()
+    if sweep is not None and sweep.failed:
+        return fail(sweep.message, 1)
     return 0
+
+
+EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
+
+
+def _sweep_argv(args: list[str]) -> list[str]:
+    """For -m, leave the overrides every job shares out of the job folders' names.
+
+    A job folder is then `<job number>_<what this job varies>`, e.g.
+    `3_optimizer=adam,seed=1`: short, and found again when the same sweep is
+    re-run into its folder (resume).
+    """
+    if not {"-m", "--multirun"} & set(args) or any(a.startswith(EXCLUDE_KEYS) for a in args):
+        return args
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from dlrun.paths import conf_dir
+
+    parser = OverridesParser.create()
+    fixed = []
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue  # flags such as -m, --cfg job
+        try:
+            override = parser.parse_override(arg)
+        except Exception:
+            continue  # bad syntax: Hydra reports it in one line
+        if not override.is_sweep_override() and not override.is_hydra_override():
+            fixed.append(override.key_or_group)
+    if not fixed:
+        return args
+    defaults = OmegaConf.load(
+        conf_dir() / "train.yaml"
+    ).hydra.job.config.override_dirname.exclude_keys
+    keys = ",".join(f"'{key}'" for key in dict.fromkeys([*defaults, *fixed]))
+    return [*args, f"{EXCLUDE_KEYS}=[{keys}]"]
 
 
 def _is_hydra_error(e: BaseException) -> bool:

@@ -78,9 +78,7 @@ def build_mnist1d(cfg: DataConfig):
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args(as_dict=True)
-    args.update(
-        num_samples=cfg.n_samples, train_split=1.0 - cfg.test_fraction, seed=cfg.data_seed
-    )
+    args.update(num_samples=cfg.n_samples, train_split=1.0 - cfg.test_fraction, seed=cfg.data_seed)
     args.pop("url", None)  # never the download path
     key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir() / f"mnist1d-{key}.npz"
@@ -180,7 +178,9 @@ def _load_file(cfg: DataConfig) -> tuple[np.ndarray, np.ndarray]:
     if not cfg.target:
         raise DataError(f"data=table needs data.target=<column> (columns: {list(frame.columns)})")
     if cfg.target not in frame.columns:
-        raise DataError(f"data.target={cfg.target} is not a column of {path.name}: {list(frame.columns)}")
+        raise DataError(
+            f"data.target={cfg.target} is not a column of {path.name}: {list(frame.columns)}"
+        )
     y = frame.pop(cfg.target).to_numpy()
     x = pd.get_dummies(frame, dtype=np.float32).to_numpy(dtype=np.float32)
     return x, y
@@ -242,7 +242,9 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     elif cfg.name in BUILDERS:
         x_tv, y_tv, x_te, y_te, extras = BUILDERS[cfg.name](cfg)
     else:
-        raise DataError(f"unknown data set {cfg.name!r}; choose from {sorted([*BUILDERS, 'regression'])}")
+        raise DataError(
+            f"unknown data set {cfg.name!r}; choose from {sorted([*BUILDERS, 'regression'])}"
+        )
 
     task = infer_task(np.asarray(y_tv), cfg)
     if task == "classification":

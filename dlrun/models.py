@@ -42,9 +42,7 @@ class Net(nn.Module):
 
 def _activation(cfg: ModelConfig) -> nn.Module:
     if cfg.activation not in ACTIVATIONS:
-        raise ModelError(
-            f"model.activation={cfg.activation!r} is not one of {sorted(ACTIVATIONS)}"
-        )
+        raise ModelError(f"model.activation={cfg.activation!r} is not one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[cfg.activation]()
 
 
@@ -127,7 +125,9 @@ def _conv_stack(cfg: ModelConfig, input_shape: tuple[int, ...], dims: int) -> nn
 def _build_cnn(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int, dims: int) -> Net:
     if len(input_shape) not in (dims, dims + 1):
         kind = "a sequence (data=mnist1d)" if dims == 1 else "images (data=digits)"
-        raise ModelError(f"model=cnn{dims}d needs {kind}; this data has samples of shape {input_shape}")
+        raise ModelError(
+            f"model=cnn{dims}d needs {kind}; this data has samples of shape {input_shape}"
+        )
     features = _conv_stack(cfg, input_shape, dims)
     with torch.no_grad():
         n_flat = features(torch.zeros(1, *input_shape)).shape[1]

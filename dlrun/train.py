@@ -153,7 +153,9 @@ def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
 
 
 def _snapshot(module_or_state) -> Any:
-    state = module_or_state.state_dict() if hasattr(module_or_state, "state_dict") else module_or_state
+    state = (
+        module_or_state.state_dict() if hasattr(module_or_state, "state_dict") else module_or_state
+    )
     return copy.deepcopy({k: v for k, v in state.items()}) if isinstance(state, dict) else state
 
 
@@ -186,7 +188,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if monitor not in columns[2:]:
         raise ConfigError(f"trainer.early_stopping.monitor={monitor!r}: choose from {columns[2:]}")
     mode = "max" if monitor.endswith("_acc") else "min"
-    stopper = EarlyStopping(cfg.trainer.early_stopping.patience, cfg.trainer.early_stopping.min_delta, mode)
+    stopper = EarlyStopping(
+        cfg.trainer.early_stopping.patience, cfg.trainer.early_stopping.min_delta, mode
+    )
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     state = State()
     if cfg.resume:
@@ -216,10 +220,28 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     print(f"dlrun: run folder {run_dir}")
 
     metrics = runs.CsvLog(run_dir / "metrics.csv", columns, append=bool(cfg.resume))
-    layers = runs.CsvLog(run_dir / "layers.csv", LAYER_COLUMNS, append=bool(cfg.resume)) if cfg.trainer.layer_stats else None
+    layers = (
+        runs.CsvLog(run_dir / "layers.csv", LAYER_COLUMNS, append=bool(cfg.resume))
+        if cfg.trainer.layer_stats
+        else None
+    )
     loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     try:
-        fit(cfg, data, model, optimizer, schedule, augment, loss_fn, generator, stopper, state, metrics, layers, run_dir)
+        fit(
+            cfg,
+            data,
+            model,
+            optimizer,
+            schedule,
+            augment,
+            loss_fn,
+            generator,
+            stopper,
+            state,
+            metrics,
+            layers,
+            run_dir,
+        )
     except KeyboardInterrupt:
         state.status = "interrupted"
         raise
@@ -231,9 +253,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         metrics.close()
         if layers is not None:
             layers.close()
-        save_checkpoints(run_dir, checkpoint(model, optimizer, schedule, generator, stopper, state, cfg), state)
+        save_checkpoints(
+            run_dir, checkpoint(model, optimizer, schedule, generator, stopper, state, cfg), state
+        )
         if state.status in ("interrupted", "failed"):
-            runs.write_json(run_dir / "summary.json", {"status": state.status, **_partial(stopper, state, mode), **base})
+            runs.write_json(
+                run_dir / "summary.json",
+                {"status": state.status, **_partial(stopper, state, mode), **base},
+            )
 
     # --- test once, with the best weights
     if cfg.trainer.early_stopping.restore_best and state.best_model:
@@ -242,7 +269,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     for split_name in ("train", "val", "test"):
         split = getattr(data, split_name)
         loss, score = evaluate(model, split.x, split.y, data.task, cfg.trainer.eval_batch_size)
-        summary[f"{split_name}_loss"], summary[f"{split_name}_{metric_name(data.task)}"] = torch.stack([loss, score]).tolist()
+        summary[f"{split_name}_loss"], summary[f"{split_name}_{metric_name(data.task)}"] = (
+            torch.stack([loss, score]).tolist()
+        )
     summary["best_" + monitor] = summary.pop("best_monitor")
     summary["wall_s"] = round(state.wall_s + 0.0, 3)
     summary["total_s"] = round(time.perf_counter() - t0, 3)
@@ -254,7 +283,21 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def fit(cfg, data: Dataset, model, optimizer, schedule, augment, loss_fn, generator, stopper, state, metrics, layers, run_dir) -> None:
+def fit(
+    cfg,
+    data: Dataset,
+    model,
+    optimizer,
+    schedule,
+    augment,
+    loss_fn,
+    generator,
+    stopper,
+    state,
+    metrics,
+    layers,
+    run_dir,
+) -> None:
     """The epoch loop: train, evaluate, log, early-stop, checkpoint now and then."""
     tcfg = cfg.trainer
     train, val = data.train, data.val
@@ -297,7 +340,16 @@ def fit(cfg, data: Dataset, model, optimizer, schedule, augment, loss_fn, genera
             tl, ts, vl, vs = torch.stack([train_loss, train_score, val_loss, val_score]).tolist()
             state.wall_s = time.perf_counter() - start
             suffix = "acc" if classification else "rmse"
-            row = {"epoch": state.epoch, "step": state.step, "train_loss": tl, "val_loss": vl, "lr": lr, "time_s": round(state.wall_s, 4), f"train_{suffix}": ts, f"val_{suffix}": vs}
+            row = {
+                "epoch": state.epoch,
+                "step": state.step,
+                "train_loss": tl,
+                "val_loss": vl,
+                "lr": lr,
+                "time_s": round(state.wall_s, 4),
+                f"train_{suffix}": ts,
+                f"val_{suffix}": vs,
+            }
             metrics.write(row)
             if layers is not None:
                 layers.write(layer_rows(model, fixed_batch, state.epoch))
@@ -314,7 +366,11 @@ def fit(cfg, data: Dataset, model, optimizer, schedule, augment, loss_fn, genera
                 state.status = "early_stopped"
                 break
             if time.perf_counter() - last_save > 60:  # seconds between resumable checkpoints
-                save_checkpoints(run_dir, checkpoint(model, optimizer, schedule, generator, stopper, state, cfg), state)
+                save_checkpoints(
+                    run_dir,
+                    checkpoint(model, optimizer, schedule, generator, stopper, state, cfg),
+                    state,
+                )
                 last_save = time.perf_counter()
         else:
             state.status = "completed"
@@ -357,7 +413,9 @@ def _check_trainer(cfg) -> None:
         raise ConfigError(f"trainer.early_stopping.patience={p} must be at least 1 (or null: off)")
 
 
-def _resume(folder: Path, model, optimizer, schedule, generator, stopper, state: State, device) -> None:
+def _resume(
+    folder: Path, model, optimizer, schedule, generator, stopper, state: State, device
+) -> None:
     last = folder / "checkpoints" / "last.pt"
     if not last.is_file():
         raise ConfigError(f"resume={folder}: no checkpoints/last.pt to resume from")
@@ -368,7 +426,9 @@ def _resume(folder: Path, model, optimizer, schedule, generator, stopper, state:
         schedule.load_state_dict(ckpt["schedule"])
     stopper.load_state_dict(ckpt["early_stopping"])
     torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-    generator.set_state(ckpt["rng"]["batches"].cpu() if device.type == "cpu" else ckpt["rng"]["batches"])
+    generator.set_state(
+        ckpt["rng"]["batches"].cpu() if device.type == "cpu" else ckpt["rng"]["batches"]
+    )
     state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
     best = torch.load(folder / "checkpoints" / "best.pt", map_location=device, weights_only=True)
     state.best_model, state.best_optimizer = best["model"], best["optimizer"]

@@ -1,0 +1,126 @@
+"""The command line as a user meets it: subprocesses in a fresh working directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = [
+    "device=cpu",
+    "trainer.progress=false",
+    "trainer.epochs=2",
+    "data.n_samples=600",
+    "model.width=16",
+]
+
+
+def dlrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "dlrun", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def run_folders(cwd: Path, kind: str = "runs") -> list[Path]:
+    return sorted(p.parent for p in (cwd / "outputs" / kind).rglob("summary.json"))
+
+
+def test_help_is_fast_and_does_not_import_torch():
+    code = "import sys; from dlrun.cli import main; main(['--help']); assert 'torch' not in sys.modules"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "dlrun <command>" in out.stdout
+
+
+def test_unknown_command_prints_usage_and_exits_2(tmp_path):
+    out = dlrun("trian", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "usage: dlrun" in out.stderr and "unknown command 'trian'" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optimizer=adamm", ["adamm", "adam", "sgd"]),
+        ("trainer.epochs=abc", ["trainer.epochs", "abc"]),
+        ("model.widht=3", ["widht"]),
+        ("optimizer.lr=-1", ["optimizer.lr", "positive"]),
+        ("model=cnn2d", ["cnn2d", "digits"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_leaves_no_run_folder(tmp_path, override, expected):
+    out = dlrun("train", *QUICK, override, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlrun: error:"), out.stderr
+    for word in expected:
+        assert word in lines[0]
+    assert "Traceback" not in out.stdout + out.stderr
+    assert run_folders(tmp_path) == [] and not list((tmp_path / "outputs" / "runs").rglob("*.yaml"))
+
+
+def test_train_writes_a_run_folder_under_the_working_directory(tmp_path):
+    out = dlrun("train", *QUICK, "name=first", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    again = dlrun("train", *QUICK, "name=first", cwd=tmp_path)  # same second, same name
+    assert again.returncode == 0, again.stderr
+    folders = run_folders(tmp_path)
+    assert len(folders) == 2 and folders[0] != folders[1]
+    for folder in folders:
+        assert folder.name.split("_")[1] == "first"
+        assert json.loads((folder / "summary.json").read_text())["status"] == "completed"
+        assert (folder / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_multirun_leaves_one_folder_per_job(tmp_path):
+    out = dlrun("train", "-m", "optimizer=sgd,adam", *QUICK, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    folders = run_folders(tmp_path, "sweeps")
+    assert len(folders) == 2
+    optimizers = {json.loads((f / "summary.json").read_text())["status"]: f for f in folders}
+    assert set(optimizers) == {"completed"}
+    assert {"optimizer=sgd", "optimizer=adam"} <= {
+        part for f in folders for part in f.name.split(",")
+    } | {f.name.split("_", 1)[1].split(",")[0] for f in folders}
+
+
+def test_cfg_job_prints_the_composed_config(tmp_path):
+    out = dlrun("train", "optimizer=momentum", "--cfg", "job", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "momentum: 0.9" in out.stdout and "name: momentum" in out.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_wheel_carries_conf_and_experiments(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("dlrun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "dlrun/_data/conf/train.yaml" in names
+    assert any(n.startswith("dlrun/_data/experiments/") for n in names)

@@ -1,0 +1,92 @@
+"""Data sets: splits, standardisation with training statistics, caching, batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dlrun import data as data_module
+from dlrun.config import DataConfig
+from dlrun.data import DataError, batches, build_dataset
+
+CPU = torch.device("cpu")
+
+
+def test_splits_are_disjoint_and_sized_by_the_fractions():
+    cfg = DataConfig(name="moons", n_samples=1000, test_fraction=0.2, val_fraction=0.25)
+    d = build_dataset(cfg, seed=0, device=CPU)
+    assert (len(d.train), len(d.val), len(d.test)) == (600, 200, 200)
+    rows = [set(map(tuple, s.x.numpy().round(6).tolist())) for s in (d.train, d.val, d.test)]
+    assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
+
+
+def test_validation_split_follows_the_seed_and_test_split_does_not():
+    cfg = DataConfig(name="moons", n_samples=500)
+    a, b = build_dataset(cfg, 0, CPU), build_dataset(cfg, 1, CPU)
+    assert not torch.equal(a.val.x, b.val.x)
+    # same test samples (up to the standardisation, which uses each run's training split)
+    raw = lambda d: d.test.y  # noqa: E731
+    assert torch.equal(raw(a), raw(b))
+
+
+def test_standardised_with_training_statistics_only(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(5, 3, 400), "b": rng.normal(-2, 0.1, 400)})
+    frame["y"] = (frame.a > 5).astype(int)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    d = build_dataset(DataConfig(name="table", path=str(tmp_path / "t.csv"), target="y"), 0, CPU)
+    torch.testing.assert_close(d.train.x.mean(0), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(d.train.x.std(0, unbiased=False), torch.ones(2), atol=1e-4, rtol=0)
+    assert d.val.x.mean(0).abs().max() > 1e-4  # not re-standardised on its own statistics
+
+
+def test_label_noise_changes_exactly_the_fraction_of_training_labels():
+    clean = build_dataset(DataConfig(name="mnist1d", n_samples=1000), 0, CPU)
+    noisy = build_dataset(DataConfig(name="mnist1d", n_samples=1000, label_noise=0.25), 0, CPU)
+    changed = (clean.train.y != noisy.train.y).float().mean().item()
+    assert changed == pytest.approx(0.25, abs=1 / len(clean.train))
+    assert torch.equal(clean.val.y, noisy.val.y) and torch.equal(clean.test.y, noisy.test.y)
+
+
+def test_n_train_takes_a_subset():
+    d = build_dataset(DataConfig(name="digits", n_train=100), 0, CPU)
+    assert len(d.train) == 100 and d.input_shape == (1, 8, 8)
+    with pytest.raises(DataError, match="n_train"):
+        build_dataset(DataConfig(name="digits", n_train=10**6), 0, CPU)
+
+
+def test_mnist1d_is_generated_once_then_loaded_from_the_cache(monkeypatch):
+    cfg = DataConfig(name="mnist1d", n_samples=600, data_seed=7)
+    first = build_dataset(cfg, 0, CPU)
+
+    import mnist1d.data
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated again instead of loading the cache")
+
+    monkeypatch.setattr(mnist1d.data, "make_dataset", no_generation)
+    second = build_dataset(cfg, 0, CPU)
+    assert torch.equal(first.train.x, second.train.x)
+    assert list(data_module.cache_dir().glob("mnist1d-*.npz"))
+
+
+def test_batches_cover_every_sample_once_per_epoch():
+    g = torch.Generator().manual_seed(0)
+    parts = batches(1000, 128, CPU, g)
+    assert [len(p) for p in parts] == [128] * 7 + [104]
+    assert torch.equal(torch.cat(parts).sort().values, torch.arange(1000))
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        build_dataset(DataConfig(name="table", path=str(tmp_path / "nope.csv"), target="y"), 0, CPU)
+    np.savez(tmp_path / "bad.npz", features=np.zeros(3))
+    with pytest.raises(DataError, match="'x' and 'y'"):
+        build_dataset(DataConfig(name="npz", path=str(tmp_path / "bad.npz")), 0, CPU)
+    np.savez(
+        tmp_path / "ok.npz", x=np.random.default_rng(0).normal(size=(50, 3)), y=np.arange(50) % 2
+    )
+    d = build_dataset(DataConfig(name="npz", path=str(tmp_path / "ok.npz")), 0, CPU)
+    assert d.task == "classification" and d.n_classes == 2
