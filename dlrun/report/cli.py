@@ -1,0 +1,179 @@
+"""`dlrun report PATH... [--out DIR] [--x PARAM] [--group PARAM] [--metric NAME] [--format png|svg|pdf]`.
+
+Reads run folders, prints findings and a table of runs, writes index.html,
+runs.csv and one file per figure. Bad input: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from dlrun.report.study import ReportError
+
+DESCRIPTION = "Plots and tables for run folders and sweeps (PATH: a run folder, a sweep, or any folder holding runs)."
+EPILOG = """examples:
+  dlrun report outputs/sweeps/2025-01-01/12-00-00_mlp-mnist1d
+  dlrun report outputs/runs --out /tmp/report --format pdf
+  dlrun report outputs/sweeps/<width sweep> --x model.width --metric test_loss
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting (we print one line)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ReportError(message)
+
+
+def parser() -> Parser:
+    p = Parser(
+        prog="dlrun report",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="run folder, sweep folder, or any folder holding run folders",
+    )
+    p.add_argument("--out", type=Path, help="where to write the report (default: PATH/report)")
+    p.add_argument(
+        "--x",
+        metavar="PARAM",
+        help="model size axis of the bias-variance figure (default: n_params), e.g. model.width",
+    )
+    p.add_argument(
+        "--group",
+        metavar="PARAM",
+        help="categorical config key whose values are the sweep plot's lines, e.g. optimizer.name",
+    )
+    p.add_argument(
+        "--metric",
+        metavar="NAME",
+        help="summary metric that ranks runs (default: test_acc, or test_loss for regression)",
+    )
+    p.add_argument(
+        "--format", choices=["png", "svg", "pdf"], default="png", help="figure files (default: png)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.01,
+        help="training error counted as interpolating (default: 0.01)",
+    )
+    return p
+
+
+def main(args: list[str]) -> int:
+    try:
+        options = parser().parse_args(args)
+        return report(options)
+    except ReportError as e:
+        print(f"dlrun: error: {e}", file=sys.stderr)
+        return 2
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+
+
+def output_folder(paths: list[Path], out: Path | None) -> Path:
+    for path in paths:
+        if not path.exists():
+            raise ReportError(f"{path}: no such file or directory")
+        if not path.is_dir():
+            raise ReportError(
+                f"{path}: not a folder (give a run folder, a sweep folder or a folder holding runs)"
+            )
+    if out is not None:
+        return out
+    if len(paths) > 1:
+        raise ReportError("several PATHs: say where the report goes with --out DIR")
+    return paths[0] / "report"
+
+
+def check_options(study, options: argparse.Namespace) -> None:
+    """--x must be numeric and --group a config key, both known to the runs."""
+    import pandas as pd
+
+    table = study.table
+    if options.x is not None and (
+        options.x not in table or not pd.api.types.is_numeric_dtype(table[options.x])
+    ):
+        numeric = [
+            k
+            for k in study.runs.config_keys
+            if k in table and pd.api.types.is_numeric_dtype(table[k]) and table[k].nunique() > 1
+        ]
+        raise ReportError(
+            f"--x {options.x}: not a numeric setting of these runs; try n_params{''.join(', ' + k for k in numeric)}"
+        )
+    if options.group is not None and options.group not in study.runs.config_keys:
+        raise ReportError(
+            f"--group {options.group}: not a config key of these runs; swept keys: {', '.join(study.keys) or 'none'}"
+        )
+
+
+def report(options: argparse.Namespace) -> int:
+    from dlrun.report.bias_variance import supports_bias_variance, threshold_findings
+    from dlrun.report.figures import plan, render
+    from dlrun.report.findings import findings
+    from dlrun.report.html import page
+    from dlrun.report.load import load_runs
+    from dlrun.report.study import make_study
+    from dlrun.report.tables import print_runs, runs_frame, settings_frame
+
+    start = time.perf_counter()
+    out = output_folder(options.paths, options.out)
+    runs = load_runs(options.paths, exclude=out.resolve())
+    err = Console(stderr=True, highlight=False)
+    for run, reason in runs.skipped:
+        err.print(f"dlrun: warning: skipped incomplete run folder {run}: {reason}", markup=False)
+    if not len(runs.table):
+        where = ", ".join(str(p) for p in options.paths)
+        if runs.skipped:
+            raise ReportError(
+                f"{where}: no complete run folders ({len(runs.skipped)} skipped as incomplete)"
+            )
+        raise ReportError(
+            f"{where}: no run folders here (folders with summary.json, metrics.csv or config.yaml)"
+        )
+    study = make_study(runs, options.metric)
+    check_options(study, options)
+    extra = (
+        threshold_findings(study, options.x, options.threshold)
+        if supports_bias_variance(study, options.x)
+        else []
+    )
+    sentences = findings(study, extra)
+
+    out.mkdir(parents=True, exist_ok=True)
+    frame = runs_frame(study)
+    frame.to_csv(out / "runs.csv", index=False)
+    figures = render(plan(study, options.x, options.group, options.threshold), out, options.format)
+    brief = frame[[c for c in frame.columns if c not in study.runs.config_keys or c in study.keys]]
+    title = f"dlrun report: {options.paths[0].resolve().name}" + (
+        f" and {len(options.paths) - 1} more" if len(options.paths) > 1 else ""
+    )
+    sources = [str(p) for p in options.paths]
+    (out / "index.html").write_text(
+        page(title, sources, sentences, settings_frame(study), figures, brief)
+    )
+
+    console = Console(highlight=False)
+    print_runs(study, console)
+    console.print("[bold]Findings[/]")
+    for sentence in sentences:
+        console.print(f"  - {sentence}", markup=False)
+    names = ", ".join(f"{f.name}.{options.format}" for f in figures)
+    console.print(
+        f"dlrun: report in {out / 'index.html'} ({len(figures)} figures: {names}; runs.csv) in {time.perf_counter() - start:.1f} s",
+        markup=False,
+    )
+    return 0

@@ -1,0 +1,224 @@
+"""Curves against epoch: learning curves, the generalisation gap, optimizers compared.
+
+One colour per setting; seeds of a setting are drawn as their mean with a
+± std band, and the legend says how many seeds (n) each line averages.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from dlrun.report.study import Study, curves_by_setting, label
+from dlrun.report.style import (
+    band,
+    colors,
+    epoch_axis,
+    log_axis,
+    log_scale_wanted,
+    new_figure,
+    note,
+    outside_legend,
+    print_style,
+)
+
+LOSS_UNITS = {"classification": "loss (cross-entropy)", "regression": "loss (MSE)"}
+TITLES = {"loss": "Loss", "acc": "Accuracy", "rmse": "RMSE"}
+SCORE_UNITS = {"acc": "accuracy (fraction correct)", "rmse": "RMSE (target units)"}
+
+
+def setting_colors(study: Study, settings: list[str]) -> dict[str, tuple]:
+    """Ordered values (one numeric key, e.g. widths) get a ramp, anything else distinct hues."""
+    return dict(zip(settings, colors(len(settings), study.ordered)))
+
+
+def legend_label(study: Study, setting: str) -> str:
+    return f"{setting} (n={study.n_seeds(setting)})"
+
+
+def seeds_note(study: Study, settings: list[str]) -> str:
+    return " (mean ± std over seeds)" if any(study.n_seeds(s) > 1 for s in settings) else ""
+
+
+def draw_setting_curves(
+    ax: Axes, stats: pd.DataFrame, column: str, settings: list[str], palette: dict, linestyle: str
+) -> None:
+    """One mean ± std band per setting from `stats` (curves_by_setting of `column`)."""
+    for setting in settings:
+        rows = stats[stats["setting"] == setting]
+        if len(rows):
+            band(
+                ax,
+                rows["epoch"],
+                rows["mean"],
+                rows["std"],
+                palette[setting],
+                linestyle=linestyle,
+                gid=f"{column}:{setting}",
+            )
+
+
+def mark_best_epoch(
+    ax: Axes, study: Study, stats: pd.DataFrame, settings: list[str], palette: dict
+) -> None:
+    """A hollow dot on the validation curve at the epoch early stopping kept (median over seeds)."""
+    usable = study.usable
+    for setting in settings:
+        epochs = usable.loc[usable["setting"] == setting, "best_epoch"].dropna()
+        rows = stats[stats["setting"] == setting]
+        if not len(epochs) or not len(rows):
+            continue
+        epoch = rows["epoch"].iloc[(rows["epoch"] - epochs.median()).abs().argmin()]
+        value = rows.loc[rows["epoch"] == epoch, "mean"].iloc[0]
+        color = palette[setting]
+        ax.plot(
+            [epoch],
+            [value],
+            marker="o",
+            markersize=7,
+            markerfacecolor="white",
+            markeredgecolor=color,
+            markeredgewidth=1.8,
+            linestyle="none",
+            zorder=5,
+            gid=f"best_epoch:{setting}",
+        )
+        if len(settings) == 1:
+            ax.axvline(epoch, color="0.5", linestyle=":", linewidth=1, gid="best_epoch_line")
+
+
+def style_legend(
+    study: Study, settings: list[str], palette: dict, best_marker: bool
+) -> tuple[list, list[str]]:
+    handles = [Line2D([], [], color=palette[s], linewidth=2) for s in settings]
+    labels = [legend_label(study, s) for s in settings]
+    handles += [Line2D([], [], color="0.3", linestyle="--"), Line2D([], [], color="0.3")]
+    labels += ["training (dashed)", "validation (solid)"]
+    if best_marker:
+        handles.append(
+            Line2D(
+                [], [], marker="o", markerfacecolor="white", markeredgecolor="0.3", linestyle="none"
+            )
+        )
+        labels.append("best epoch (early stopping)")
+    return handles, labels
+
+
+@print_style
+def plot_curves(study: Study) -> Figure:
+    """Training and validation loss (and accuracy or RMSE) against epoch, per setting."""
+    settings, total = study.drawn_settings()
+    score = study.score
+    columns = [("loss", LOSS_UNITS[study.task])]
+    if f"val_{score}" in study.runs.metrics:
+        columns.append((score, SCORE_UNITS[score]))
+    fig, axes = new_figure(
+        1, len(columns), "Learning curves" + seeds_note(study, settings), extra_width=2.5
+    )
+    palette = setting_colors(study, settings)
+    for ax, (name, ylabel) in zip(axes[0], columns):
+        draw_setting_curves(
+            ax, study.curves(f"train_{name}"), f"train_{name}", settings, palette, "--"
+        )
+        val = study.curves(f"val_{name}")
+        draw_setting_curves(ax, val, f"val_{name}", settings, palette, "-")
+        mark_best_epoch(ax, study, val, settings, palette)
+        epoch_axis(ax)
+        ax.set(
+            ylabel=ylabel,
+            title=f"{TITLES[name]}: training and validation",
+        )
+        if name == "loss" and log_scale_wanted(study.curves("train_loss")["mean"]):
+            log_axis(ax, "y")
+    if total > len(settings):
+        note(axes[0][0], f"best {len(settings)} of {total} settings drawn")
+    outside_legend(fig, *style_legend(study, settings, palette, best_marker=True))
+    return fig
+
+
+@print_style
+def plot_gap(study: Study) -> Figure:
+    """Generalisation gap against epoch: validation minus training loss (and accuracy the other way)."""
+    settings, total = study.drawn_settings()
+    metrics = study.runs.metrics
+    gaps = {"loss_gap": ("val_loss", "train_loss", "validation − training loss")}
+    if study.task == "classification" and "val_acc" in metrics:
+        gaps["acc_gap"] = ("train_acc", "val_acc", "training − validation accuracy")
+    derived = metrics.assign(**{name: metrics[a] - metrics[b] for name, (a, b, _) in gaps.items()})
+    fig, axes = new_figure(
+        1, len(gaps), "Generalisation gap" + seeds_note(study, settings), extra_width=2.5
+    )
+    palette = setting_colors(study, settings)
+    for ax, (name, (_, _, ylabel)) in zip(axes[0], gaps.items()):
+        ax.axhline(0.0, color="0.4", linewidth=0.8)
+        draw_setting_curves(
+            ax, curves_by_setting(derived, study.usable, name), name, settings, palette, "-"
+        )
+        epoch_axis(ax)
+        ax.set(ylabel=ylabel, title=f"Gap: {ylabel}")
+    if total > len(settings):
+        note(axes[0][0], f"best {len(settings)} of {total} settings drawn")
+    handles = [Line2D([], [], color=palette[s], linewidth=2) for s in settings]
+    outside_legend(fig, handles, [legend_label(study, s) for s in settings])
+    return fig
+
+
+def best_setting_per_optimizer(study: Study) -> dict[str, tuple[str, int]]:
+    """For each optimizer: its best setting (by the study's metric) and how many it had."""
+    ranked = study.ranked()
+    usable = study.usable
+    chosen: dict[str, tuple[str, int]] = {}
+    for name, runs in usable.groupby(usable["optimizer.name"].astype(str), sort=False):
+        candidates = [s for s in ranked.index if s in set(runs["setting"])]
+        if candidates:
+            chosen[name] = (candidates[0], len(candidates))
+    return chosen
+
+
+@print_style
+def plot_optimizers(study: Study) -> Figure:
+    """Training loss against epoch on a log axis, one line per optimizer (its best setting)."""
+    chosen = best_setting_per_optimizer(study)
+    fig, axes = new_figure(
+        1,
+        1,
+        "Optimizers: training loss" + seeds_note(study, [s for s, _ in chosen.values()]),
+        extra_width=2.5,
+    )
+    ax = axes[0][0]
+    stats = study.curves("train_loss")
+    drawn, _ = study.drawn_settings()
+    extra = [s for s, _ in chosen.values() if s not in drawn]
+    palette = setting_colors(study, drawn + extra)  # the learning curves' colours
+    handles, labels = [], []
+    usable = study.usable
+    for name, (setting, count) in chosen.items():
+        rows = stats[stats["setting"] == setting]
+        handles.append(
+            band(
+                ax,
+                rows["epoch"],
+                rows["mean"],
+                rows["std"],
+                palette[setting],
+                gid=f"optimizer:{name}",
+            )
+        )
+        others = {
+            k: usable.loc[usable["setting"] == setting, k].iloc[0]
+            for k in study.keys
+            if k != "optimizer.name"
+        }
+        extra = f", best of {count}: {label(others)}" if count > 1 and others else ""
+        labels.append(f"{name} (n={study.n_seeds(setting)}{extra})")
+    if study.curves("train_loss")["mean"].gt(0).all():
+        log_axis(ax, "y")
+    epoch_axis(ax)
+    ax.set(
+        ylabel=LOSS_UNITS[study.task].replace("loss", "training loss"),
+        title="Training loss per optimizer (log scale)",
+    )
+    outside_legend(fig, handles, labels, title="optimizer")
+    return fig

@@ -1,0 +1,118 @@
+"""Which figures the data supports, with their captions, and writing them to disk.
+
+A single run gets curves, gap and layers; a sweep adds the sweep plot; a model
+size sweep the bias–variance figure; several optimizers their comparison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from dlrun.report import html
+from dlrun.report.bias_variance import DEFAULT_THRESHOLD, plot_bias_variance, supports_bias_variance
+from dlrun.report.curves import plot_curves, plot_gap, plot_optimizers
+from dlrun.report.layers import plot_layers, supports_layers
+from dlrun.report.study import Study, numeric_keys
+from dlrun.report.style import to_bytes
+from dlrun.report.sweep import plot_sweep
+
+FORMATS = ("png", "svg", "pdf")
+NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers")
+MIME = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+@dataclass
+class Planned:
+    name: str  # file stem: curves.png
+    caption: str  # what to read in it
+    draw: Callable[[], Figure]
+
+
+def plan(
+    study: Study,
+    x: str | None = None,
+    group: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[Planned]:
+    """The figures this study supports, in reading order."""
+    if not len(study.usable):
+        return []
+    seeds = (
+        "; bands are ± std over seeds, n in the legend"
+        if study.usable["setting"].duplicated().any()
+        else ""
+    )
+    planned = [
+        Planned(
+            "curves",
+            f"Learning curves: training (dashed) and validation (solid) against epoch; hollow dots mark the epoch early stopping kept{seeds}.",
+            lambda: plot_curves(study),
+        ),
+        Planned(
+            "gap",
+            "Generalisation gap against epoch: a gap that keeps growing while training loss falls is overfitting. Training metrics are epoch means in training mode (dropout on), so the gap can dip below zero.",
+            lambda: plot_gap(study),
+        ),
+    ]
+    if numeric_keys(study) or len(study.settings()) > 1:
+        planned.append(
+            Planned(
+                "sweep",
+                f"The final {study.metric} per setting, mean ± std over seeds.",
+                lambda: plot_sweep(study, group),
+            )
+        )
+    if "optimizer.name" in study.keys:
+        planned.append(
+            Planned(
+                "optimizers",
+                "Training loss per optimizer on a log axis (each optimizer at its best setting): steeper is faster optimisation.",
+                lambda: plot_optimizers(study),
+            )
+        )
+    if supports_bias_variance(study, x):
+        planned.append(
+            Planned(
+                "bias_variance",
+                "Training and test error against model size; the dotted line marks the interpolation threshold (the smallest model that fits the training set)."
+                + (
+                    " Right: the test error measured as bias² + variance + noise over seeds on the fixed grid."
+                    if study.task == "regression"
+                    else ""
+                ),
+                lambda: plot_bias_variance(study, x, threshold),
+            )
+        )
+    if supports_layers(study):
+        planned.append(
+            Planned(
+                "layers",
+                "Left: gradient norm per layer over training (log colour). Right: activation std per layer before training, per initialisation.",
+                lambda: plot_layers(study),
+            )
+        )
+    return planned
+
+
+def clear_old(out: Path) -> None:
+    """Remove figures a previous report wrote here, so none is left over from other data."""
+    for name in NAMES:
+        for fmt in FORMATS:
+            (out / f"{name}.{fmt}").unlink(missing_ok=True)
+
+
+def render(planned: list[Planned], out: Path, fmt: str = "png") -> list[html.Figure]:
+    """Draw, save as `fmt` in `out`, and return what index.html embeds (PNG unless SVG)."""
+    clear_old(out)
+    shown = []
+    for item in planned:
+        fig = item.draw()
+        data = to_bytes(fig, fmt)
+        (out / f"{item.name}.{fmt}").write_bytes(data)
+        embedded = data if fmt in MIME else to_bytes(fig, "png")
+        shown.append(html.Figure(item.name, item.caption, embedded, MIME.get(fmt, "image/png")))
+    return shown

@@ -1,0 +1,148 @@
+"""Per-layer diagnostics from layers.csv: gradient norms over training, activations at init.
+
+Vanishing or exploding gradients show as a colour ramp across layers in the
+heatmap; a bad initialisation shows as activation std collapsing or growing
+with depth at epoch 0 (before any step).
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from dlrun.report.study import Study
+from dlrun.report.style import PANEL, colors, epoch_axis, log_axis, outside_legend, print_style
+
+MAX_HEATMAPS = 3
+
+
+def usable_layers(study: Study) -> pd.DataFrame:
+    layers = study.runs.layers
+    return layers[layers["run"].isin(study.usable.index)]
+
+
+def supports_layers(study: Study) -> bool:
+    return len(usable_layers(study)) > 0
+
+
+def layer_order(rows: pd.DataFrame) -> list[str]:
+    """Layer names in forward order, as layers.csv lists them."""
+    return list(dict.fromkeys(rows["layer"]))
+
+
+def grad_norm_grid(study: Study, setting: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(layers × epochs) mean gradient norm over the setting's seeds; layer names; epochs."""
+    layers = usable_layers(study)
+    runs = study.usable.index[study.usable["setting"] == setting]
+    rows = layers[layers["run"].isin(runs)]
+    order = layer_order(rows)
+    grid = rows.pivot_table(
+        index="layer", columns="epoch", values="grad_norm", aggfunc="mean"
+    ).reindex(order)
+    return grid.to_numpy(dtype=float), order, grid.columns.to_numpy()
+
+
+def draw_heatmap(
+    ax: Axes, fig: Figure, grid: np.ndarray, names: list[str], epochs: np.ndarray, title: str
+) -> None:
+    positive = grid[np.isfinite(grid) & (grid > 0)]
+    low, high = (positive.min(), positive.max()) if len(positive) else (1e-8, 1.0)
+    # zero gradients (e.g. zeros init) are drawn at the floor of the scale, not left blank
+    shown = np.where(np.isfinite(grid), np.clip(grid, low, None), np.nan)
+    extent = (epochs.min() - 0.5, epochs.max() + 0.5, len(names) - 0.5, -0.5)
+    image = ax.imshow(
+        shown,
+        aspect="auto",
+        interpolation="nearest",
+        norm=LogNorm(low, max(high, low * 1.0001)),
+        cmap="magma",
+        extent=extent,
+        gid="grad_norm_heatmap",
+    )
+    ax.set_yticks(range(len(names)), names)
+    epoch_axis(ax, "epoch (0 = before training)")
+    ax.set_title(title)
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label="gradient norm (log scale)")
+
+
+def init_label(study: Study, setting: str) -> str:
+    """Lines are named by init; the rest of the setting is added when it varies too."""
+    if "init.name" in study.keys:
+        return setting
+    init = (
+        study.usable.loc[study.usable["setting"] == setting, "init.name"].iloc[0]
+        if "init.name" in study.usable
+        else "?"
+    )
+    return f"init={init}" + (f", {setting}" if study.keys else "")
+
+
+def draw_init_activations(ax: Axes, study: Study, settings: list[str]) -> tuple[list, list[str]]:
+    """Activation std per layer depth at epoch 0, mean ± std over seeds, one line per setting."""
+    layers = usable_layers(study)
+    start = layers[layers["epoch"] == 0]
+    handles, labels = [], []
+    for color, setting in zip(colors(len(settings), study.ordered), settings):
+        runs = study.usable.index[study.usable["setting"] == setting]
+        rows = start[start["run"].isin(runs)].copy()
+        if not len(rows):
+            continue
+        rows["depth"] = rows.groupby("run").cumcount() + 1
+        stats = rows.groupby("depth")["act_std"].agg(["mean", "std"]).fillna(0.0)
+        line = ax.errorbar(
+            stats.index,
+            stats["mean"],
+            yerr=stats["std"],
+            marker="o",
+            color=color,
+            capsize=3,
+            gid=f"act_std:{setting}",
+        )
+        handles.append(line)
+        labels.append(f"{init_label(study, setting)} (n={len(runs)})")
+    values = start["act_std"].to_numpy(dtype=float)
+    if len(values) and np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 30:
+        log_axis(ax, "y")
+    ax.set(
+        xlabel="layer depth (1 = first weight layer)",
+        ylabel="activation std at init (epoch 0)",
+        title="Activation std against depth at initialisation",
+    )
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return handles, labels
+
+
+def layers_figure(n_heatmaps: int, title: str) -> tuple[Figure, list[Axes], Axes]:
+    """One heatmap: side by side with the activation panel; more: heatmaps on top, activations below."""
+    names = [f"h{i}" for i in range(n_heatmaps)]
+    layout = [[*names, "act"]] if n_heatmaps <= 1 else [names, ["act"] * n_heatmaps]
+    width = PANEL[0] * len(layout[0]) + 2.5
+    fig = Figure(figsize=(width, PANEL[1] * len(layout)), layout="constrained")
+    axes = fig.subplot_mosaic(layout)
+    fig.suptitle(title, fontsize=12)
+    return fig, [axes[name] for name in names], axes["act"]
+
+
+@print_style
+def plot_layers(study: Study) -> Figure:
+    """Gradient-norm heatmaps (layer × epoch) for the best settings, and activation std at init."""
+    heatmaps, total = study.drawn_settings(limit=MAX_HEATMAPS)
+    lines, _ = study.drawn_settings()
+    title = "Layers: gradient norms during training, activations at initialisation"
+    if total > len(heatmaps):
+        title += f"\n(heatmaps for the best {len(heatmaps)} of {total} settings)"
+    fig, heat_axes, act_ax = layers_figure(len(heatmaps), title)
+    for ax, setting in zip(heat_axes, heatmaps):
+        grid, names, epochs = grad_norm_grid(study, setting)
+        n = study.n_seeds(setting)
+        name = textwrap.fill(setting, 45) + (f" (mean of {n} seeds)" if n > 1 else "")
+        draw_heatmap(ax, fig, grid, names, epochs, f"Gradient norm per layer\n{name}")
+    handles, labels = draw_init_activations(act_ax, study, lines)
+    outside_legend(fig, handles, labels)
+    return fig

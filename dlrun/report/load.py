@@ -1,0 +1,194 @@
+"""Read run folders (docs/run-folder.md) into pandas: one table row per run, long curves.
+
+Only the run-folder files are read, so anything that writes them is reportable.
+A folder that cannot be trusted (no summary.json, a truncated metrics.csv line,
+still running) is skipped with a reason instead of stopping the report.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+RUN_FILES = ("summary.json", "metrics.csv", "config.yaml")
+# Folders inside a run or a sweep that never hold run folders: not worth walking.
+SKIP_DIRS = {".hydra", "checkpoints", "report", "__pycache__", ".git"}
+# Summary keys that repeat a config key or only say where the run was written.
+SUMMARY_DROP = {"name", "seed", "run_dir"}
+USABLE = ("completed", "early_stopped")  # runs whose curves and metrics enter the aggregates
+
+
+class Incomplete(Exception):
+    """A run folder that cannot be reported (the message says why)."""
+
+
+@dataclass
+class Runs:
+    """Every readable run: `table` one row per run, `metrics`/`layers` long, keyed by `run`."""
+
+    table: pd.DataFrame
+    metrics: pd.DataFrame
+    layers: pd.DataFrame
+    config_keys: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (run id, reason)
+
+    def predictions(self, run: str) -> dict[str, np.ndarray] | None:
+        """The run's predictions.npz (regression grid), read on demand."""
+        path = Path(self.table.loc[run, "path"]) / "predictions.npz"
+        if not path.is_file():
+            return None
+        with np.load(path) as npz:
+            return {k: npz[k] for k in npz.files}
+
+
+def find_run_dirs(path: Path, exclude: Path | None = None) -> list[Path]:
+    """Run folders at or below `path`: folders holding any run-folder file, sorted."""
+    found = []
+    for root, dirs, files in os.walk(path):
+        here = Path(root)
+        if any(name in files for name in RUN_FILES):
+            found.append(here)
+            dirs.clear()  # runs do not nest; their subfolders are checkpoints and .hydra
+            continue
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in SKIP_DIRS
+            and not d.startswith(".")
+            and (exclude is None or here / d != exclude)
+        ]
+    return sorted(found, key=_natural_key)
+
+
+def _natural_key(path: Path) -> list[Any]:
+    """Sort 2_x before 10_x, as sweep job numbers read."""
+    parts = []
+    for part in path.parts:
+        head = part.split("_", 1)[0]
+        parts.append((0, int(head), part) if head.isdigit() else (1, 0, part))
+    return parts
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"model.width": 64, ...}; lists become their YAML-ish text."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, list):
+            flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_csv_strict(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV whose every row is whole: a short row or an empty field means a truncated write."""
+    text = path.read_text()
+    lines = text.splitlines()
+    if not lines:
+        raise Incomplete(f"{path.name} is empty")
+    width = lines[0].count(",")
+    for number, line in enumerate(lines[1:], start=2):
+        if line and (line.count(",") != width or ",," in line or line.endswith(",")):
+            raise Incomplete(f"{path.name} line {number} is truncated")
+    frame = pd.read_csv(io.StringIO(text))
+    for column in frame.columns:
+        if column not in text_columns and not pd.api.types.is_numeric_dtype(frame[column]):
+            raise Incomplete(f"{path.name} column {column!r} holds non-numbers")
+    return frame
+
+
+def read_run(
+    folder: Path,
+) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame | None, pd.DataFrame | None]:
+    """(flat config, summary, metrics, layers) of one run folder, or raise Incomplete."""
+    try:
+        summary = json.loads((folder / "summary.json").read_text())
+    except FileNotFoundError:
+        raise Incomplete("no summary.json") from None
+    except (OSError, ValueError):
+        raise Incomplete("summary.json is unreadable") from None
+    status = summary.get("status")
+    if status == "running":
+        raise Incomplete("status is still `running` (training, or killed before it finished)")
+    try:
+        config = yaml.load((folder / "config.yaml").read_text(), Loader=yaml.CSafeLoader) or {}
+    except FileNotFoundError:
+        raise Incomplete("no config.yaml") from None
+    except (OSError, yaml.YAMLError):
+        raise Incomplete("config.yaml is unreadable") from None
+    metrics = layers = None
+    if (folder / "metrics.csv").is_file():
+        metrics = read_csv_strict(folder / "metrics.csv")
+    elif status in USABLE:
+        raise Incomplete("no metrics.csv")
+    if (folder / "layers.csv").is_file():
+        try:
+            layers = read_csv_strict(folder / "layers.csv", text_columns=("layer",))
+        except Incomplete:
+            layers = None  # diagnostics only: the run itself is still good
+    return flatten(config), summary, metrics, layers
+
+
+def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[str, Any]:
+    """The summary's scalars, flattened, plus what the curves say when the summary is partial."""
+    row = {k: v for k, v in flatten(summary).items() if k not in SUMMARY_DROP}
+    if not row.get("task") and metrics is not None:
+        row["task"] = "classification" if "train_acc" in metrics.columns else "regression"
+    if metrics is not None and len(metrics):
+        row["last_epoch"] = int(metrics["epoch"].iloc[-1])
+        row["last_train_loss"] = float(metrics["train_loss"].iloc[-1])
+    return row
+
+
+def run_ids(folders: list[Path]) -> list[str]:
+    """Short unique names: paths relative to the folders' common parent."""
+    if len(folders) == 1:
+        return [folders[0].name]
+    common = Path(os.path.commonpath([str(f) for f in folders]))
+    return [str(f.relative_to(common)) for f in folders]
+
+
+def load_runs(paths: list[Path], exclude: Path | None = None) -> Runs:
+    """Every run folder under `paths`, read; unreadable ones land in `skipped`."""
+    folders = sorted(
+        {f.resolve() for p in paths for f in find_run_dirs(p, exclude)}, key=_natural_key
+    )
+    rows, curves, layer_frames, skipped = [], [], [], []
+    config_keys: dict[str, None] = {}
+    for run, folder in zip(run_ids(folders), folders):
+        try:
+            config, summary, metrics, layers = read_run(folder)
+        except Incomplete as e:
+            skipped.append((run, str(e)))
+            continue
+        config_keys.update(dict.fromkeys(config))
+        rows.append({"run": run, "path": str(folder), **config, **summary_row(summary, metrics)})
+        if metrics is not None:
+            curves.append(metrics.assign(run=run))
+        if layers is not None:
+            layer_frames.append(layers.assign(run=run))
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.set_index("run", drop=False)
+    return Runs(
+        table=table,
+        metrics=pd.concat(curves, ignore_index=True)
+        if curves
+        else pd.DataFrame(columns=["run", "epoch"]),
+        layers=pd.concat(layer_frames, ignore_index=True)
+        if layer_frames
+        else pd.DataFrame(columns=["run", "epoch", "layer"]),
+        config_keys=list(config_keys),
+        skipped=skipped,
+    )

@@ -1,0 +1,132 @@
+"""The sweep plot: the final metric against each swept numeric parameter, mean ± std over seeds.
+
+Without a numeric parameter (optimizer × init, say) it is a dot plot of the
+metric per setting, every seed shown, so a spread is visible next to the mean.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys
+from dlrun.report.style import (
+    colors,
+    log_axis,
+    log_scale_wanted,
+    new_figure,
+    nice,
+    note,
+    outside_legend,
+    print_style,
+)
+
+
+def line_labels(study: Study, x_key: str, group: str | None) -> pd.Series:
+    """Which line each usable run belongs to: its --group value, or all its other settings."""
+    usable = study.usable
+    others = [group] if group and group != x_key else [k for k in study.keys if k != x_key]
+    return pd.Series(
+        [label({k: row[k] for k in others}) or nice(study.metric) for _, row in usable.iterrows()],
+        index=usable.index,
+    )
+
+
+def sweep_stats(study: Study, x_key: str, group: str | None = None) -> pd.DataFrame:
+    """Per (line, x value): mean, std (0 for one seed) and n of the metric."""
+    usable = study.usable
+    frame = pd.DataFrame(
+        {
+            "line": line_labels(study, x_key, group),
+            "x": usable[x_key].astype(float),
+            "y": usable[study.metric],
+        }
+    )
+    stats = frame.groupby(["line", "x"], sort=True)["y"].agg(["mean", "std", "count"]).reset_index()
+    return stats.rename(columns={"count": "n"}).fillna({"std": 0.0})
+
+
+def best_lines(stats: pd.DataFrame, higher_is_better: bool, limit: int = MAX_SETTINGS) -> list[str]:
+    """The lines to draw: all, or the `limit` whose best point is best."""
+    best = (
+        stats.groupby("line", sort=False)["mean"].max()
+        if higher_is_better
+        else stats.groupby("line", sort=False)["mean"].min()
+    )
+    lines = list(dict.fromkeys(stats["line"]))
+    if len(lines) <= limit:
+        return lines
+    keep = set(best.sort_values(ascending=not higher_is_better).index[:limit])
+    return [line for line in lines if line in keep]
+
+
+@print_style
+def plot_sweep(study: Study, group: str | None = None) -> Figure:
+    """Final metric against each numeric setting key, one line per other setting (or --group)."""
+    keys = numeric_keys(study)
+    if not keys:
+        return plot_settings_dots(study)
+    fig, axes = new_figure(
+        1, len(keys), f"Sweep: {nice(study.metric)} (mean ± std over seeds)", extra_width=2.5
+    )
+    handles: dict[str, Line2D] = {}
+    for ax, key in zip(axes[0], keys):
+        stats = sweep_stats(study, key, group)
+        lines = best_lines(stats, study.higher_is_better)
+        palette = dict(zip(lines, colors(len(lines))))
+        for line in lines:
+            rows = stats[stats["line"] == line]
+            container = ax.errorbar(
+                rows["x"],
+                rows["mean"],
+                yerr=rows["std"],
+                color=palette[line],
+                marker="o",
+                markersize=5,
+                capsize=3,
+                linewidth=1.5,
+                gid=f"sweep:{key}:{line}",
+            )
+            n = "/".join(str(v) for v in sorted(set(rows["n"])))
+            handles.setdefault(f"{line} (n={n})", container.lines[0])
+        if log_scale_wanted(stats["x"]):
+            log_axis(ax, "x")
+        ax.set(
+            xlabel=key,
+            ylabel=nice(study.metric),
+            title=f"{nice(study.metric).capitalize()} against {key}",
+        )
+        if len(lines) < stats["line"].nunique():
+            note(ax, f"best {len(lines)} of {stats['line'].nunique()} lines drawn")
+    outside_legend(fig, list(handles.values()), list(handles), title=group)
+    return fig
+
+
+def plot_settings_dots(study: Study) -> Figure:
+    """The metric per setting, best on top: each seed a dot, the mean ± std a bar."""
+    ranked = study.ranked().iloc[: 3 * MAX_SETTINGS]
+    height = max(2.4, 0.35 * len(ranked) + 1.2)
+    fig, axes = new_figure(1, 1, f"Settings compared: {nice(study.metric)}")
+    fig.set_size_inches(7.5, height)
+    ax = axes[0][0]
+    usable = study.usable
+    positions = np.arange(len(ranked))[::-1]  # best at the top
+    for y, (setting, row) in zip(positions, ranked.iterrows()):
+        seeds = usable.loc[usable["setting"] == setting, study.metric]
+        ax.plot(seeds, np.full(len(seeds), y), "o", color="0.6", markersize=4, linestyle="none")
+        ax.errorbar(
+            [row["mean"]],
+            [y],
+            xerr=[row["std"]],
+            color="C0",
+            marker="D",
+            markersize=6,
+            capsize=4,
+            gid=f"setting:{setting}",
+        )
+    ax.set_yticks(positions, [f"{s} (n={int(r['n'])})" for s, r in ranked.iterrows()])
+    ax.set(xlabel=nice(study.metric), title="grey dots: seeds; diamond and bar: mean ± std")
+    ax.grid(axis="y", visible=False)
+    return fig
