@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dlrun {__version__}")
         return 0
+    if argv[0] in ("-sc", "--shell-completion"):
+        # Hydra's completion script calls `dlrun -sc query=bash` with the whole
+        # line in COMP_LINE: drop the `train` word so Hydra sees only overrides.
+        line = os.environ.get("COMP_LINE", "")
+        os.environ["COMP_LINE"] = re.sub(r"^(\S+)\s+train\b", r"\1", line)
+        argv = ["train", *argv]
     command, args = argv[0], argv[1:]
     commands = {
         "train": train_main,
@@ -246,7 +252,7 @@ def train_main(args: list[str]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(_task)
     saved_argv = sys.argv
-    sys.argv = ["dlrun train", *args]
+    sys.argv = ["dlrun", *args]  # the name completion scripts register
     _outcome.clear()
     try:
         app()
