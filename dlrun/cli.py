@@ -231,7 +231,10 @@ class RunFailed(Exception):
 
 
 def _train_argv(args: list[str]) -> list[str]:
-    """Hydra's argv for `dlrun train`; a resumed run writes into its own folder."""
+    """Hydra's argv for `dlrun train`: an experiment's quick size; a resumed run's own folder."""
+    from dlrun.experiments import with_quick_size
+
+    args = with_quick_size(args)
     resume = [a.split("=", 1)[1] for a in args if a.startswith("resume=")]
     if resume and not any(a.startswith("hydra.run.dir=") for a in args):
         folder = Path(resume[-1])
