@@ -279,10 +279,9 @@ def train_main(args: list[str]) -> int:
             raise UsageError(str(e)) from None
         if _is_hydra_error(e):
             raise UsageError(describe_hydra_error(e)) from None
-        if (
-            sweep is not None
-        ):  # the launcher broke (e.g. a worker was killed); the index has the rest
-            return fail(f"sweep stopped: {type(e).__name__}: {e}; {sweep.message}", 1)
+        if sweep is not None:  # the launcher broke (a worker was killed): the index has the rest
+            first_line = (str(e).strip().splitlines() or [""])[0]
+            return fail(f"sweep stopped by {type(e).__name__}: {first_line} {sweep.message}", 1)
         raise
     finally:
         sys.argv = saved_argv
