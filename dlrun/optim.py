@@ -13,7 +13,7 @@ LambdaLR, so the step loop never calls the scheduler. Epoch e (1-based) runs at
 from __future__ import annotations
 
 import math
-import warnings
+import sys
 from collections.abc import Callable, Iterable
 
 import torch
@@ -140,8 +140,11 @@ def _warn_unused(cfg: OptimizerConfig) -> None:
         value = [float(b) for b in value] if key == "betas" else value
         if key not in USES[cfg.name] and value != getattr(defaults, key):
             unused.append(f"optimizer.{key}={value}")
-    if unused:
-        warnings.warn(f"{', '.join(unused)}: no effect with optimizer={cfg.name}", stacklevel=3)
+    if unused:  # a warning, not an error: a sweep over optimizers may share settings
+        print(
+            f"dlrun: warning: {', '.join(unused)}: no effect with optimizer={cfg.name}",
+            file=sys.stderr,
+        )
 
 
 def build_optimizer(

@@ -1,0 +1,108 @@
+"""Transfer learning: start from another run's best weights, freeze some layers, reset the head.
+
+Called by `run()` after the model is built and initialised and before it moves
+to the device, so a tensor that is not loaded keeps the configured init
+(`reset_head` keeps the head's fresh initialisation that way).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dlrun.config import ConfigError, TransferConfig
+
+
+class TransferError(ConfigError):
+    """A transfer source or freeze setting that cannot be used."""
+
+
+def source_checkpoint(source: str) -> Path:
+    """The best.pt of a run folder (a .pt file is taken as is)."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return path
+    best = path / "checkpoints" / "best.pt"
+    if not path.is_dir():
+        raise TransferError(f"transfer.source={source}: no such run folder")
+    if not best.is_file():
+        raise TransferError(f"transfer.source={source}: no checkpoints/best.pt in that folder")
+    return best
+
+
+def load_state(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: one line, not a traceback
+        raise TransferError(f"transfer.source: cannot read {path} ({type(e).__name__})") from None
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise TransferError(f"transfer.source: {path} holds no model state dict")
+    return state
+
+
+def _matches(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def load_matching(model: nn.Module, source: dict[str, torch.Tensor], skip: list[str]) -> dict:
+    """Copy every source tensor whose name and shape match; say why each other one was not."""
+    loaded, skipped = [], []
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            if any(_matches(name, prefix) for prefix in skip):
+                skipped.append({"name": name, "reason": "reset_head"})
+            elif name not in source:
+                skipped.append({"name": name, "reason": "not in source"})
+            elif source[name].shape != tensor.shape:
+                shapes = f"{tuple(source[name].shape)} in source, {tuple(tensor.shape)} here"
+                skipped.append({"name": name, "reason": f"shape {shapes}"})
+            else:
+                tensor.copy_(source[name])  # state_dict tensors share storage with the model
+                loaded.append(name)
+    unused = sorted(set(source) - set(model.state_dict()))
+    return {"loaded": loaded, "skipped": skipped, "unused": unused}
+
+
+def freeze(model: nn.Module, prefixes: list[str]) -> list[str]:
+    """requires_grad=False for parameters under the prefixes (`features`: all but the head)."""
+    names = [name for name, _ in model.named_parameters()]
+    frozen = []
+    for prefix in prefixes:
+        hits = [n for n in names if _matches(n, prefix)]
+        if not hits:
+            layers = sorted({n.rsplit(".", 1)[0] for n in names})
+            raise TransferError(
+                f"transfer.freeze: {prefix!r} matches no parameter; layers: {layers}"
+            )
+        frozen += [n for n in hits if n not in frozen]
+    params = dict(model.named_parameters())
+    for name in frozen:
+        params[name].requires_grad_(False)
+    return frozen
+
+
+def describe(report: dict[str, Any]) -> str:
+    """The one-line report printed at start-up."""
+    line = (
+        f"dlrun: transfer from {report['source']}: loaded {len(report['loaded'])} tensors, "
+        f"skipped {len(report['skipped'])}, froze {len(report['frozen'])} parameters"
+    )
+    shape_skips = [s["name"] for s in report["skipped"] if s["reason"].startswith("shape")]
+    if shape_skips:
+        line += f" (shape mismatch: {', '.join(shape_skips)})"
+    return line
+
+
+def apply_transfer(model: nn.Module, cfg: TransferConfig) -> dict[str, Any]:
+    """Load, reset and freeze as `cfg` says; returns the report for summary.json."""
+    path = source_checkpoint(cfg.source)
+    skip = ["head"] if cfg.reset_head else []
+    report = {"source": str(path), **load_matching(model, load_state(path), skip)}
+    report["frozen"] = freeze(model, list(cfg.freeze))
+    report["reset_head"] = bool(cfg.reset_head)
+    print(describe(report))
+    return report
