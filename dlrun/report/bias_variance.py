@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from dlrun.report.study import Study, label
 from dlrun.report.style import (
     colors,
+    errorbar,
     log_axis,
     log_scale_wanted,
     new_figure,
@@ -156,7 +157,8 @@ def draw_errors(ax: Axes, stats: pd.DataFrame, threshold: float, error_label: st
         suffix = "" if single else f" {group}"
         for part, style in (("train", "--"), ("test", "-")):
             color = palette[(0 if part == "train" else 1) if single else i]
-            container = ax.errorbar(
+            container = errorbar(
+                ax,
                 rows["x"],
                 rows[f"{part}_mean"],
                 yerr=rows[f"{part}_std"],

@@ -132,9 +132,8 @@ def report(options: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = output_folder(options.paths, options.out)
     runs = load_runs(options.paths, exclude=out.resolve())
-    err = Console(stderr=True, highlight=False)
     for run, reason in runs.skipped:
-        err.print(f"dlrun: warning: skipped incomplete run folder {run}: {reason}", markup=False)
+        print(f"dlrun: warning: skipped incomplete run folder {run}: {reason}", file=sys.stderr)
     if not len(runs.table):
         where = ", ".join(str(p) for p in options.paths)
         if runs.skipped:

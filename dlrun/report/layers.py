@@ -16,7 +16,15 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from dlrun.report.study import Study
-from dlrun.report.style import PANEL, colors, epoch_axis, log_axis, outside_legend, print_style
+from dlrun.report.style import (
+    PANEL,
+    colors,
+    epoch_axis,
+    errorbar,
+    log_axis,
+    outside_legend,
+    print_style,
+)
 
 MAX_HEATMAPS = 3
 
@@ -95,7 +103,8 @@ def draw_init_activations(ax: Axes, study: Study, settings: list[str]) -> tuple[
             continue
         rows["depth"] = rows.groupby("run").cumcount() + 1
         stats = rows.groupby("depth")["act_std"].agg(["mean", "std"]).fillna(0.0)
-        line = ax.errorbar(
+        line = errorbar(
+            ax,
             stats.index,
             stats["mean"],
             yerr=stats["std"],

@@ -92,14 +92,14 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_csv_strict(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A CSV whose every row is whole: a short row or an empty field means a truncated write."""
+    """A CSV whose every row is whole: a short row, or one ending in a comma, was cut off mid-write."""
     text = path.read_text()
     lines = text.splitlines()
     if not lines:
         raise Incomplete(f"{path.name} is empty")
     width = lines[0].count(",")
     for number, line in enumerate(lines[1:], start=2):
-        if line and (line.count(",") != width or ",," in line or line.endswith(",")):
+        if line and (line.count(",") != width or line.endswith(",")):
             raise Incomplete(f"{path.name} line {number} is truncated")
     frame = pd.read_csv(io.StringIO(text))
     for column in frame.columns:
@@ -153,8 +153,8 @@ def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[s
 
 def run_ids(folders: list[Path]) -> list[str]:
     """Short unique names: paths relative to the folders' common parent."""
-    if len(folders) == 1:
-        return [folders[0].name]
+    if len(folders) <= 1:
+        return [f.name for f in folders]
     common = Path(os.path.commonpath([str(f) for f in folders]))
     return [str(f.relative_to(common)) for f in folders]
 

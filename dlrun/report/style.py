@@ -106,6 +106,13 @@ def band(
     return line
 
 
+def errorbar(ax: Axes, x, y, gid: str | None = None, **kwargs):
+    """ax.errorbar, with `gid` on the data line only (not on caps and bars), so tests can find it."""
+    container = ax.errorbar(np.asarray(x, dtype=float), np.asarray(y, dtype=float), **kwargs)
+    container.lines[0].set_gid(gid)
+    return container
+
+
 def log_scale_wanted(values: pd.Series | np.ndarray, decades: float = 1.5) -> bool:
     """A log axis when positive values span more than `decades` powers of ten."""
     values = np.asarray(values, dtype=float)

@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys
 from dlrun.report.style import (
     colors,
+    errorbar,
     log_axis,
     log_scale_wanted,
     new_figure,
@@ -78,7 +79,8 @@ def plot_sweep(study: Study, group: str | None = None) -> Figure:
         palette = dict(zip(lines, colors(len(lines))))
         for line in lines:
             rows = stats[stats["line"] == line]
-            container = ax.errorbar(
+            container = errorbar(
+                ax,
                 rows["x"],
                 rows["mean"],
                 yerr=rows["std"],
@@ -116,7 +118,8 @@ def plot_settings_dots(study: Study) -> Figure:
     for y, (setting, row) in zip(positions, ranked.iterrows()):
         seeds = usable.loc[usable["setting"] == setting, study.metric]
         ax.plot(seeds, np.full(len(seeds), y), "o", color="0.6", markersize=4, linestyle="none")
-        ax.errorbar(
+        errorbar(
+            ax,
             [row["mean"]],
             [y],
             xerr=[row["std"]],

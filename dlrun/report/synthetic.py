@@ -78,6 +78,24 @@ def classification_metrics(
     return frame
 
 
+def regression_metrics(epochs: int, train_end: float = 0.1, val_end: float = 0.15) -> pd.DataFrame:
+    """metrics.csv rows of a regression run: MSE losses and their square roots (RMSE)."""
+    train, val = decay(epochs, 1.0, train_end), decay(epochs, 1.0, val_end)
+    epoch = np.arange(1, epochs + 1)
+    return pd.DataFrame(
+        {
+            "epoch": epoch,
+            "step": epoch * 10,
+            "train_loss": train,
+            "val_loss": val,
+            "train_rmse": np.sqrt(train),
+            "val_rmse": np.sqrt(val),
+            "lr": 1e-3,
+            "time_s": epoch * 0.1,
+        }
+    )
+
+
 def layer_rows(
     epochs: int, names: tuple[str, ...] = LAYER_NAMES, act_std: list[float] | None = None
 ) -> pd.DataFrame:
@@ -141,7 +159,9 @@ def write_run(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(base_config(overrides), sort_keys=False))
     if metrics is not None:
-        metrics.to_csv(folder / "metrics.csv", index=False)
+        metrics.to_csv(
+            folder / "metrics.csv", index=False, na_rep="nan"
+        )  # as csv.DictWriter writes it
     if layers is not None:
         layers.to_csv(folder / "layers.csv", index=False)
     if summary is not None:

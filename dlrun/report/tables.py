@@ -98,7 +98,7 @@ def print_runs(study: Study, console: Console | None = None) -> None:
             table.add_column(column, justify="right", no_wrap=True)
     for _, row in frame.head(CONSOLE_ROWS).iterrows():
         values = {
-            "epochs": f"{_text(row.get('best_epoch'))}/{_text(row.get('epochs_run'))}",
+            "epochs": f"{_text(row.get('best_epoch'))}/{_text(row.get('epochs_run'))}".strip("/"),
             "n_params": _text(row.get("n_params"), ","),
             "wall_s": f"{row['wall_s']:.3g}" if pd.notna(row.get("wall_s")) else "",
             "status": _status(row["status"]),
