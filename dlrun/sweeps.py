@@ -1,24 +1,19 @@
-"""Sweeps: one job of a Hydra multirun, the sweep index, and where each job runs.
+"""Sweeps: one job of a Hydra multirun, where it runs, and the callback that keeps the index.
 
 `dlrun train -m` runs `run_job` once per job (through cli._task), and Hydra
-calls `SweepIndex` (conf/train.yaml, hydra.callbacks) around the sweep and each
-job. Hydra calls the job hooks in the process that ran the job (a joblib
-worker, a SLURM task), so each job's end rebuilds sweep.csv from the job
-folders' summary.json under a lock: parallel jobs never interleave rows, a
-crashed driver leaves the rows so far, and a re-run (resume) cannot duplicate
-them. docs/sweeps.md is the user's side of this.
+calls `SweepIndex` (conf/train.yaml, hydra.callbacks) around the sweep and
+each job. Hydra calls the job hooks in the process that ran the job (a joblib
+worker, a SLURM task), so each job's end rebuilds sweep.csv there
+(dlrun.sweep_index): parallel jobs never wait for the driver, a crashed
+driver leaves the rows so far, and jobs of a killed driver still on a cluster
+complete the index themselves. docs/sweeps.md is the user's side of this.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
 import sys
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +23,20 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from dlrun import runs
 from dlrun.cli import register_resolvers
-
-try:
-    import fcntl
-except ImportError:  # Windows: the atomic replace alone still keeps sweep.csv whole
-    fcntl = None
+from dlrun.sweep_index import (
+    STATE,
+    Outcome,
+    finish,
+    maximize,
+    one_line,
+    record_job,
+    record_sweep,
+    write_index,
+)
 
 # Launcher workers unpickle this module (the callback) before they resolve
 # hydra.sweep.subdir, which uses dlrun's resolvers.
 register_resolvers()
-
-INDEX = "sweep.csv"
-STATE = ".dlrun"  # in the sweep folder: one small JSON per job, the swept keys, the lock
-BROKEN = ("failed", "interrupted", "killed")  # any of these makes the sweep exit with 1
-SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
 
 
 # --- one job ------------------------------------------------------------------
@@ -69,9 +64,8 @@ def threads_per_job(launcher: dict[str, Any], n_cpus: int) -> int | None:
         return int(launcher["cpus_per_task"])
     n_jobs = launcher.get("n_jobs")
     if n_jobs is not None:
-        n_jobs = (
-            n_cpus + 1 + n_jobs if n_jobs < 0 else n_jobs
-        )  # joblib: -1 all CPUs, -2 all but one
+        if n_jobs < 0:  # joblib's -1 is every CPU, -2 all but one
+            n_jobs = n_cpus + 1 + n_jobs
         return max(1, n_cpus // max(1, n_jobs))
     if "submitit" in str(launcher.get("_target_", "")):
         return 1  # submitit_local starts every job at once; SLURM grants one CPU unless asked
@@ -83,10 +77,6 @@ def place_device(name: str, job_num: int, n_gpus: int) -> str:
     if n_gpus > 1 and name in ("auto", "cuda"):
         return f"cuda:{job_num % n_gpus}"
     return name
-
-
-def maximize(monitor: str) -> bool:
-    return monitor.endswith("_acc")
 
 
 def objective(summary: dict[str, Any], monitor: str) -> float:
@@ -101,12 +91,8 @@ def objective(summary: dict[str, Any], monitor: str) -> float:
     return float(value)
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    return " ".join(str(text).split())[:limit]
-
-
 def run_job(cfg: DictConfig, run_dir: Path, job_num: int, launcher: dict[str, Any]) -> float:
-    """Train one sweep job unless its folder already finished; record any failure, never raise it."""
+    """Train one sweep job unless its folder already finished; record a failure, never raise it."""
     import torch
 
     from dlrun.train import run
@@ -116,7 +102,7 @@ def run_job(cfg: DictConfig, run_dir: Path, job_num: int, launcher: dict[str, An
     if done is not None and done.get("status") in runs.FINISHED:
         print(f"dlrun: job {job_num} skipped: already {done['status']} in {run_dir}")
         return objective(done, monitor)
-    (run_dir / "summary.json").unlink(missing_ok=True)  # a stale `failed` or `running` from before
+    (run_dir / "summary.json").unlink(missing_ok=True)  # a stale `failed` or `running`
     threads = threads_per_job(launcher, cpu_count())
     if threads is not None:
         torch.set_num_threads(threads)
@@ -145,26 +131,19 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
     if not (run_dir / "config.yaml").exists():
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     base = {"seed": cfg.seed, "name": cfg.name, "monitor": cfg.trainer.early_stopping.monitor}
-    runs.write_json(
-        run_dir / "summary.json", {**base, **summary, "status": "failed", "error": message}
-    )
+    failed = {**base, **summary, "status": "failed", "error": message}
+    runs.write_json(run_dir / "summary.json", failed)
     return message
 
 
-# --- the index ----------------------------------------------------------------
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    """{'optimizer': 'adam', 'seed': '1'} from ['optimizer=adam', '+seed=1'], values as typed."""
-    pairs = (override.split("=", 1) for override in overrides if "=" in override)
-    return {key.lstrip("+~"): value for key, value in pairs}
+# --- the sweep as a whole -----------------------------------------------------
 
 
 def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> list[str]:
     """The keys a sweep varies: sweeps on the command line and in hydra.sweeper.params."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    # params first: a fixed value on the command line replaces a swept one (as Optuna's sweeper does)
+    # params first: a fixed value on the command line replaces a swept one, as in Optuna's sweeper
     lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *overrides]
     try:
         parsed = OverridesParser.create().parse_overrides(lines)
@@ -181,194 +160,7 @@ def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> li
     return list(keys)
 
 
-def record_job(sweep_dir: Path, job_num: int, overrides: list[str], run_dir: Path) -> None:
-    """Note a job as it starts, so that one killed later still has its row."""
-    folder = sweep_dir / STATE / "jobs"
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {
-        "job": job_num,
-        "overrides": parse_overrides(overrides),
-        "run_dir": os.path.relpath(run_dir, sweep_dir),
-    }
-    runs.write_json(folder / f"{job_num}.json", record)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _status(summary: dict[str, Any], final: bool) -> tuple[str, str]:
-    status, error = summary.get("status", "running"), summary.get("error") or ""
-    if status == "diverged" and not error:
-        error = f"training loss diverged at epoch {summary.get('epochs_run')}"
-    if status == "interrupted" and not error:
-        error = f"interrupted (Ctrl-C or a signal) after epoch {summary.get('epochs_run')}"
-    if final and status == "running":  # the sweep is over, so this job died without a word
-        status, error = (
-            "killed",
-            "ended without a final summary.json (killed, out of memory or timed out?)",
-        )
-    return status, one_line(error)
-
-
-def index_rows(sweep_dir: Path, final: bool = False) -> tuple[list[str], list[dict[str, Any]]]:
-    """(columns, one row per job) from the job records and their run folders' summary.json."""
-    jobs = [_read_json(p) for p in (sweep_dir / STATE / "jobs").glob("*.json")]
-    jobs = sorted((j for j in jobs if j), key=lambda j: j["job"])
-    declared = (_read_json(sweep_dir / STATE / "sweep.json") or {}).get("swept", [])
-    varying = {
-        k
-        for j in jobs
-        for k, v in j["overrides"].items()
-        if any(o["overrides"].get(k) != v for o in jobs)
-    }
-    params = [*declared, *sorted(varying - set(declared))]
-    head = ["job", *params, *(["seed"] if "seed" not in params else []), "status"]
-    rows, metrics = [], set()
-    for job in jobs:
-        summary = runs.read_summary(sweep_dir / job["run_dir"]) or {}
-        if (
-            "best_monitor" in summary and "monitor" in summary
-        ):  # a run that stopped early says it so
-            summary["best_" + summary["monitor"]] = summary.pop("best_monitor")
-        status, error = _status(summary, final)
-        row = {"job": job["job"], **{k: job["overrides"].get(k, "") for k in params}}
-        row.setdefault("seed", summary.get("seed", ""))
-        scores = {
-            k: v
-            for k, v in summary.items()
-            if k.startswith(("best_", "test_")) and k != "best_epoch"
-        }
-        metrics.update(scores)
-        row.update(
-            status=status, **scores, n_params=summary.get("n_params"), wall_s=summary.get("wall_s")
-        )
-        rows.append({**row, "run_dir": job["run_dir"], "error": error})
-    columns = [*head, *sorted(metrics), "n_params", "wall_s", "run_dir", "error"]
-    return columns, rows
-
-
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock file, held while one process rebuilds the index."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # the lock goes with the file's closing
-
-
-def write_index(sweep_dir: Path, final: bool = False) -> tuple[list[str], list[dict[str, Any]]]:
-    """Rebuild sweep.csv; `final`: the sweep is over, so a job still `running` was killed."""
-    with _locked(sweep_dir / STATE / "lock"):
-        columns, rows = index_rows(sweep_dir, final)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        runs.atomic_write_text(sweep_dir / INDEX, buffer.getvalue())
-    return columns, rows
-
-
-# --- the end of a sweep -------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    folder: Path
-    rows: list[dict[str, Any]]
-
-    @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [row for row in self.rows if row["status"] in BROKEN]
-
-    @property
-    def message(self) -> str:
-        return (
-            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / INDEX}); "
-            f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
-        )
-
-
-def ranked(rows: list[dict[str, Any]]) -> tuple[str | None, list[dict[str, Any]]]:
-    """(the ranking metric, rows best first); failed jobs and jobs without a value come last."""
-    metric = next((k for row in rows for k in row if k.startswith("best_")), None)
-    if metric is None:
-        return None, rows
-    sign = -1 if maximize(metric) else 1
-
-    def key(row: dict[str, Any]) -> tuple[bool, float]:
-        value = row.get(metric)
-        missing = value in (None, "") or row["status"] in BROKEN
-        return missing, 0.0 if missing else sign * float(value)
-
-    return metric, sorted(rows, key=key)
-
-
-def _cell(value: Any) -> str:
-    """4 significant digits for numbers, Optuna's 0.0012345678901234 included."""
-    try:
-        return (
-            f"{float(value):.4g}" if "." in str(value) else str(value if value is not None else "")
-        )
-    except ValueError:
-        return str(value)
-
-
-def print_table(folder: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    """The sweep at a glance: best first, then every job that failed or diverged, with its error."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    metric, best_first = ranked(rows)
-    hidden = {"n_params", "run_dir", "error"}
-    if any(c in columns for c in ("test_acc", "test_rmse")):
-        hidden.add("test_loss")  # keeps the table within a terminal's width
-    shown = [c for c in columns if c not in hidden]
-    caption = f"best {metric.removeprefix('best_')} first" if metric else None
-    table = Table(title=f"{folder} ({len(rows)} jobs)", caption=caption)
-    for column in shown:
-        table.add_column(column, overflow="fold", no_wrap=column in ("job", "status"))
-    for row in best_first[:SHOWN]:
-        table.add_row(*(_cell(row.get(c)) for c in shown))
-    console.print(table)
-    if len(rows) > SHOWN:
-        console.print(f"... and {len(rows) - SHOWN} more in {folder / INDEX}", markup=False)
-    for row in rows:
-        if row["status"] in (*BROKEN, "diverged"):
-            console.print(
-                f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})", markup=False
-            )
-
-
-def finish(folder: Path) -> Outcome:
-    """Complete the index (no job of this sweep still runs) and print the table."""
-    columns, rows = write_index(folder, final=True)
-    if rows:
-        print_table(folder, columns, rows)
-    print(f"dlrun: sweep index {folder / INDEX}")
-    return Outcome(folder, rows)
-
-
-_driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then its outcome
-
-
-def take_outcome() -> Outcome | None:
-    """The sweep this process drove, once (cli.train_main); finishes one that ended early."""
-    folder, outcome = _driver.pop("folder", None), _driver.pop("outcome", None)
-    if outcome is None and folder is not None and (folder / STATE / "jobs").is_dir():
-        outcome = finish(folder)  # Ctrl-C or a broken launcher: the rows so far, complete
-    return outcome
-
-
-# --- the Hydra callback -------------------------------------------------------
-
-
-def _follow_monitor(config: DictConfig) -> None:
+def follow_monitor(config: DictConfig) -> None:
     """Point an Optuna sweeper the way the monitored metric improves (val_acc up, val_loss down).
 
     Hydra builds the sweeper from this config right after on_multirun_start,
@@ -382,9 +174,18 @@ def _follow_monitor(config: DictConfig) -> None:
     if getattr(sweeper.direction, "name", str(sweeper.direction)) != wanted:
         with read_write(sweeper):
             sweeper.direction = wanted
-        print(
-            f"dlrun: hydra.sweeper.direction={wanted}, as trainer.early_stopping.monitor={monitor}"
-        )
+        print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
+
+
+_driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then its outcome
+
+
+def take_outcome() -> Outcome | None:
+    """The sweep this process drove, once (cli.train_main); finishes one that ended early."""
+    folder, outcome = _driver.pop("folder", None), _driver.pop("outcome", None)
+    if outcome is None and folder is not None and (folder / STATE / "jobs").is_dir():
+        outcome = finish(folder)  # Ctrl-C or a broken launcher: the rows so far, complete
+    return outcome
 
 
 def _in_sweep(config: DictConfig) -> bool:
@@ -392,28 +193,22 @@ def _in_sweep(config: DictConfig) -> bool:
 
 
 class SweepIndex(Callback):
-    """sweep.csv as jobs end, in whichever process ran them; the table and exit code at the end."""
+    """sweep.csv as jobs end, in whichever process ran them; the table and outcome at the end."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir)
-        (folder / STATE).mkdir(parents=True, exist_ok=True)
-        _follow_monitor(config)
+        follow_monitor(config)
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = OmegaConf.to_container(params) if params is not None else None
-        swept = swept_keys(list(config.hydra.overrides.task), params)
-        runs.write_json(folder / STATE / "sweep.json", {"swept": swept})
+        record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
         _driver.clear()
         _driver["folder"] = folder
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _in_sweep(config):
+            overrides = list(config.hydra.overrides.task)
             run_dir = Path(config.hydra.runtime.output_dir)
-            record_job(
-                Path(config.hydra.sweep.dir),
-                config.hydra.job.num,
-                list(config.hydra.overrides.task),
-                run_dir,
-            )
+            record_job(Path(config.hydra.sweep.dir), config.hydra.job.num, overrides, run_dir)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if _in_sweep(config):

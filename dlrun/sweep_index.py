@@ -1,0 +1,232 @@
+"""The sweep index: sweep.csv at a sweep's root, one row per job, and the table at the end.
+
+A sweep folder holds the job folders (run folders, docs/run-folder.md) and
+`.dlrun/`: `jobs/<job number>.json` (the job's overrides and folder, written as
+it starts) and `sweep.json` (the swept keys). sweep.csv is always rebuilt from
+those and the job folders' summary.json, never appended to: any process may
+rebuild it at any time (a joblib worker, a SLURM task, the driver, a re-run)
+and the result is the same. No Hydra here; dlrun.sweeps calls these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlrun import runs
+
+try:
+    import fcntl
+except ImportError:  # Windows: the atomic replace alone still keeps sweep.csv whole
+    fcntl = None
+
+INDEX = "sweep.csv"
+STATE = ".dlrun"  # inside the sweep folder
+BROKEN = ("failed", "interrupted", "killed")  # any of these makes the sweep exit with 1
+SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
+Row = dict[str, Any]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def maximize(metric: str) -> bool:
+    """Accuracies improve upwards; losses and RMSEs downwards."""
+    return metric.endswith("_acc")
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, str]:
+    """{'optimizer': 'adam', 'seed': '1'} from ['optimizer=adam', '+seed=1'], values as typed."""
+    pairs = (override.split("=", 1) for override in overrides if "=" in override)
+    return {key.lstrip("+~"): value for key, value in pairs}
+
+
+def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
+    """Note which keys the sweep varies (its columns, even before two jobs differ)."""
+    (sweep_dir / STATE).mkdir(parents=True, exist_ok=True)
+    runs.write_json(sweep_dir / STATE / "sweep.json", {"swept": swept})
+
+
+def record_job(sweep_dir: Path, job_num: int, overrides: list[str], run_dir: Path) -> None:
+    """Note a job as it starts, so that one killed later still has its row."""
+    folder = sweep_dir / STATE / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "job": job_num,
+        "overrides": parse_overrides(overrides),
+        "run_dir": os.path.relpath(run_dir, sweep_dir),
+    }
+    runs.write_json(folder / f"{job_num}.json", record)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _status(summary: dict[str, Any], final: bool) -> tuple[str, str]:
+    status, error = summary.get("status", "running"), summary.get("error") or ""
+    epoch = summary.get("epochs_run")
+    if status == "diverged" and not error:
+        error = f"training loss diverged at epoch {epoch}"
+    if status == "interrupted" and not error:
+        error = f"interrupted (Ctrl-C or a signal) after epoch {epoch}"
+    if final and status == "running":  # the sweep is over, so this job died without a word
+        status = "killed"
+        error = "ended without a final summary.json (killed, out of memory or timed out?)"
+    return status, one_line(error)
+
+
+def _params(jobs: list[Row], declared: list[str]) -> list[str]:
+    """The declared swept keys, then any other key whose value differs between jobs."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for job in jobs:
+        for key, value in job["overrides"].items():
+            values[key].add(value)
+    counts = {key: sum(key in job["overrides"] for job in jobs) for key in values}
+    varying = {k for k, v in values.items() if len(v) > 1 or counts[k] < len(jobs)}
+    return [*declared, *sorted(varying - set(declared))]
+
+
+def _scores(summary: dict[str, Any]) -> dict[str, Any]:
+    """best_<monitor> and the test metrics of a summary."""
+    if "best_monitor" in summary and "monitor" in summary:  # a run that stopped early says it so
+        summary = {**summary, "best_" + summary["monitor"]: summary["best_monitor"]}
+    return {
+        key: value
+        for key, value in summary.items()
+        if key.startswith(("best_", "test_")) and key not in ("best_epoch", "best_monitor")
+    }
+
+
+def index_rows(sweep_dir: Path, final: bool = False) -> tuple[list[str], list[Row]]:
+    """(columns, one row per job) from the job records and their run folders' summary.json."""
+    jobs = [_read_json(path) for path in (sweep_dir / STATE / "jobs").glob("*.json")]
+    jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
+    declared = (_read_json(sweep_dir / STATE / "sweep.json") or {}).get("swept", [])
+    params = _params(jobs, declared)
+    rows, metrics = [], set()
+    for job in jobs:
+        summary = runs.read_summary(sweep_dir / job["run_dir"]) or {}
+        status, error = _status(summary, final)
+        row = {"job": job["job"], **{key: job["overrides"].get(key, "") for key in params}}
+        row.setdefault("seed", summary.get("seed", ""))  # a column even when not swept
+        scores = _scores(summary)
+        metrics.update(scores)
+        row.update(status=status, **scores)
+        row.update(n_params=summary.get("n_params"), wall_s=summary.get("wall_s"))
+        rows.append({**row, "run_dir": job["run_dir"], "error": error})
+    head = ["job", *params, *(["seed"] if "seed" not in params else []), "status"]
+    return [*head, *sorted(metrics), "n_params", "wall_s", "run_dir", "error"], rows
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock file, held while one process rebuilds the index."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+def write_index(sweep_dir: Path, final: bool = False) -> tuple[list[str], list[Row]]:
+    """Rebuild sweep.csv; `final`: the sweep is over, so a job still `running` was killed."""
+    with _locked(sweep_dir / STATE / "lock"):
+        columns, rows = index_rows(sweep_dir, final)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        runs.atomic_write_text(sweep_dir / INDEX, buffer.getvalue())
+    return columns, rows
+
+
+# --- the end of a sweep -------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    folder: Path
+    rows: list[Row]
+
+    @property
+    def failed(self) -> list[Row]:
+        return [row for row in self.rows if row["status"] in BROKEN]
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / INDEX}); "
+            f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
+        )
+
+
+def ranked(rows: list[Row]) -> tuple[str | None, list[Row]]:
+    """(the ranking metric, rows best first); failed jobs and jobs without a value come last."""
+    metric = next((key for row in rows for key in row if key.startswith("best_")), None)
+    if metric is None:
+        return None, rows
+    sign = -1 if maximize(metric) else 1
+
+    def key(row: Row) -> tuple[bool, float]:
+        value = row.get(metric)
+        missing = value in (None, "") or row["status"] in BROKEN
+        return missing, 0.0 if missing else sign * float(value)
+
+    return metric, sorted(rows, key=key)
+
+
+def _cell(value: Any) -> str:
+    """4 significant digits for numbers, Optuna's 0.0012345678901234 included."""
+    if value is None:
+        return ""
+    try:
+        return f"{float(value):.4g}" if "." in str(value) else str(value)
+    except ValueError:
+        return str(value)
+
+
+def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
+    """The sweep at a glance: best first, then every job that failed or diverged, with its error."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    metric, best_first = ranked(rows)
+    hidden = {"n_params", "run_dir", "error"}
+    if "test_acc" in columns or "test_rmse" in columns:
+        hidden.add("test_loss")  # keeps the table within a terminal's width
+    shown = [column for column in columns if column not in hidden]
+    caption = f"best {metric.removeprefix('best_')} first" if metric else None
+    table = Table(title=f"{folder} ({len(rows)} jobs)", caption=caption)
+    for column in shown:
+        table.add_column(column, overflow="fold", no_wrap=column in ("job", "status"))
+    for row in best_first[:SHOWN]:
+        table.add_row(*(_cell(row.get(column)) for column in shown))
+    console.print(table)
+    if len(rows) > SHOWN:
+        console.print(f"... and {len(rows) - SHOWN} more in {folder / INDEX}", markup=False)
+    for row in rows:
+        if row["status"] in (*BROKEN, "diverged"):
+            line = f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})"
+            console.print(line, markup=False)
+
+
+def finish(folder: Path) -> Outcome:
+    """Complete the index once no job of the sweep runs any more, and print the table."""
+    columns, rows = write_index(folder, final=True)
+    if rows:
+        print_table(folder, columns, rows)
+    print(f"dlrun: sweep index {folder / INDEX}")
+    return Outcome(folder, rows)
