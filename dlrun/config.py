@@ -25,7 +25,10 @@ class ModelConfig:
     width: int = 100  # hidden units per layer (channels for CNNs)
     depth: int = 2  # hidden layers (conv layers for CNNs)
     activation: str = "relu"  # relu | tanh | sigmoid | gelu | leaky_relu | elu | identity
-    dropout: float = 0.0  # drop probability after each hidden activation
+    # Drop probability after each hidden activation. Inverted dropout: kept units are
+    # scaled by 1/(1-p) in training, so evaluation uses the weights as they are (the
+    # lecture keeps units with probability p and rescales at test time instead).
+    dropout: float = 0.0
     bottleneck: int | None = None  # width of a narrow linear layer in the middle
     kernel_size: int = 5  # CNNs only
     batch_norm: bool = False
