@@ -36,15 +36,13 @@ def _per_sample(values: Tensor, x: Tensor) -> Tensor:
 
 def shift_signal(x: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
     """Translate each signal (N, ..., L) by a random integer in [-max_shift, max_shift], zero padding."""
-    length = x.shape[-1]
-    shifts = torch.randint(-max_shift, max_shift + 1, (x.shape[0],), generator=gen, device=x.device)
-    # Output sample i reads input sample i - shift; positions outside [0, L) are padding.
-    source = torch.arange(length, device=x.device) - shifts[:, None]
-    valid = (source >= 0) & (source < length)
-    source = source.clamp(0, length - 1)
-    source = source.view(x.shape[0], *([1] * (x.dim() - 2)), length).expand_as(x)
-    valid = valid.view(x.shape[0], *([1] * (x.dim() - 2)), length)
-    return torch.gather(x, -1, source) * valid
+    n, length = x.shape[0], x.shape[-1]
+    shifts = torch.randint(-max_shift, max_shift + 1, (n, 1), generator=gen, device=x.device)
+    # Output sample j reads input sample j - shift, i.e. padded sample j - shift + max_shift.
+    padded = F.pad(x, (max_shift, max_shift))
+    source = torch.arange(length, device=x.device) + (max_shift - shifts)
+    source = source.view(n, *([1] * (x.dim() - 2)), length).expand_as(x)
+    return torch.gather(padded, -1, source)
 
 
 def add_noise(x: Tensor, std: float, gen: torch.Generator) -> Tensor:
