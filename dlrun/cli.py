@@ -118,6 +118,12 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("dlrun_slug", _slug)
     if not OmegaConf.has_resolver("dlrun_n_jobs"):
         OmegaConf.register_new_resolver("dlrun_n_jobs", _default_n_jobs, use_cache=True)
+    if not OmegaConf.has_resolver("dlrun_textbook_lr"):
+        # experiments/optimizers_kappa.yaml: step sizes tuned from the quadratic's curvature
+        from dlrun.quadratic import textbook_lr, textbook_momentum
+
+        OmegaConf.register_new_resolver("dlrun_textbook_lr", textbook_lr)
+        OmegaConf.register_new_resolver("dlrun_textbook_momentum", textbook_momentum)
 
 
 def setup_hydra() -> None:
@@ -160,6 +166,10 @@ def describe_hydra_error(exc: BaseException) -> str:
             if group:
                 return f"unknown {group} {choice!r}; choose from: {options}"
             return f"config {choice!r} not found"
+        if type(exc).__name__ == "OverrideParseException" and getattr(exc, "override", None):
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            detail = [line for line in lines if not line.startswith(("Error parsing", "See "))]
+            return f"cannot parse override {exc.override!r}: {(detail or lines)[0]}"
         full_key = getattr(exc, "full_key", None)
         if full_key and type(exc).__name__ in (
             "ValidationError",

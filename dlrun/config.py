@@ -88,6 +88,8 @@ class DataConfig:
     label_noise: float = 0.0  # fraction of training labels replaced at random
     noise: float = 0.1  # synthetic sets: input noise (regression: target noise std)
     data_seed: int = 42  # seed of the generated data (fixed across run seeds)
+    condition: float = 100.0  # `quadratic`: condition number kappa of the Hessian
+    dim: int = 20  # `quadratic`: number of input features
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
@@ -108,6 +110,7 @@ class TrainerConfig:
     max_grad_norm: float | None = None  # gradient clipping (None: off)
     layer_stats: bool = True  # write layers.csv
     progress: bool = True  # rich progress bar
+    target_loss: float | None = None  # stop once the training loss is at or below this
     divergence_loss: float = 1e6  # train loss above this (or nan) ends the run as diverged
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
@@ -227,6 +230,10 @@ CHOICES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "regression": (
             "y = sin(2 pi x) + x + noise on [-1, 1]: a known true function for bias/variance",
             {"n_samples": 1000, "noise": 0.3},
+        ),
+        "quadratic": (
+            "least squares with a chosen Hessian condition number (data.condition): GD vs momentum",
+            {"n_samples": 250, "val_fraction": 0.2},
         ),
         "table": ("your CSV or Parquet file: data.path=... data.target=<column>", {}),
         "npz": ("your NumPy .npz file with arrays x and y: data.path=...", {}),

@@ -211,7 +211,7 @@ def infer_task(y: np.ndarray, cfg: DataConfig) -> str:
         if cfg.task not in ("classification", "regression"):
             raise DataError(f"data.task={cfg.task}: expected classification or regression")
         return cfg.task
-    if cfg.name == "regression":
+    if cfg.name in ("regression", "quadratic"):
         return "regression"
     if y.dtype.kind in "OUSb":
         return "classification"
@@ -239,6 +239,10 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
         raise DataError(f"data.label_noise={cfg.label_noise} must be in [0, 1]")
     if cfg.name == "regression":
         x_tv, y_tv, x_te, y_te, extras = build_regression(cfg, seed)
+    elif cfg.name == "quadratic":
+        from dlrun.quadratic import build_quadratic
+
+        x_tv, y_tv, x_te, y_te, extras = build_quadratic(cfg)
     elif cfg.name in BUILDERS:
         x_tv, y_tv, x_te, y_te, extras = BUILDERS[cfg.name](cfg)
     else:
@@ -257,9 +261,13 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     # Validation is carved from the training split with the run seed; the test
     # split stays untouched until the end of training.
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y_tv))
-    n_val = max(1, int(round(len(order) * cfg.val_fraction)))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    if "presplit_train" in extras:  # a builder that designed its training rows itself
+        k = extras["presplit_train"]
+        train_idx, val_idx = np.arange(k), np.arange(k, len(y_tv))
+    else:
+        order = rng.permutation(len(y_tv))
+        n_val = max(1, int(round(len(order) * cfg.val_fraction)))
+        val_idx, train_idx = order[:n_val], order[n_val:]
     if cfg.n_train is not None:
         if not 0 < cfg.n_train <= len(train_idx):
             raise DataError(f"data.n_train={cfg.n_train} must be in [1, {len(train_idx)}]")
@@ -275,6 +283,8 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     axis = 0 if per_feature else None
     mean = x_tr.mean(axis=axis, keepdims=per_feature)
     std = x_tr.std(axis=axis, keepdims=per_feature) + 1e-8
+    if not extras.get("standardize", True):  # the quadratic's spectrum is the point
+        mean, std = 0.0, 1.0
     if extras.get("x_grid") is not None:
         extras["x_grid_std"] = ((extras["x_grid"] - mean) / std).astype(np.float32)
 

@@ -120,6 +120,7 @@ class State:
     best_model: dict[str, torch.Tensor] = field(default_factory=dict)
     best_optimizer: dict[str, Any] = field(default_factory=dict)
     status: str = "running"
+    steps_to_target: int | None = None  # trainer.target_loss reached after this many updates
 
 
 def checkpoint(model, optimizer, schedule, generator, stopper, state: State, cfg) -> dict:
@@ -362,6 +363,11 @@ def fit(
                 state.best_model = _snapshot(model)
                 state.best_optimizer = _snapshot(optimizer)
             progress.update(row)
+            if tcfg.target_loss is not None and tl <= tcfg.target_loss:
+                # tl is the mean loss before this epoch's updates (exact for full batches)
+                state.steps_to_target = state.step - math.ceil(len(train) / tcfg.batch_size)
+                state.status = "completed"
+                break
             if stop:
                 state.status = "early_stopped"
                 break
@@ -399,6 +405,7 @@ def _partial(stopper: EarlyStopping, state: State, mode: str) -> dict[str, Any]:
         "epochs_run": state.epoch,
         "steps": state.step,
         "wall_s": round(state.wall_s, 3),
+        **({"steps_to_target": state.steps_to_target} if state.steps_to_target is not None else {}),
     }
 
 
