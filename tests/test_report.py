@@ -57,14 +57,24 @@ def test_optimizer_sweep_draws_one_band_per_optimizer_with_n_seeds(optimizer_swe
     assert len(study.table) == 9
 
     fig = plot_curves(study)
-    loss_ax, acc_ax = fig.axes[:2]
-    assert fig._suptitle.get_text().startswith("Learning curves")
-    assert (loss_ax.get_xlabel(), loss_ax.get_ylabel()) == ("epoch", "loss (cross-entropy)")
-    assert acc_ax.get_ylabel() == "accuracy (fraction correct)"
-    for ax, column in ((loss_ax, "val_loss"), (acc_ax, "val_acc")):
-        assert len(lines_with(ax, f"{column}:")) == 3
-        assert len(lines_with(ax, f"train_{column[4:]}:")) == 3
-        assert len(ax.collections) == 6  # a ± std band for each train and val line
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    assert fig.get_suptitle() == "Learning curves (mean ± std over seeds)"
+    assert set(axes) == {
+        "Loss: training",
+        "Loss: validation",
+        "Accuracy: training",
+        "Accuracy: validation",
+    }
+    for title, ax in axes.items():
+        column = ("train_" if title.endswith("training") else "val_") + (
+            "loss" if title.startswith("Loss") else "acc"
+        )
+        assert ax.get_xlabel() == "epoch"
+        assert ax.get_ylabel() == (
+            "loss (cross-entropy)" if title.startswith("Loss") else "accuracy (fraction correct)"
+        )
+        assert len(lines_with(ax, f"{column}:")) == 3  # one line per optimizer...
+        assert len(ax.collections) == 3  # ...each with its ± std band
     texts = legend_texts(fig)
     for name in OPTIMIZERS:
         assert f"optimizer={name} (n=3)" in texts
@@ -72,9 +82,14 @@ def test_optimizer_sweep_draws_one_band_per_optimizer_with_n_seeds(optimizer_swe
     # the drawn validation line is the mean over the three seeds
     runs = load_runs([optimizer_sweep])
     adam = runs.table.index[runs.table["optimizer.name"] == "adam"]
-    expected = runs.metrics[runs.metrics["run"].isin(adam)].groupby("epoch")["val_loss"].mean()
-    (line,) = lines_with(loss_ax, "val_loss:optimizer=adam")
-    np.testing.assert_allclose(line.get_ydata(), expected.to_numpy())
+    expected = runs.metrics[runs.metrics["run"].isin(adam)].groupby("epoch")["val_loss"]
+    (line,) = lines_with(axes["Loss: validation"], "val_loss:optimizer=adam")
+    np.testing.assert_allclose(line.get_ydata(), expected.mean().to_numpy())
+    (band,) = [
+        c for c in axes["Loss: validation"].collections if c.get_gid() == "val_loss:optimizer=adam"
+    ]
+    upper = band.get_paths()[0].vertices[:, 1].max()
+    assert upper == pytest.approx((expected.mean() + expected.std()).max())
 
     fig = plot_optimizers(study)
     (ax,) = fig.axes
@@ -110,6 +125,16 @@ def test_single_run_gets_curves_gap_and_layers_only(tmp_path):
     study = make_study(load_runs([tmp_path / "run"]))
     assert [p.name for p in plan(study)] == ["curves", "gap", "layers"]
     fig = plot_curves(study)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Loss: training and validation",
+        "Accuracy: training and validation",
+    ]
+    assert (
+        len(lines_with(fig.axes[0], "train_loss:"))
+        == len(lines_with(fig.axes[0], "val_loss:"))
+        == 1
+    )
+    assert lines_with(fig.axes[0], "train_loss:")[0].get_linestyle() == "--"
     assert len(lines_with(fig.axes[0], "best_epoch_line")) == 1
     # best_epoch of the summary: where val loss was lowest (the end, for a falling curve)
     (marker,) = lines_with(fig.axes[0], "best_epoch:")
@@ -135,9 +160,10 @@ def test_many_settings_are_capped_to_the_best(tmp_path):
         )
     study = make_study(load_runs([tmp_path]))
     fig = plot_curves(study)
-    assert len(lines_with(fig.axes[0], "val_loss:")) == 8
+    val_ax = next(ax for ax in fig.axes if ax.get_title() == "Loss: validation")
+    assert len(lines_with(val_ax, "val_loss:")) == 8
     assert any("best 8 of 20 settings" in t.get_text() for t in fig.axes[0].texts)
-    drawn = {line.get_gid().split(":")[1] for line in lines_with(fig.axes[0], "val_loss:")}
+    drawn = {line.get_gid().split(":")[1] for line in lines_with(val_ax, "val_loss:")}
     assert drawn == {f"model.width={w}" for w in range(130, 210, 10)}  # the lowest val loss
 
 

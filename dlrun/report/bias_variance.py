@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from dlrun.report.study import Study, label
+from dlrun.report.study import Study, label, sort_values
 from dlrun.report.style import (
     colors,
     errorbar,
@@ -75,22 +76,28 @@ def errors(study: Study, x: str | None = None) -> pd.DataFrame:
     else:
         train, test = usable["train_loss"], usable["test_loss"]
     groups = [label({k: row[k] for k in keys}) or "all runs" for _, row in usable.iterrows()]
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {"group": groups, "x": usable[key].astype(float), "train": train, "test": test},
         index=usable.index,
     )
+    # groups in the order of their values (lr 0.001 before 0.01), not as text
+    return frame.loc[usable.sort_values(keys, key=sort_values).index] if keys else frame
 
 
 def size_stats(errs: pd.DataFrame) -> pd.DataFrame:
     """Per (group, size): mean and std (0 for one seed) of both errors, and n."""
-    stats = errs.groupby(["group", "x"], sort=True).agg(
+    order = {group: i for i, group in enumerate(dict.fromkeys(errs["group"]))}
+    stats = errs.groupby(["group", "x"], sort=False).agg(
         train_mean=("train", "mean"),
         train_std=("train", "std"),
         test_mean=("test", "mean"),
         test_std=("test", "std"),
         n=("test", "size"),
     )
-    return stats.fillna(0.0).reset_index()
+    stats = stats.fillna(0.0).reset_index()
+    return stats.sort_values(
+        ["group", "x"], key=lambda c: c.map(order) if c.name == "group" else c, ignore_index=True
+    )
 
 
 def interpolation_threshold(
@@ -131,30 +138,31 @@ def decomposition(study: Study, x: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def mark_threshold(ax: Axes, x_value: float, threshold: float, color) -> None:
+def mark_threshold(ax: Axes, x_value: float, threshold: float, color, text: bool = True) -> None:
     ax.axvline(x_value, color=color, linestyle=":", linewidth=1.5, gid="interpolation_threshold")
-    ax.annotate(
-        f"interpolation threshold\n(training error ≤ {threshold:g})",
-        xy=(x_value, 1.0),
-        xycoords=("data", "axes fraction"),
-        xytext=(4, -4),
-        textcoords="offset points",
-        va="top",
-        ha="left",
-        fontsize=8,
-        color=color,
-    )
+    if text:
+        ax.annotate(
+            f"interpolation threshold\n(training error ≤ {threshold:g})",
+            xy=(x_value, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(4, -4),
+            textcoords="offset points",
+            va="top",
+            ha="left",
+            fontsize=8,
+            color=color,
+        )
 
 
-def draw_errors(ax: Axes, stats: pd.DataFrame, threshold: float, error_label: str) -> list:
-    handles = []
+def draw_errors(ax: Axes, stats: pd.DataFrame, threshold: float) -> tuple[list, list[str]]:
+    """Training (dashed) and test (solid) error per group; the threshold dotted. Legend entries."""
     groups = list(dict.fromkeys(stats["group"]))
     single = len(groups) == 1
     palette = colors(max(len(groups), 2))
+    handles, labels, marked = [], [], False
     for i, group in enumerate(groups):
         rows = stats[stats["group"] == group]
         n = "/".join(str(v) for v in sorted(set(rows["n"])))
-        suffix = "" if single else f" {group}"
         for part, style in (("train", "--"), ("test", "-")):
             color = palette[(0 if part == "train" else 1) if single else i]
             container = errorbar(
@@ -167,15 +175,23 @@ def draw_errors(ax: Axes, stats: pd.DataFrame, threshold: float, error_label: st
                 marker="o",
                 markersize=4,
                 capsize=3,
-                label=f"{part}ing error{suffix} (n={n})".replace("testing", "test"),
                 gid=f"{part}_error:{group}",
             )
-            handles.append(container)
+            if single:
+                handles.append(container)
+                labels.append(f"{'training' if part == 'train' else 'test'} error (n={n})")
+        if not single:
+            handles.append(Line2D([], [], color=palette[i], linewidth=2))
+            labels.append(f"{group} (n={n})")
         where = interpolation_threshold(rows, threshold)
         if where is not None:
-            mark_threshold(ax, where, threshold, "0.25" if single else palette[i])
-    ax.set_ylabel(error_label)
-    return handles
+            # one label is enough; more groups' thresholds are told apart by colour
+            mark_threshold(ax, where, threshold, "0.25" if single else palette[i], text=not marked)
+            marked = True
+    if not single:
+        handles += [Line2D([], [], color="0.3", linestyle="--"), Line2D([], [], color="0.3")]
+        labels += ["training error (dashed)", "test error (solid)"]
+    return handles, labels
 
 
 def draw_decomposition(ax: Axes, parts: pd.DataFrame, title: str) -> list:
@@ -214,15 +230,13 @@ def plot_bias_variance(
     parts = decomposition(study, x) if study.task == "regression" else pd.DataFrame()
     groups = list(dict.fromkeys(parts["group"]))[:3] if len(parts) else []
     fig, axes = new_figure(
-        1,
-        1 + len(groups),
-        "Bias–variance: error against model size (mean ± std over seeds)",
-        extra_width=2.8,
+        1, 1 + len(groups), "Bias–variance: error against model size (mean ± std over seeds)"
     )
     error_label = (
         "error (1 − accuracy)" if study.task == "classification" else "error (MSE, target units²)"
     )
-    handles = draw_errors(axes[0][0], stats, threshold, error_label)
+    handles, labels = draw_errors(axes[0][0], stats, threshold)
+    axes[0][0].set_ylabel(error_label)
     axes[0][0].set_title("Training and test error")
     for ax, group in zip(axes[0][1:], groups):
         rows = parts[parts["group"] == group]
@@ -231,31 +245,42 @@ def plot_bias_variance(
         lines = draw_decomposition(ax, rows, title)
     if groups:
         handles += lines
+        labels += [line.get_label() for line in lines]
     for ax in axes[0]:
         ax.set_xlabel(nice(key))
         if log_scale_wanted(stats["x"]):
             log_axis(ax, "x")
-    outside_legend(fig, handles, [h.get_label() for h in handles])
+    outside_legend(fig, handles, labels)
     return fig
 
 
 def threshold_findings(
     study: Study, x: str | None = None, threshold: float = DEFAULT_THRESHOLD
 ) -> list[str]:
-    """Where each group starts to interpolate, and where its test error peaks."""
+    """Where each group starts to interpolate and where its test error peaks; one line for those that never do."""
     stats = size_stats(errors(study, x))
-    sentences = []
+    key = size_key(x)
+    sentences, never = [], []
     for group, rows in stats.groupby("group", sort=False):
         where = interpolation_threshold(rows, threshold)
-        who = "" if group == "all runs" else f" for {group}"
         if where is None:
-            sentences.append(
-                f"No model size reaches training error ≤ {threshold:g}{who} (smallest: {rows['train_mean'].min():.3g}): no interpolation threshold in this range."
-            )
+            never.append((group, rows["train_mean"].min()))
             continue
         peak = rows.loc[rows["test_mean"].idxmax()]
+        who = "" if group == "all runs" else f" for {group}"
         sentences.append(
-            f"Interpolation threshold{who}: training error first reaches ≤ {threshold:g} at {size_key(x)}={where:g}; "
-            f"test error peaks at {size_key(x)}={peak['x']:g} ({peak['test_mean']:.3g})."
+            f"Interpolation threshold{who}: training error first reaches ≤ {threshold:g} at {key}={where:g}; "
+            f"test error peaks at {key}={peak['x']:g} ({peak['test_mean']:.3g})."
+        )
+    if never:
+        lowest = min(error for _, error in never)
+        who = (
+            ""
+            if [g for g, _ in never] == ["all runs"]
+            else f" ({len(never)} of {len(never) + len(sentences)} groups)"
+        )
+        sentences.append(
+            f"No model size reaches training error ≤ {threshold:g}{who}; the lowest is {lowest:.3g}: "
+            "no interpolation threshold in this range (larger models or longer training would find it)."
         )
     return sentences

@@ -90,51 +90,67 @@ def mark_best_epoch(
 
 
 def style_legend(
-    study: Study, settings: list[str], palette: dict, best_marker: bool
+    study: Study, settings: list[str], palette: dict, styles: bool
 ) -> tuple[list, list[str]]:
+    """Setting colours (with n), then what line styles and markers mean."""
     handles = [Line2D([], [], color=palette[s], linewidth=2) for s in settings]
     labels = [legend_label(study, s) for s in settings]
-    handles += [Line2D([], [], color="0.3", linestyle="--"), Line2D([], [], color="0.3")]
-    labels += ["training (dashed)", "validation (solid)"]
-    if best_marker:
-        handles.append(
-            Line2D(
-                [], [], marker="o", markerfacecolor="white", markeredgecolor="0.3", linestyle="none"
-            )
-        )
-        labels.append("best epoch (early stopping)")
+    if styles:
+        handles += [Line2D([], [], color="0.3", linestyle="--"), Line2D([], [], color="0.3")]
+        labels += ["training (dashed)", "validation (solid)"]
+    handles.append(
+        Line2D([], [], marker="o", markerfacecolor="white", markeredgecolor="0.3", linestyle="none")
+    )
+    labels.append("best epoch (early stopping)")
     return handles, labels
+
+
+def curve_panels(study: Study, split: bool) -> list[tuple[str, list[str], str]]:
+    """(metric, splits drawn together, title) per panel: loss then accuracy/RMSE."""
+    names = ["loss"] + ([study.score] if f"val_{study.score}" in study.runs.metrics else [])
+    if not split:
+        return [
+            (name, ["train", "val"], f"{TITLES[name]}: training and validation") for name in names
+        ]
+    return [
+        (name, [part], f"{TITLES[name]}: {'training' if part == 'train' else 'validation'}")
+        for name in names
+        for part in ("train", "val")
+    ]
 
 
 @print_style
 def plot_curves(study: Study) -> Figure:
-    """Training and validation loss (and accuracy or RMSE) against epoch, per setting."""
+    """Training and validation loss (and accuracy or RMSE) against epoch, per setting.
+
+    One setting: training dashed and validation solid in one panel per metric.
+    Several: training and validation in panels side by side, so the colours stay readable.
+    """
     settings, total = study.drawn_settings()
-    score = study.score
-    columns = [("loss", LOSS_UNITS[study.task])]
-    if f"val_{score}" in study.runs.metrics:
-        columns.append((score, SCORE_UNITS[score]))
-    fig, axes = new_figure(
-        1, len(columns), "Learning curves" + seeds_note(study, settings), extra_width=2.5
-    )
+    split = len(settings) > 1
+    panels = curve_panels(study, split)
+    rows, cols = (len(panels) // 2, 2) if split else (1, len(panels))
+    fig, axes = new_figure(rows, cols, "Learning curves" + seeds_note(study, settings))
     palette = setting_colors(study, settings)
-    for ax, (name, ylabel) in zip(axes[0], columns):
-        draw_setting_curves(
-            ax, study.curves(f"train_{name}"), f"train_{name}", settings, palette, "--"
-        )
-        val = study.curves(f"val_{name}")
-        draw_setting_curves(ax, val, f"val_{name}", settings, palette, "-")
-        mark_best_epoch(ax, study, val, settings, palette)
+    for ax, (name, parts, title) in zip(axes.flat, panels):
+        for part in parts:
+            column = f"{part}_{name}"
+            stats = study.curves(column)
+            draw_setting_curves(
+                ax, stats, column, settings, palette, "--" if part == "train" and not split else "-"
+            )
+            if part == "val":
+                mark_best_epoch(ax, study, stats, settings, palette)
         epoch_axis(ax)
-        ax.set(
-            ylabel=ylabel,
-            title=f"{TITLES[name]}: training and validation",
-        )
+        ax.set(ylabel=LOSS_UNITS[study.task] if name == "loss" else SCORE_UNITS[name], title=title)
         if name == "loss" and log_scale_wanted(study.curves("train_loss")["mean"]):
             log_axis(ax, "y")
+    if split:
+        for row in axes:  # training and validation on one scale, so they compare by eye
+            row[1].sharey(row[0])
     if total > len(settings):
         note(axes[0][0], f"best {len(settings)} of {total} settings drawn")
-    outside_legend(fig, *style_legend(study, settings, palette, best_marker=True))
+    outside_legend(fig, *style_legend(study, settings, palette, styles=not split))
     return fig
 
 
@@ -147,9 +163,7 @@ def plot_gap(study: Study) -> Figure:
     if study.task == "classification" and "val_acc" in metrics:
         gaps["acc_gap"] = ("train_acc", "val_acc", "training − validation accuracy")
     derived = metrics.assign(**{name: metrics[a] - metrics[b] for name, (a, b, _) in gaps.items()})
-    fig, axes = new_figure(
-        1, len(gaps), "Generalisation gap" + seeds_note(study, settings), extra_width=2.5
-    )
+    fig, axes = new_figure(1, len(gaps), "Generalisation gap" + seeds_note(study, settings))
     palette = setting_colors(study, settings)
     for ax, (name, (_, _, ylabel)) in zip(axes[0], gaps.items()):
         ax.axhline(0.0, color="0.4", linewidth=0.8)
@@ -182,10 +196,7 @@ def plot_optimizers(study: Study) -> Figure:
     """Training loss against epoch on a log axis, one line per optimizer (its best setting)."""
     chosen = best_setting_per_optimizer(study)
     fig, axes = new_figure(
-        1,
-        1,
-        "Optimizers: training loss" + seeds_note(study, [s for s, _ in chosen.values()]),
-        extra_width=2.5,
+        1, 1, "Optimizers: training loss" + seeds_note(study, [s for s, _ in chosen.values()])
     )
     ax = axes[0][0]
     stats = study.curves("train_loss")

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from dlrun.report.study import Study
+from dlrun.report.study import MAX_SETTINGS, Study, label, sort_values
 from dlrun.report.style import (
     PANEL,
     colors,
@@ -79,25 +79,35 @@ def draw_heatmap(
     fig.colorbar(image, ax=ax, label="gradient norm (log scale)")
 
 
-def init_label(study: Study, setting: str) -> str:
-    """Lines are named by init; the rest of the setting is added when it varies too."""
-    if "init.name" in study.keys:
-        return setting
-    init = (
-        study.usable.loc[study.usable["setting"] == setting, "init.name"].iloc[0]
-        if "init.name" in study.usable
-        else "?"
-    )
-    return f"init={init}" + (f", {setting}" if study.keys else "")
+# Before the first step only these can change activations; the optimizer and schedule cannot.
+AT_INIT = ("init.", "model.", "data.")
 
 
-def draw_init_activations(ax: Axes, study: Study, settings: list[str]) -> tuple[list, list[str]]:
-    """Activation std per layer depth at epoch 0, mean ± std over seeds, one line per setting."""
+def init_groups(study: Study) -> pd.Series:
+    """Each usable run's activation line: its init and the model/data keys that vary."""
+    usable = study.usable
+    keys = [k for k in study.keys if k.startswith(AT_INIT)]
+    if "init.name" not in keys and "init.name" in usable:
+        keys = ["init.name", *keys]
+    ordered = usable.sort_values(keys, key=sort_values) if keys else usable
+    labels = [label({k: row[k] for k in keys}) or "all runs" for _, row in ordered.iterrows()]
+    return pd.Series(labels, index=ordered.index)
+
+
+def draw_init_activations(ax: Axes, study: Study) -> tuple[list, list[str]]:
+    """Activation std per layer depth at epoch 0, mean ± std over runs, one line per init group."""
     layers = usable_layers(study)
     start = layers[layers["epoch"] == 0]
+    groups = init_groups(study)
+    names = list(dict.fromkeys(groups))[:MAX_SETTINGS]
+    sequential = (
+        len(names) > 2
+        and len([k for k in study.keys if k.startswith(AT_INIT)]) == 1
+        and study.ordered
+    )
     handles, labels = [], []
-    for color, setting in zip(colors(len(settings), study.ordered), settings):
-        runs = study.usable.index[study.usable["setting"] == setting]
+    for color, name in zip(colors(len(names), sequential), names):
+        runs = groups.index[groups == name]
         rows = start[start["run"].isin(runs)].copy()
         if not len(rows):
             continue
@@ -111,10 +121,10 @@ def draw_init_activations(ax: Axes, study: Study, settings: list[str]) -> tuple[
             marker="o",
             color=color,
             capsize=3,
-            gid=f"act_std:{setting}",
+            gid=f"act_std:{name}",
         )
         handles.append(line)
-        labels.append(f"{init_label(study, setting)} (n={len(runs)})")
+        labels.append(f"{name} (n={len(runs)})")
     values = start["act_std"].to_numpy(dtype=float)
     if len(values) and np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 30:
         log_axis(ax, "y")
@@ -131,8 +141,8 @@ def layers_figure(n_heatmaps: int, title: str) -> tuple[Figure, list[Axes], Axes
     """One heatmap: side by side with the activation panel; more: heatmaps on top, activations below."""
     names = [f"h{i}" for i in range(n_heatmaps)]
     layout = [[*names, "act"]] if n_heatmaps <= 1 else [names, ["act"] * n_heatmaps]
-    width = PANEL[0] * len(layout[0]) + 2.5
-    fig = Figure(figsize=(width, PANEL[1] * len(layout)), layout="constrained")
+    width = PANEL[0] * len(layout[0])
+    fig = Figure(figsize=(width, PANEL[1] * len(layout) + 0.8), layout="constrained")  # + legend
     axes = fig.subplot_mosaic(layout)
     fig.suptitle(title, fontsize=12)
     return fig, [axes[name] for name in names], axes["act"]
@@ -142,7 +152,6 @@ def layers_figure(n_heatmaps: int, title: str) -> tuple[Figure, list[Axes], Axes
 def plot_layers(study: Study) -> Figure:
     """Gradient-norm heatmaps (layer × epoch) for the best settings, and activation std at init."""
     heatmaps, total = study.drawn_settings(limit=MAX_HEATMAPS)
-    lines, _ = study.drawn_settings()
     title = "Layers: gradient norms during training, activations at initialisation"
     if total > len(heatmaps):
         title += f"\n(heatmaps for the best {len(heatmaps)} of {total} settings)"
@@ -152,6 +161,6 @@ def plot_layers(study: Study) -> Figure:
         n = study.n_seeds(setting)
         name = textwrap.fill(setting, 45) + (f" (mean of {n} seeds)" if n > 1 else "")
         draw_heatmap(ax, fig, grid, names, epochs, f"Gradient norm per layer\n{name}")
-    handles, labels = draw_init_activations(act_ax, study, lines)
+    handles, labels = draw_init_activations(act_ax, study)
     outside_legend(fig, handles, labels)
     return fig

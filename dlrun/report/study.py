@@ -64,7 +64,7 @@ class Study:
         usable = self.usable
         if not len(usable):
             return []
-        order = usable.sort_values(by=self.keys, key=_sort_values) if self.keys else usable
+        order = usable.sort_values(by=self.keys, key=sort_values) if self.keys else usable
         return list(dict.fromkeys(order["setting"]))
 
     def ranked(self) -> pd.DataFrame:
@@ -105,7 +105,7 @@ def higher_is_better(metric: str) -> bool:
     return metric.endswith("_acc")
 
 
-def _sort_values(column: pd.Series) -> pd.Series:
+def sort_values(column: pd.Series) -> pd.Series:
     """Numbers sort as numbers, everything else as text (None last)."""
     numbers = pd.to_numeric(column, errors="coerce")
     if numbers.notna().all():

@@ -56,11 +56,10 @@ def nice(column: str) -> str:
     return LABELS.get(column, column)
 
 
-def new_figure(
-    rows: int, cols: int, title: str, extra_width: float = 0.0
-) -> tuple[Figure, np.ndarray]:
+def new_figure(rows: int, cols: int, title: str) -> tuple[Figure, np.ndarray]:
     """A constrained-layout figure with a grid of axes (always a 2-D array) and a title."""
-    fig = Figure(figsize=(PANEL[0] * cols + extra_width, PANEL[1] * rows), layout="constrained")
+    width = max(PANEL[0] * cols, 7.0)  # one panel alone still leaves room for its legend and title
+    fig = Figure(figsize=(width, PANEL[1] * rows + 0.8), layout="constrained")  # + legend below
     axes = fig.subplots(rows, cols, squeeze=False)
     fig.suptitle(title, fontsize=12)
     return fig, axes
@@ -121,9 +120,18 @@ def log_scale_wanted(values: pd.Series | np.ndarray, decades: float = 1.5) -> bo
 
 
 def outside_legend(fig: Figure, handles: list, labels: list[str], title: str | None = None) -> None:
-    """One legend for the whole figure, right of the panels, so it never covers data."""
-    if handles:
-        fig.legend(handles, labels, loc="outside right upper", title=title, frameon=False)
+    """One legend under the panels, as many columns as fit the figure's width: never over data or titles."""
+    if not handles:
+        return
+    longest = max(len(text) for text in labels)
+    per_row = max(
+        1, int(fig.get_figwidth() * 13 // (longest + 6))
+    )  # ~13 characters per inch at 9 pt
+    rows = -(-len(labels) // per_row)
+    columns = -(-len(labels) // rows)  # balanced: 5 entries in 3 + 2, not 4 + 1
+    fig.legend(
+        handles, labels, loc="outside lower center", ncols=columns, title=title, frameon=False
+    )
 
 
 def log_axis(ax: Axes, which: str = "y") -> None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
-from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys
+from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys, sort_values
 from dlrun.report.style import (
     colors,
     errorbar,
@@ -20,33 +19,27 @@ from dlrun.report.style import (
     new_figure,
     nice,
     note,
-    outside_legend,
     print_style,
 )
 
 
-def line_labels(study: Study, x_key: str, group: str | None) -> pd.Series:
-    """Which line each usable run belongs to: its --group value, or all its other settings."""
-    usable = study.usable
-    others = [group] if group and group != x_key else [k for k in study.keys if k != x_key]
-    return pd.Series(
-        [label({k: row[k] for k in others}) or nice(study.metric) for _, row in usable.iterrows()],
-        index=usable.index,
-    )
+def line_keys(study: Study, x_key: str, group: str | None) -> list[str]:
+    """The keys that tell a panel's lines apart: --group, or every other setting key."""
+    return [group] if group and group != x_key else [k for k in study.keys if k != x_key]
 
 
 def sweep_stats(study: Study, x_key: str, group: str | None = None) -> pd.DataFrame:
-    """Per (line, x value): mean, std (0 for one seed) and n of the metric."""
-    usable = study.usable
+    """Per (line, x value): mean, std (0 for one seed) and n of the metric; lines in value order."""
+    keys = line_keys(study, x_key, group)
+    usable = study.usable.sort_values(keys, key=sort_values) if keys else study.usable
+    lines = [label({k: row[k] for k in keys}) or "mean over seeds" for _, row in usable.iterrows()]
     frame = pd.DataFrame(
-        {
-            "line": line_labels(study, x_key, group),
-            "x": usable[x_key].astype(float),
-            "y": usable[study.metric],
-        }
+        {"line": lines, "x": usable[x_key].astype(float), "y": usable[study.metric]}
     )
-    stats = frame.groupby(["line", "x"], sort=True)["y"].agg(["mean", "std", "count"]).reset_index()
-    return stats.rename(columns={"count": "n"}).fillna({"std": 0.0})
+    frame["line"] = pd.Categorical(frame["line"], categories=list(dict.fromkeys(lines)))
+    stats = frame.groupby(["line", "x"], observed=True)["y"].agg(["mean", "std", "count"])
+    stats = stats.reset_index().rename(columns={"count": "n"}).fillna({"std": 0.0})
+    return stats.assign(line=stats["line"].astype(str))
 
 
 def best_lines(stats: pd.DataFrame, higher_is_better: bool, limit: int = MAX_SETTINGS) -> list[str]:
@@ -69,17 +62,19 @@ def plot_sweep(study: Study, group: str | None = None) -> Figure:
     keys = numeric_keys(study)
     if not keys:
         return plot_settings_dots(study)
-    fig, axes = new_figure(
-        1, len(keys), f"Sweep: {nice(study.metric)} (mean ± std over seeds)", extra_width=2.5
-    )
-    handles: dict[str, Line2D] = {}
+    fig, axes = new_figure(1, len(keys), f"Sweep: {nice(study.metric)} (mean ± std over seeds)")
+    fig.set_figwidth(fig.get_figwidth() + 2.2 * len(keys))  # room for each panel's legend
     for ax, key in zip(axes[0], keys):
         stats = sweep_stats(study, key, group)
         lines = best_lines(stats, study.higher_is_better)
-        palette = dict(zip(lines, colors(len(lines))))
+        ordered = len(line_keys(study, key, group)) == 1 and is_numeric(
+            study.usable, line_keys(study, key, group)[0]
+        )
+        palette = dict(zip(lines, colors(len(lines), ordered)))
         for line in lines:
             rows = stats[stats["line"] == line]
-            container = errorbar(
+            n = "/".join(str(v) for v in sorted(set(rows["n"])))
+            errorbar(
                 ax,
                 rows["x"],
                 rows["mean"],
@@ -90,9 +85,8 @@ def plot_sweep(study: Study, group: str | None = None) -> Figure:
                 capsize=3,
                 linewidth=1.5,
                 gid=f"sweep:{key}:{line}",
+                label=f"{line} (n={n})",
             )
-            n = "/".join(str(v) for v in sorted(set(rows["n"])))
-            handles.setdefault(f"{line} (n={n})", container.lines[0])
         if log_scale_wanted(stats["x"]):
             log_axis(ax, "x")
         ax.set(
@@ -102,8 +96,13 @@ def plot_sweep(study: Study, group: str | None = None) -> Figure:
         )
         if len(lines) < stats["line"].nunique():
             note(ax, f"best {len(lines)} of {stats['line'].nunique()} lines drawn")
-    outside_legend(fig, list(handles.values()), list(handles), title=group)
+        # each panel has its own lines (the other keys' values), so its own legend beside it
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8)
     return fig
+
+
+def is_numeric(table: pd.DataFrame, key: str) -> bool:
+    return pd.api.types.is_numeric_dtype(table[key]) and not pd.api.types.is_bool_dtype(table[key])
 
 
 def plot_settings_dots(study: Study) -> Figure:
