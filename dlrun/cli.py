@@ -279,7 +279,7 @@ def train_main(args: list[str]) -> int:
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else fail(e.code, 2)
     except KeyboardInterrupt:
-        sweeps.take_outcome()  # a sweep's index and table keep the jobs so far
+        sweeps.take_outcome(interrupted=True)  # a sweep's index and table keep the jobs so far
         raise
     except Exception as e:  # composition: unknown choice, wrong type, bad override syntax
         from dlrun.config import ConfigError

@@ -74,16 +74,18 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _status(summary: dict[str, Any], final: bool) -> tuple[str, str]:
+def _status(summary: dict[str, Any], final: str | None) -> tuple[str, str]:
     status, error = summary.get("status", "running"), summary.get("error") or ""
     epoch = summary.get("epochs_run")
     if status == "diverged" and not error:
         error = f"training loss diverged at epoch {epoch}"
     if status == "interrupted" and not error:
         error = f"interrupted (Ctrl-C or a signal) after epoch {epoch}"
-    if final and status == "running":  # the sweep is over, so this job died without a word
+    if final == "killed" and status == "running":  # the sweep is over: the job died without a word
         status = "killed"
         error = "ended without a final summary.json (killed, out of memory or timed out?)"
+    elif final == "interrupted" and status == "running":  # Ctrl-C before its training started
+        status, error = "interrupted", "interrupted (Ctrl-C) before training started"
     return status, one_line(error)
 
 
@@ -109,8 +111,12 @@ def _scores(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def index_rows(sweep_dir: Path, final: bool = False) -> tuple[list[str], list[Row]]:
-    """(columns, one row per job) from the job records and their run folders' summary.json."""
+def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
+    """(columns, one row per job) from the job records and their run folders' summary.json.
+
+    `final`: the sweep is over, so a job still `running` is reported as this
+    (`killed`, or `interrupted` when the sweep itself was).
+    """
     jobs = [_read_json(path) for path in (sweep_dir / STATE / "jobs").glob("*.json")]
     jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
     declared = (_read_json(sweep_dir / STATE / "sweep.json") or {}).get("swept", [])
@@ -140,8 +146,8 @@ def _locked(path: Path):
         yield  # closing the file releases the lock
 
 
-def write_index(sweep_dir: Path, final: bool = False) -> tuple[list[str], list[Row]]:
-    """Rebuild sweep.csv; `final`: the sweep is over, so a job still `running` was killed."""
+def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
+    """Rebuild sweep.csv; `final` as for index_rows."""
     with _locked(sweep_dir / STATE / "lock"):
         columns, rows = index_rows(sweep_dir, final)
         buffer = io.StringIO()
@@ -223,9 +229,12 @@ def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
             console.print(line, markup=False)
 
 
-def finish(folder: Path) -> Outcome:
-    """Complete the index once no job of the sweep runs any more, and print the table."""
-    columns, rows = write_index(folder, final=True)
+def finish(folder: Path, stopped: str = "killed") -> Outcome:
+    """Complete the index once no job of the sweep runs any more, and print the table.
+
+    `stopped`: the status of a job that never wrote its final summary.
+    """
+    columns, rows = write_index(folder, final=stopped)
     if rows:
         print_table(folder, columns, rows)
     print(f"dlrun: sweep index {folder / INDEX}")

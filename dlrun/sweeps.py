@@ -111,7 +111,8 @@ def run_job(cfg: DictConfig, run_dir: Path, job_num: int, launcher: dict[str, An
     try:
         summary = run(cfg, run_dir)
     except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
-        print(f"dlrun: job {job_num} failed: {record_failure(run_dir, cfg, e)}", file=sys.stderr)
+        error = one_line(record_failure(run_dir, cfg, e))
+        print(f"dlrun: job {job_num} failed: {error}", file=sys.stderr)
         return objective({}, monitor)
     return objective(summary, monitor)
 
@@ -180,11 +181,12 @@ def follow_monitor(config: DictConfig) -> None:
 _driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then its outcome
 
 
-def take_outcome() -> Outcome | None:
+def take_outcome(interrupted: bool = False) -> Outcome | None:
     """The sweep this process drove, once (cli.train_main); finishes one that ended early."""
     folder, outcome = _driver.pop("folder", None), _driver.pop("outcome", None)
     if outcome is None and folder is not None and (folder / STATE / "jobs").is_dir():
-        outcome = finish(folder)  # Ctrl-C or a broken launcher: the rows so far, complete
+        # Ctrl-C or a broken launcher: the rows so far, complete
+        outcome = finish(folder, "interrupted" if interrupted else "killed")
     return outcome
 
 

@@ -1,0 +1,396 @@
+"""Sweeps as a user runs them: `dlrun train -m` through Hydra's real launchers, in subprocesses.
+
+Plus the pieces underneath without Hydra: the index, thread and GPU placement,
+a job's failure record. Sweeps are tiny (2-3 epochs, 1000 samples, CPU) so the
+file stays near a minute on 2 cores; the submitit grid is `slow`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dlrun import runs, sweep_index, sweeps
+
+QUICK = ["device=cpu", "trainer.progress=false", "data.n_samples=1000", "model.width=64"]
+GRID = ["optimizer=sgd,momentum,adam", "seed=0,1"]
+
+
+def dlrun(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+def compose_with_hydra(overrides: list[str]):
+    """The config with Hydra's own node, as `dlrun train -m <overrides>` would compose it."""
+    from hydra import compose, initialize_config_dir
+
+    from dlrun.cli import setup_hydra
+    from dlrun.paths import conf_dir
+
+    setup_hydra()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
+        return compose("train", overrides=overrides, return_hydra_config=True)
+
+
+def sweep_folder(cwd: Path) -> Path:
+    (folder,) = (cwd / "outputs" / "sweeps").glob("*/*")
+    return folder
+
+
+def read_index(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "sweep.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def key(row: dict[str, str]) -> tuple[str, str, str]:
+    return row["job"], row["optimizer"], row["seed"]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory) -> Path:
+    """The issue's grid with the basic launcher: 3 optimizers x 2 seeds, 3 epochs."""
+    cwd = tmp_path_factory.mktemp("grid")
+    out = dlrun(*GRID, "trainer.epochs=3", cwd=cwd)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return sweep_folder(cwd)
+
+
+def test_grid_sweep_leaves_six_run_folders_and_a_complete_index(grid):
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_mlp-mnist1d", f"{grid.parent.name}/{grid.name}"
+    )
+    rows = read_index(grid)
+    assert len(rows) == 6
+    assert {
+        "job",
+        "optimizer",
+        "seed",
+        "status",
+        "best_val_loss",
+        "test_acc",
+        "n_params",
+        "wall_s",
+        "run_dir",
+    } <= set(rows[0])
+    assert sorted(key(row) for row in rows) == sorted(
+        (str(i), opt, str(seed))
+        for i, (opt, seed) in enumerate((o, s) for o in ("sgd", "momentum", "adam") for s in (0, 1))
+    )
+    for row in rows:
+        summary = runs.read_summary(grid / row["run_dir"])
+        assert row["status"] == summary["status"] == "completed"
+        assert float(row["best_val_loss"]) == pytest.approx(summary["best_val_loss"])
+        assert int(row["n_params"]) == summary["n_params"] and summary["seed"] == int(row["seed"])
+        # the job folder says what varies, and only that: the fixed overrides are left out
+        assert row["run_dir"] == f"{row['job']}_optimizer={row['optimizer']},seed={row['seed']}"
+
+
+def test_joblib_launcher_gives_the_same_rows(grid, tmp_path):
+    out = dlrun(
+        *GRID, "trainer.epochs=3", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert_same_rows(read_index(sweep_folder(tmp_path)), read_index(grid))
+
+
+@pytest.mark.slow
+def test_submitit_local_launcher_gives_the_same_rows(grid, tmp_path):
+    out = dlrun(*GRID, "trainer.epochs=3", "hydra/launcher=submitit_local", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    folder = sweep_folder(tmp_path)
+    assert (folder / ".submitit").is_dir()  # the jobs really went through submitit
+    assert_same_rows(read_index(folder), read_index(grid))
+
+
+def assert_same_rows(rows: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
+    assert sorted(map(key, rows)) == sorted(map(key, expected))
+    by_key = {key(row): row for row in expected}
+    for row in rows:
+        assert row["status"] == "completed" and row["run_dir"] == by_key[key(row)]["run_dir"]
+        # same seeds, same data: the same numbers, up to float summation order across threads
+        assert float(row["best_val_loss"]) == pytest.approx(
+            float(by_key[key(row)]["best_val_loss"]), rel=1e-4
+        )
+
+
+def test_a_failing_setting_is_recorded_the_others_complete_and_the_exit_code_says_so(tmp_path):
+    out = dlrun(
+        "optimizer.lr=0.01,-1",
+        "trainer.epochs=2",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 1
+    assert "1 of 2 jobs failed" in out.stderr and "Traceback" not in out.stderr
+    ok, bad = sorted(read_index(tmp_path / "sweep"), key=lambda row: row["job"])
+    assert ok["status"] == "completed" and ok["optimizer.lr"] == "0.01" and ok["error"] == ""
+    assert (
+        bad["status"] == "failed" and "optimizer.lr" in bad["error"] and "positive" in bad["error"]
+    )
+    summary = runs.read_summary(tmp_path / "sweep" / bad["run_dir"])
+    assert summary["status"] == "failed" and summary["error"] == bad["error"]
+    assert f"job 1 failed: {bad['error']}" in out.stdout  # the end-of-sweep table lists it
+
+
+def test_an_interrupted_sweep_rerun_into_its_folder_runs_only_the_missing_jobs(tmp_path):
+    args = [
+        "seed=0,1,2",
+        "trainer.epochs=8",
+        "trainer.early_stopping.patience=null",
+        "model.width=128",
+    ]
+    command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    for line in first.stdout:
+        if "run folder" in line and "1_seed=1" in line:  # job 1 is training: Ctrl-C now
+            first.send_signal(signal.SIGINT)
+            break
+    first.stdout.read()
+    assert first.wait(timeout=120) == 130
+    folder = sweep_folder(tmp_path)
+    done = [row for row in read_index(folder) if row["status"] == "completed"]
+    assert [row["job"] for row in done][:1] == ["0"]  # the index kept the rows so far
+    assert any(row["status"] == "interrupted" for row in read_index(folder))
+    stamp = (folder / "0_seed=0" / "summary.json").stat().st_mtime_ns
+
+    again = dlrun(*args, f"hydra.sweep.dir={folder}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("skipped: already completed") == len(done)
+    assert again.stdout.count("dlrun: run folder") == 3 - len(done)
+    assert (folder / "0_seed=0" / "summary.json").stat().st_mtime_ns == stamp
+    rows = read_index(folder)
+    assert [(row["job"], row["seed"], row["status"]) for row in rows] == [
+        (str(i), str(i), "completed") for i in range(3)
+    ]
+
+
+def test_optuna_runs_six_trials_that_maximise_val_acc_and_survive_a_failed_trial(tmp_path):
+    out = dlrun(
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.n_trials=6",
+        "hydra.sweeper.sampler.seed=1",
+        "optimizer.lr=choice(0.003,0.03,-1)",
+        "trainer.early_stopping.monitor=val_acc",
+        "trainer.epochs=2",
+        f"hydra.sweep.dir={tmp_path / 'search'}",
+        cwd=tmp_path,
+    )
+    assert "hydra.sweeper.direction=maximize" in out.stdout  # followed the monitor
+    rows = read_index(tmp_path / "search")
+    assert len(rows) == 6 and {row["optimizer.lr"] for row in rows} <= {"0.003", "0.03", "-1"}
+    failed = [row for row in rows if row["status"] == "failed"]
+    assert failed and all(row["optimizer.lr"] == "-1" for row in failed)  # and the search went on
+    assert out.returncode == 1
+    results = (tmp_path / "search" / "optimization_results.yaml").read_text()
+    best = max(float(row["best_val_acc"]) for row in rows if row["status"] == "completed")
+    assert float(re.search(r"best_value: (\S+)", results).group(1)) == pytest.approx(best)
+
+
+def test_bad_launcher_or_sweep_syntax_is_one_line_and_exit_2(tmp_path):
+    for bad, word in (("hydra/launcher=bogus", "bogus"), ("optimizer=sgd,,adam", "optimizer")):
+        out = dlrun(bad, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("dlrun: error:") and word in lines[0]
+
+
+# --- configuration ----------------------------------------------------------------
+
+
+def test_slurm_preset_composes_into_an_sbatch_script(tmp_path, monkeypatch):
+    """hydra/launcher=slurm through the real plugin and submitit, up to the sbatch file."""
+    submitit = pytest.importorskip("submitit")
+    from hydra.utils import instantiate
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from omegaconf import OmegaConf
+
+    monkeypatch.chdir(tmp_path)  # resolving the launcher creates the sweep folder
+    cfg = compose_with_hydra(
+        ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30"]
+    )
+    launcher = instantiate(cfg.hydra.launcher)
+    assert type(launcher).__name__ == "SlurmLauncher"
+    # what the plugin's launch() does with its parameters before submitting
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    params = {
+        k if k in base else f"slurm_{k}": v
+        for k, v in launcher.params.items()
+        if k not in ("submitit_folder", "max_num_timeout")
+    }
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "srun").write_text("#!/bin/sh\n")
+    (fake_bin / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
+    executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
+    executor.update_parameters(**params)  # rejects any parameter submitit does not know
+    executor._executor.parameters["map_count"] = 100  # a 100-job sweep is one array
+    script = executor._executor._make_submission_file_text("python -m job", "uid")
+    for line in (
+        "--partition=gpu",
+        "--gpus-per-node=1",
+        "--time=30",
+        "--cpus-per-task=4",
+        "--mem=16GB",
+        "--array=0-99%32",
+    ):
+        assert f"#SBATCH {line}\n" in script
+
+
+def test_parallel_and_search_presets_compose():
+    cfg = compose_with_hydra(["hydra/launcher=parallel", "hydra/sweeper=search"])
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
+    assert cfg.hydra.launcher.n_jobs == sweeps.default_n_jobs() >= 1
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert set(cfg.hydra.sweeper.params) == {
+        "optimizer.lr",
+        "optimizer.weight_decay",
+        "model.width",
+        "model.depth",
+    }
+
+
+def test_workers_get_dlrun_resolvers_from_the_callback_module():
+    code = "import dlrun.sweeps; from omegaconf import OmegaConf; assert OmegaConf.has_resolver('dlrun_slug')"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --- units --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "job", "n_gpus", "expected"),
+    [
+        ("auto", 5, 4, "cuda:1"),
+        ("cuda", 2, 2, "cuda:0"),
+        ("cuda", 3, 1, "cuda"),
+        ("cpu", 3, 4, "cpu"),
+        ("auto", 0, 0, "auto"),
+    ],
+)
+def test_place_device_round_robins_over_several_gpus(name, job, n_gpus, expected):
+    assert sweeps.place_device(name, job, n_gpus) == expected
+
+
+@pytest.mark.parametrize(
+    ("launcher", "expected"),
+    [
+        ({"n_jobs": 2}, 4),
+        ({"n_jobs": -1}, 1),
+        ({"n_jobs": -2}, 1),
+        ({"n_jobs": 3}, 2),
+        ({"cpus_per_task": 6, "_target_": "x.SlurmLauncher"}, 6),
+        (
+            {
+                "cpus_per_task": None,
+                "_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
+            },
+            1,
+        ),
+        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, None),
+    ],
+)
+def test_threads_per_job_share_the_cpus(launcher, expected):
+    assert sweeps.threads_per_job(launcher, n_cpus=8) == expected
+
+
+def test_run_job_puts_job_k_on_its_own_gpu(make_cfg, tmp_path, monkeypatch):
+    import torch
+
+    import dlrun.train
+
+    seen = {}
+
+    def run(cfg, run_dir):
+        seen["device"] = cfg.device.name
+        return {"best_val_loss": 0.5}
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.setdefault("threads", n))
+    monkeypatch.setattr(dlrun.train, "run", run)
+    cfg = make_cfg("device=auto")
+    assert sweeps.run_job(cfg, tmp_path / "job", 6, {"n_jobs": 4}) == 0.5
+    assert seen["device"] == "cuda:2" and seen["threads"] == max(1, sweeps.cpu_count() // 4)
+
+
+def test_an_error_mid_training_leaves_a_failed_summary_and_a_bad_objective(
+    make_cfg, tmp_path, monkeypatch
+):
+    import dlrun.train
+
+    def fit(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory\n(on the second line)")
+
+    monkeypatch.setattr(dlrun.train, "fit", fit)
+    assert sweeps.run_job(make_cfg(), tmp_path, 0, {}) == math.inf
+    assert (
+        sweeps.run_job(make_cfg("trainer.early_stopping.monitor=val_acc"), tmp_path, 0, {})
+        == -math.inf
+    )
+    summary = runs.read_summary(tmp_path)
+    assert summary["status"] == "failed" and summary["error"].startswith(
+        "RuntimeError: CUDA out of memory"
+    )
+    assert summary["n_params"] > 0 and (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+def test_run_job_skips_a_finished_folder(make_cfg, tmp_path, monkeypatch):
+    import dlrun.train
+
+    monkeypatch.setattr(dlrun.train, "run", lambda *a: pytest.fail("a finished job ran again"))
+    runs.write_json(tmp_path / "summary.json", {"status": "early_stopped", "best_val_loss": 0.25})
+    assert sweeps.run_job(make_cfg(), tmp_path, 0, {}) == 0.25
+
+
+def test_index_columns_statuses_and_killed_jobs(tmp_path):
+    sweep_index.record_sweep(tmp_path, ["optimizer.lr"])
+    jobs = [
+        ("0_a", ["optimizer.lr=0.1", "seed=3", "device=cpu"]),
+        ("1_b", ["optimizer.lr=1.0", "seed=3", "device=cpu"]),
+    ]
+    for num, (name, overrides) in enumerate(jobs):
+        sweep_index.record_job(tmp_path, num, overrides, tmp_path / name)
+    (tmp_path / "0_a").mkdir()
+    runs.write_json(
+        tmp_path / "0_a" / "summary.json",
+        {
+            "status": "interrupted",
+            "monitor": "val_loss",
+            "best_monitor": 0.5,
+            "seed": 3,
+            "epochs_run": 4,
+        },
+    )
+    columns, rows = sweep_index.index_rows(tmp_path)
+    assert columns[:4] == ["job", "optimizer.lr", "seed", "status"] and "device" not in columns
+    assert rows[0]["best_val_loss"] == 0.5 and "after epoch 4" in rows[0]["error"]
+    assert rows[1]["status"] == "running"  # started, no summary yet
+    _, rows = sweep_index.write_index(tmp_path, final="killed")
+    assert rows[1]["status"] == "killed" and rows[1]["status"] in sweep_index.BROKEN
+    assert [row["status"] for row in read_index(tmp_path)] == ["interrupted", "killed"]
+
+
+def test_sweep_argv_leaves_shared_overrides_out_of_job_folder_names():
+    from dlrun.cli import _sweep_argv
+
+    args = _sweep_argv(
+        ["-m", "optimizer=sgd,adam", "device=cpu", "+foo=1", "hydra/launcher=joblib"]
+    )
+    assert args[-1].startswith("hydra.job.config.override_dirname.exclude_keys=[")
+    excluded = set(re.findall(r"'([^']+)'", args[-1]))
+    assert {"device", "foo", "name"} <= excluded and "optimizer" not in excluded
+    assert _sweep_argv(["device=cpu"]) == ["device=cpu"]  # single runs are left alone
