@@ -36,17 +36,33 @@ def build_sweep(root: Path, runs: int, epochs: int) -> None:
     for job in range(runs):
         lr, width = settings[job % len(settings)]
         seed = job // len(settings)
-        quality = 0.3 * RATES.index(lr) / 3 + 0.2 * WIDTHS.index(width) / 4  # later settings fit better
-        metrics = classification_metrics(epochs, train_end=0.9 - 0.8 * quality, val_end=1.0 - 0.5 * quality, jitter=0.02, seed=job)
+        quality = (
+            0.3 * RATES.index(lr) / 3 + 0.2 * WIDTHS.index(width) / 4
+        )  # later settings fit better
+        metrics = classification_metrics(
+            epochs,
+            train_end=0.9 - 0.8 * quality,
+            val_end=1.0 - 0.5 * quality,
+            jitter=0.02,
+            seed=job,
+        )
         summary = summary_from(metrics, "completed", n_params=60 * width + width * width)
         overrides = {"optimizer.lr": lr, "model.width": width, "seed": seed}
-        write_run(root / f"{job}_optimizer.lr={lr},model.width={width},seed={seed}", overrides, metrics, summary, layer_rows(epochs))
+        write_run(
+            root / f"{job}_optimizer.lr={lr},model.width={width},seed={seed}",
+            overrides,
+            metrics,
+            summary,
+            layer_rows(epochs),
+        )
 
 
 def time_report(root: Path) -> float:
     """Seconds for `dlrun report ROOT` in a new process (what a user waits for)."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "dlrun", "report", str(root)], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "dlrun", "report", str(root)], check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
@@ -60,16 +76,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="build the sweep here and keep it (default: a temporary folder)")
+    parser.add_argument(
+        "--keep", type=Path, help="build the sweep here and keep it (default: a temporary folder)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp) / "sweep"
         start = time.perf_counter()
         build_sweep(root, args.runs, args.epochs)
-        print(f"built {args.runs} run folders ({args.epochs} epochs each) in {time.perf_counter() - start:.1f} s")
+        print(
+            f"built {args.runs} run folders ({args.epochs} epochs each) in {time.perf_counter() - start:.1f} s"
+        )
         times = [time_report(root) for _ in range(args.repeats)]
     spread = f" ± {statistics.stdev(times):.2f}" if len(times) > 1 else ""
-    print(f"dlrun report on {args.runs} runs: {statistics.mean(times):.2f}{spread} s (mean of {len(times)}; min {min(times):.2f} s)")
+    print(
+        f"dlrun report on {args.runs} runs: {statistics.mean(times):.2f}{spread} s (mean of {len(times)}; min {min(times):.2f} s)"
+    )
     print(f"machine: {machine()}")
 
 

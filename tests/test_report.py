@@ -188,6 +188,57 @@ def test_sweep_plot_mean_and_std_over_seeds_with_log_axis(tmp_path):
     np.testing.assert_allclose(line.get_ydata(), [0.51, 0.61, 0.71, 0.81])
 
 
+def test_sweep_plot_groups_lines_by_a_categorical_setting(tmp_path):
+    """optimizer x lr x 2 seeds: the lr panel has one line per optimizer; --group picks the lines."""
+    for i, (name, lr, seed) in enumerate(
+        (n, lr, s) for n in ("sgd", "adam") for lr in (0.01, 0.1) for s in range(2)
+    ):
+        metrics = classification_metrics(5)
+        summary = summary_from(
+            metrics, "completed", test_acc=(0.6 if name == "adam" else 0.5) + lr + 0.01 * seed
+        )
+        write_run(
+            tmp_path / f"{i}",
+            {"optimizer.name": name, "optimizer.lr": lr, "seed": seed},
+            metrics,
+            summary,
+        )
+    study = make_study(load_runs([tmp_path]))
+    assert study.keys == ["optimizer.name", "optimizer.lr"]
+    (ax,) = plot_sweep(study).axes
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == [
+        "optimizer=adam (n=2)",
+        "optimizer=sgd (n=2)",
+    ]
+    (adam,) = lines_with(ax, "sweep:optimizer.lr:optimizer=adam")
+    np.testing.assert_allclose(adam.get_ydata(), [0.615, 0.705])
+
+
+def test_group_option_picks_the_lines_and_averages_the_rest(tmp_path):
+    for i, (name, lr, width) in enumerate(
+        (n, lr, w) for n in ("sgd", "adam") for lr in (0.01, 0.1) for w in (32, 64)
+    ):
+        metrics = classification_metrics(5)
+        summary = summary_from(
+            metrics, "completed", test_acc=(0.6 if name == "adam" else 0.5) + lr + width / 6400
+        )
+        write_run(
+            tmp_path / f"{i}",
+            {"optimizer.name": name, "optimizer.lr": lr, "model.width": width},
+            metrics,
+            summary,
+        )
+    study = make_study(load_runs([tmp_path]))
+    lr_ax = plot_sweep(study).axes[1]
+    assert (
+        lr_ax.get_xlabel() == "optimizer.lr" and len(lines_with(lr_ax, "sweep:")) == 4
+    )  # optimizer x width
+    lr_ax = plot_sweep(study, group="optimizer.name").axes[1]
+    (adam,) = lines_with(lr_ax, "sweep:optimizer.lr:optimizer=adam")
+    np.testing.assert_allclose(adam.get_ydata(), [0.6175, 0.7075])  # mean over both widths
+    assert len(lines_with(lr_ax, "sweep:")) == 2
+
+
 def test_layers_heatmap_and_activations_per_init(tmp_path):
     stds = {"default": [0.3, 0.1, 0.03], "he": [0.8, 0.8, 0.8]}
     for i, (init, seed) in enumerate((n, s) for n in stds for s in range(2)):

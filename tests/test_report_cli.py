@@ -61,7 +61,7 @@ def test_report_writes_html_csv_and_figures(sweep, capsys):
     console = capsys.readouterr().out
     assert (
         "Best of 2 settings: optimizer=adam" in console
-        and "4 runs, best test accuracy first" in console
+        and "4 runs by test accuracy, best first" in console
     )
 
 

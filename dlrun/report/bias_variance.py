@@ -63,7 +63,9 @@ def supports_bias_variance(study: Study, x: str | None) -> bool:
         return False
     if x is not None:
         return usable[key].nunique() >= 2
-    swept_size = any(k.startswith(SIZE_PREFIX) for k in study.keys)
+    swept_size = any(
+        k.startswith(SIZE_PREFIX) and pd.api.types.is_numeric_dtype(usable[k]) for k in study.keys
+    )
     return swept_size and usable[key].nunique() >= 3
 
 

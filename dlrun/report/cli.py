@@ -170,7 +170,7 @@ def report(options: argparse.Namespace) -> int:
     console.print("[bold]Findings[/]")
     for sentence in sentences:
         console.print(f"  - {sentence}", markup=False)
-    names = ", ".join(f"{f.name}.{options.format}" for f in figures)
+    names = ", ".join(f"{f.name}.{options.format}" for f in figures) or "none"
     console.print(
         f"dlrun: report in {out / 'index.html'} ({len(figures)} figures: {names}; runs.csv) in {time.perf_counter() - start:.1f} s",
         markup=False,

@@ -79,7 +79,7 @@ def print_runs(study: Study, console: Console | None = None) -> None:
     console = console or Console()
     frame = runs_frame(study)
     metric = study.metric
-    title = f"{len(frame)} runs, best {nice(metric)} first (epochs: best/run)"
+    title = f"{len(frame)} runs by {nice(metric)}, best first (epochs: best/run)"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     names = ["setting", "seed"] if study.keys else ["run"]
     columns = [*names, "status", "epochs", metric, "n_params", "wall_s"]
