@@ -292,6 +292,9 @@ def train_main(args: list[str]) -> int:
         if sweep is not None:  # the launcher broke (a worker was killed): the index has the rest
             first_line = (str(e).strip().splitlines() or [""])[0]
             return fail(f"sweep stopped by {type(e).__name__}: {first_line} {sweep.message}", 1)
+        if _raised_by_hydra_or_a_plugin(e):  # -m with --cfg; hydra/launcher=slurm without srun
+            first_line = (str(e).strip().splitlines() or [""])[0]
+            raise UsageError(f"{type(e).__name__}: {first_line}") from None
         raise
     finally:
         sys.argv = saved_argv
@@ -341,6 +344,15 @@ def _sweep_argv(args: list[str]) -> list[str]:
 def _is_hydra_error(e: BaseException) -> bool:
     module = type(e).__module__
     return module.startswith(("hydra", "omegaconf")) or type(e).__name__ == "OverrideParseException"
+
+
+def _raised_by_hydra_or_a_plugin(e: BaseException) -> bool:
+    """A plain error (ValueError, RuntimeError) raised inside Hydra or a launcher's library."""
+    import traceback
+
+    frames = traceback.extract_tb(e.__traceback__)
+    parts = Path(frames[-1].filename).parts if frames else ()
+    return any(part in ("hydra", "hydra_plugins", "submitit", "joblib", "optuna") for part in parts)
 
 
 # --- dlrun list ---------------------------------------------------------------

@@ -24,8 +24,8 @@ QUICK = ["device=cpu", "trainer.progress=false", "data.n_samples=1000", "model.w
 GRID = ["optimizer=sgd,momentum,adam", "seed=0,1"]
 
 
-def dlrun(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def dlrun(*args: str, cwd: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
     command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]
     return subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout
@@ -201,8 +201,14 @@ def test_optuna_runs_six_trials_that_maximise_val_acc_and_survive_a_failed_trial
 
 
 def test_bad_launcher_or_sweep_syntax_is_one_line_and_exit_2(tmp_path):
-    for bad, word in (("hydra/launcher=bogus", "bogus"), ("optimizer=sgd,,adam", "optimizer")):
-        out = dlrun(bad, cwd=tmp_path)
+    no_slurm = os.path.dirname(sys.executable)  # a PATH without srun, even on a cluster
+    cases = [
+        ("hydra/launcher=bogus", "bogus"),
+        ("optimizer=sgd,,adam", "optimizer=sgd,,adam"),
+        ("hydra/launcher=slurm", "srun"),
+    ]
+    for bad, word in cases:
+        out = dlrun(bad, "seed=0,1", cwd=tmp_path, PATH=no_slurm)
         assert out.returncode == 2, out.stderr
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("dlrun: error:") and word in lines[0]
