@@ -151,7 +151,9 @@ def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], l
     with _locked(sweep_dir / STATE / "lock"):
         columns, rows = index_rows(sweep_dir, final)
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
+        writer = csv.DictWriter(
+            buffer, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n"
+        )
         writer.writeheader()
         writer.writerows(rows)
         runs.atomic_write_text(sweep_dir / INDEX, buffer.getvalue())
