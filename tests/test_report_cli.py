@@ -158,6 +158,20 @@ def test_bad_input_is_one_line_and_exit_2(sweep, tmp_path, capsys, args, message
     assert message in one_error_line(capsys)
 
 
+def test_mixed_tasks_are_an_error(sweep, capsys):
+    from dlrun.report.synthetic import regression_metrics
+
+    metrics = regression_metrics(5)
+    write_run(
+        sweep / "9_regression",
+        {"data.name": "regression"},
+        metrics,
+        summary_from(metrics, "completed", task="regression"),
+    )
+    assert main(["report", str(sweep)]) == 2
+    assert "mix classification and regression" in one_error_line(capsys)
+
+
 def test_only_incomplete_runs_is_an_error(tmp_path, capsys):
     write_run(tmp_path / "run", {}, classification_metrics(3), None)
     assert main(["report", str(tmp_path)]) == 2

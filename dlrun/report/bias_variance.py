@@ -31,6 +31,7 @@ from dlrun.report.style import (
     nice,
     outside_legend,
     print_style,
+    value_ticks,
 )
 
 DEFAULT_THRESHOLD = 0.01  # training error at or below this counts as interpolating
@@ -252,8 +253,23 @@ def plot_bias_variance(
         ax.set_xlabel(nice(key))
         if log_scale_wanted(stats["x"]):
             log_axis(ax, "x")
+        if key != "n_params":  # parameter counts are long numbers: leave them to the locator
+            value_ticks(ax, stats["x"])
     outside_legend(fig, handles, labels)
     return fig
+
+
+def restored_weights_hint(study: Study) -> str:
+    """The summary's errors are of the kept (best-validation) weights, not of the end of training."""
+    usable = study.usable
+    key = "trainer.early_stopping.restore_best"
+    restored = usable[key].astype(bool) if key in usable else pd.Series(False, index=usable.index)
+    if (restored & (usable["best_epoch"] < usable["epochs_run"])).any():
+        return (
+            " These errors are of the weights early stopping kept, often long before the end:"
+            " train with trainer.early_stopping.restore_best=false (and patience=null) to see interpolation."
+        )
+    return ""
 
 
 def threshold_findings(
@@ -284,5 +300,6 @@ def threshold_findings(
         sentences.append(
             f"No model size reaches training error ≤ {threshold:g}{who}; the lowest is {lowest:.3g}: "
             "no interpolation threshold in this range (larger models or longer training would find it)."
+            + restored_weights_hint(study)
         )
     return sentences

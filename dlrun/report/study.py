@@ -173,6 +173,11 @@ def make_study(runs: Runs, metric: str | None = None) -> Study:
     if not len(table):
         raise ReportError("no readable run folders")
     tasks = table["task"].dropna().unique() if "task" in table else []
+    if len(tasks) > 1:
+        # errors, curves and the ranking metric mean different things for the two
+        raise ReportError(
+            "these runs mix classification and regression: report each task's folder separately"
+        )
     task = str(tasks[0]) if len(tasks) else "classification"
     usable = table[table["status"].isin(USABLE)]
     keys = drop_implied(usable, varying_keys(usable, runs.config_keys)) if len(usable) else []

@@ -147,6 +147,14 @@ def log_axis(ax: Axes, which: str = "y") -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
+def value_ticks(ax: Axes, values, limit: int = 8) -> None:
+    """Ticks at the values searched (a sweep's 16, 64, 256), when there are few of them."""
+    values = sorted(set(float(v) for v in values))
+    if len(values) <= limit:
+        ax.set_xticks(values, [f"{v:g}" for v in values])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def epoch_axis(ax: Axes, label: str = "epoch") -> None:
     """Epochs are whole numbers: no 2.5 ticks."""
     ax.set_xlabel(label)

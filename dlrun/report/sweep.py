@@ -20,6 +20,7 @@ from dlrun.report.style import (
     nice,
     note,
     print_style,
+    value_ticks,
 )
 
 
@@ -89,6 +90,7 @@ def plot_sweep(study: Study, group: str | None = None) -> Figure:
             )
         if log_scale_wanted(stats["x"]):
             log_axis(ax, "x")
+        value_ticks(ax, stats["x"])
         ax.set(
             xlabel=key,
             ylabel=nice(study.metric),
