@@ -2,7 +2,8 @@
 
 Same model, data, seed, optimizer and number of steps, in one process; the
 hand-written loop also evaluates the validation split once per epoch, as any
-loop that early-stops must. dlrun's time is its `wall_s` (the epoch loop with
+loop that early-stops must, and builds its optimizer as `torch.optim.Adam(...)`
+with torch's defaults. dlrun's time is its `wall_s` (the epoch loop with
 metrics.csv, layers.csv, early-stopping bookkeeping and best-weight snapshots;
 no progress bar, patience off so both run every epoch).
 
@@ -25,7 +26,7 @@ from dlrun.cli import compose
 from dlrun.data import build_dataset
 from dlrun.initializers import initialize
 from dlrun.models import build_model
-from dlrun.optim import build_optimizer
+from dlrun.optim import OPTIMIZERS
 from dlrun.train import resolve_device, run
 
 
@@ -36,7 +37,9 @@ def hand_written(cfg, device: torch.device) -> float:
     model = build_model(cfg.model, data.input_shape, data.n_out)
     initialize(model, cfg.init, cfg.model.activation)
     model.to(device)
-    optimizer = build_optimizer(model.parameters(), cfg.optimizer)
+    # torch.optim's class with its default implementation, as a notebook writes it
+    # (dlrun picks the fused kernels where the device has them).
+    optimizer = OPTIMIZERS[cfg.optimizer.name](list(model.parameters()), cfg.optimizer)
     x, y, xv, yv = data.train.x, data.train.y, data.val.x, data.val.y
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     sync(device)

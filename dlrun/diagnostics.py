@@ -64,21 +64,27 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tenso
     return {name: stats[name] for name, _, _ in sites if name in stats}
 
 
-def layer_rows(model: nn.Module, x: torch.Tensor, epoch: int) -> list[dict]:
-    """One row per weight layer: the norm of its current weight gradient and its activations.
+def layer_table(model: nn.Module, x: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+    """Weight-layer names and a device tensor of rows (grad_norm, act_mean, act_std).
 
     The gradient is whatever `.grad` holds (the last minibatch of the epoch, or
-    the fixed batch before training); one host sync for the whole table.
+    the fixed batch before training). Nothing here syncs with the host: the
+    loop reads this table together with its other numbers, once per epoch.
     """
     acts = activation_stats(model, x)
     names = list(acts)
     layers = dict(weight_layers(model))
-    grads = []
+    nan = torch.full((), float("nan"), device=x.device)
+    rows = []
     for name in names:
         g = layers[name].weight.grad
-        grads.append(g.norm() if g is not None else torch.tensor(float("nan"), device=x.device))
-    table = torch.stack([torch.stack([g.float(), *acts[n]]) for g, n in zip(grads, names)])
+        rows.append(torch.stack([g.norm().float() if g is not None else nan, *acts[name]]))
+    return names, torch.stack(rows)
+
+
+def layer_rows(names: list[str], table: list[list[float]], epoch: int) -> list[dict]:
+    """layers.csv rows from a table already on the host."""
     return [
         {"epoch": epoch, "layer": n, "grad_norm": g, "act_mean": m, "act_std": s}
-        for n, (g, m, s) in zip(names, table.tolist())
+        for n, (g, m, s) in zip(names, table)
     ]

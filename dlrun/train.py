@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlrun import runs
 from dlrun.config import ConfigError
 from dlrun.data import Dataset, batches, build_dataset
-from dlrun.diagnostics import LAYER_COLUMNS, layer_rows
+from dlrun.diagnostics import LAYER_COLUMNS, layer_rows, layer_table
 from dlrun.initializers import initialize
 from dlrun.models import build_model, count_parameters
 from dlrun.optim import build_optimizer, build_schedule
@@ -151,13 +151,6 @@ def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
         tmp = folder / f".{name}.tmp"
         torch.save(payload, tmp)
         tmp.replace(folder / name)
-
-
-def _snapshot(module_or_state) -> Any:
-    state = (
-        module_or_state.state_dict() if hasattr(module_or_state, "state_dict") else module_or_state
-    )
-    return copy.deepcopy({k: v for k, v in state.items()}) if isinstance(state, dict) else state
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -302,21 +295,29 @@ def fit(
     """The epoch loop: train, evaluate, log, early-stop, checkpoint now and then."""
     tcfg = cfg.trainer
     train, val = data.train, data.val
+    device = train.x.device
     classification = data.task == "classification"
     fixed_batch = train.x[:256]  # layers.csv is measured on the same batch every epoch
     if layers is not None and state.epoch == 0:
         _initial_gradients(model, fixed_batch, train.y[:256], loss_fn)
-        layers.write(layer_rows(model, fixed_batch, epoch=0))
+        names, table = layer_table(model, fixed_batch)
+        layers.write(layer_rows(names, table.tolist(), epoch=0))
         model.zero_grad(set_to_none=True)
+    # Per-step numbers go into buffers on the device: one small copy per step,
+    # read with everything else in the epoch's single host sync.
+    steps_per_epoch = math.ceil(len(train) / tcfg.batch_size)
+    weights = torch.full((steps_per_epoch,), tcfg.batch_size / len(train), device=device)
+    weights[-1] = (len(train) - tcfg.batch_size * (steps_per_epoch - 1)) / len(train)
+    step_losses = torch.zeros(steps_per_epoch, device=device)
+    predictions = torch.zeros_like(train.y) if classification else None
+    best = Snapshot(state)
     last_save = time.perf_counter()
     start = time.perf_counter() - state.wall_s
     with Progress(tcfg.epochs, enabled=tcfg.progress, start=state.epoch) as progress:
         while state.epoch < tcfg.epochs:
             state.epoch += 1
             model.train()
-            loss_sum = torch.zeros((), device=train.x.device)
-            correct = torch.zeros((), device=train.x.device)
-            for idx in batches(len(train), tcfg.batch_size, train.x.device, generator):
+            for i, idx in enumerate(batches(len(train), tcfg.batch_size, device, generator)):
                 xb, yb = train.x[idx], train.y[idx]
                 if augment is not None:
                     xb = augment(xb, generator)
@@ -327,18 +328,26 @@ def fit(
                 if tcfg.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.max_grad_norm)
                 optimizer.step()
-                loss_sum += loss.detach() * len(idx)
+                step_losses[i] = loss.detach()
                 if classification:
-                    correct += (out.argmax(1) == yb).sum()
-            state.step += math.ceil(len(train) / tcfg.batch_size)
+                    predictions[idx] = out.detach().argmax(1)
+            state.step += steps_per_epoch
             lr = optimizer.param_groups[0]["lr"]
             if schedule is not None:
                 schedule.step()
             val_loss, val_score = evaluate(model, val.x, val.y, data.task, tcfg.eval_batch_size)
-            train_loss = loss_sum / len(train)
-            train_score = correct / len(train) if classification else train_loss.sqrt()
+            train_loss = step_losses @ weights
+            if classification:
+                train_score = (predictions == train.y).float().mean()
+            else:
+                train_score = train_loss.sqrt()
+            numbers = [torch.stack([train_loss, train_score, val_loss, val_score])]
+            if layers is not None:
+                names, table = layer_table(model, fixed_batch)
+                numbers.append(table.flatten())
             # The one host sync of the epoch.
-            tl, ts, vl, vs = torch.stack([train_loss, train_score, val_loss, val_score]).tolist()
+            values = torch.cat(numbers).tolist()
+            tl, ts, vl, vs = values[:4]
             state.wall_s = time.perf_counter() - start
             suffix = "acc" if classification else "rmse"
             row = {
@@ -353,19 +362,19 @@ def fit(
             }
             metrics.write(row)
             if layers is not None:
-                layers.write(layer_rows(model, fixed_batch, state.epoch))
+                table_rows = [values[j : j + 3] for j in range(4, len(values), 3)]
+                layers.write(layer_rows(names, table_rows, state.epoch))
             if not math.isfinite(tl) or tl > tcfg.divergence_loss:
                 state.status = "diverged"
                 progress.update(row, note="diverged")
                 break
             stop = stopper.step(row[stopper_monitor(cfg)], state.epoch)
             if stopper.improved:
-                state.best_model = _snapshot(model)
-                state.best_optimizer = _snapshot(optimizer)
+                best.take(model, optimizer)
             progress.update(row)
             if tcfg.target_loss is not None and tl <= tcfg.target_loss:
                 # tl is the mean loss before this epoch's updates (exact for full batches)
-                state.steps_to_target = state.step - math.ceil(len(train) / tcfg.batch_size)
+                state.steps_to_target = state.step - steps_per_epoch
                 state.status = "completed"
                 break
             if stop:
@@ -380,6 +389,46 @@ def fit(
                 last_save = time.perf_counter()
         else:
             state.status = "completed"
+
+
+class Snapshot:
+    """The best epoch's weights and optimizer state, copied into buffers allocated once.
+
+    Early stopping improves on most early epochs; copying into the same buffers
+    (one fused copy on a GPU) costs far less than cloning fresh dicts each time.
+    """
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def take(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        self.state.best_model = _copy_into(self.state.best_model, model.state_dict())
+        current = optimizer.state_dict()
+        saved = self.state.best_optimizer.get("state", {})
+        self.state.best_optimizer = {
+            "state": {k: _copy_into(saved.get(k, {}), v) for k, v in current["state"].items()},
+            "param_groups": copy.deepcopy(current["param_groups"]),
+        }
+
+
+def _copy_into(buffers: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
+    """buffers <- source, reusing buffers whose keys and shapes match."""
+    if buffers.keys() != source.keys() or any(
+        not torch.is_tensor(buffers[k]) or buffers[k].shape != v.shape
+        for k, v in source.items()
+        if torch.is_tensor(v)
+    ):
+        return {
+            k: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v)
+            for k, v in source.items()
+        }
+    keys = [k for k, v in source.items() if torch.is_tensor(v)]
+    with torch.no_grad():
+        torch._foreach_copy_([buffers[k] for k in keys], [source[k] for k in keys])
+    for k, v in source.items():
+        if not torch.is_tensor(v):
+            buffers[k] = copy.deepcopy(v)
+    return buffers
 
 
 def stopper_monitor(cfg) -> str:
