@@ -118,6 +118,9 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("dlrun_slug", _slug)
     if not OmegaConf.has_resolver("dlrun_n_jobs"):
         OmegaConf.register_new_resolver("dlrun_n_jobs", _default_n_jobs, use_cache=True)
+    if not OmegaConf.has_resolver("dlrun_is_set"):
+        # experiments/early_stopping.yaml: restore the best weights only when stopping early
+        OmegaConf.register_new_resolver("dlrun_is_set", lambda value: value is not None)
     if not OmegaConf.has_resolver("dlrun_textbook_lr"):
         # experiments/optimizers_kappa.yaml: step sizes tuned from the quadratic's curvature
         from dlrun.quadratic import textbook_lr, textbook_momentum

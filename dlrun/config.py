@@ -85,9 +85,10 @@ class DataConfig:
     test_fraction: float = 0.2  # fraction held out as the test split
     val_fraction: float = 0.1  # fraction of the training split used for validation
     n_train: int | None = None  # train on a random subset of this many samples
+    classes: list[int] | None = None  # keep only these labels (renumbered 0..k-1)
     label_noise: float = 0.0  # fraction of training labels replaced at random
     noise: float = 0.1  # synthetic sets: input noise (regression: target noise std)
-    data_seed: int = 42  # seed of the generated data (fixed across run seeds)
+    data_seed: int | None = 42  # seed of generated data (null: the run seed; regression only)
     condition: float = 100.0  # `quadratic`: condition number kappa of the Hessian
     dim: int = 20  # `quadratic`: number of input features
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -125,6 +126,9 @@ class TransferConfig:
     source: str | None = None  # a run folder whose best weights are loaded
     freeze: list[str] = field(default_factory=list)  # layer prefixes, or ["features"]
     reset_head: bool = False
+    # Overrides (key=value) that train the source first, into transfer.source,
+    # when that folder has no checkpoint yet: a transfer experiment in one command.
+    pretrain: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -139,9 +139,9 @@ def true_function(x: np.ndarray) -> np.ndarray:
 
 
 def build_regression(cfg: DataConfig, seed: int):
-    # Training sets are drawn with the run seed when data.data_seed is null, so a
-    # sweep over seeds samples new training sets: what variance is measured over.
-    rng = np.random.default_rng(seed if cfg.data_seed is None else cfg.data_seed)
+    # With data.data_seed=null every run seed draws a new training set: what the
+    # variance of the bias-variance decomposition is measured over.
+    rng = np.random.default_rng(cfg.data_seed)
     x = rng.uniform(-1, 1, size=(cfg.n_samples, 1))
     y = true_function(x) + rng.normal(0, cfg.noise, size=x.shape)
     n_test = int(round(cfg.n_samples * cfg.test_fraction))
@@ -237,6 +237,8 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
         raise DataError(f"data.val_fraction={cfg.val_fraction} must be in (0, 1)")
     if not 0.0 <= cfg.label_noise <= 1.0:
         raise DataError(f"data.label_noise={cfg.label_noise} must be in [0, 1]")
+    if cfg.data_seed is None:  # generated data drawn anew for every run seed
+        cfg = _with_data_seed(cfg, seed)
     if cfg.name == "regression":
         x_tv, y_tv, x_te, y_te, extras = build_regression(cfg, seed)
     elif cfg.name == "quadratic":
@@ -250,6 +252,12 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
             f"unknown data set {cfg.name!r}; choose from {sorted([*BUILDERS, 'regression'])}"
         )
 
+    if cfg.classes is not None:
+        keep = [int(c) for c in cfg.classes]
+        tv, te = np.isin(y_tv, keep), np.isin(y_te, keep)
+        if not tv.any():
+            raise DataError(f"data.classes={keep}: no sample has these labels")
+        x_tv, y_tv, x_te, y_te = x_tv[tv], np.asarray(y_tv)[tv], x_te[te], np.asarray(y_te)[te]
     task = infer_task(np.asarray(y_tv), cfg)
     if task == "classification":
         y_tv, y_te, n_out = encode_labels(np.asarray(y_tv), np.asarray(y_te))
@@ -302,6 +310,16 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
         input_shape=tuple(x_tr.shape[1:]),
         extras=extras,
     )
+
+
+def _with_data_seed(cfg: DataConfig, seed: int) -> DataConfig:
+    import dataclasses
+
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.replace(cfg, data_seed=seed)
+    copy = cfg.copy()  # an OmegaConf node: a copy, so the run's config stays as typed
+    copy.data_seed = seed
+    return copy
 
 
 def corrupt_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarray:

@@ -166,7 +166,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     initialize(model, cfg.init, cfg.model.activation)
     transfer_report = None
     if cfg.transfer.source:
-        from dlrun.transfer import apply_transfer
+        from dlrun.transfer import apply_transfer, ensure_source
+
+        ensure_source(cfg, run)
 
         transfer_report = apply_transfer(model, cfg.transfer)
     model.to(device)

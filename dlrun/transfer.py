@@ -7,6 +7,9 @@ to the device, so a tensor that is not loaded keeps the configured init
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,48 @@ from dlrun.config import ConfigError, TransferConfig
 
 class TransferError(ConfigError):
     """A transfer source or freeze setting that cannot be used."""
+
+
+def ensure_source(cfg: Any, train: Callable[[Any, Path], dict]) -> None:
+    """Train the transfer source first when it has no checkpoint and `transfer.pretrain` says how.
+
+    The source config is this run's config with the pretrain overrides merged in
+    (so `data.classes=[0,1,2,3,4]` pretrains on other classes of the same data).
+    Parallel sweep jobs share one source: the first takes a lock file and trains,
+    the others wait for its best.pt.
+    """
+    from omegaconf import OmegaConf
+
+    folder = Path(cfg.transfer.source).expanduser()
+    best = folder / "checkpoints" / "best.pt"
+    if not cfg.transfer.pretrain or best.is_file():
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = folder.with_name(folder.name + ".lock")
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        while lock.exists() and not best.is_file():
+            time.sleep(0.5)
+        if not best.is_file():
+            raise TransferError(
+                f"transfer.source={folder}: pretraining by another job failed"
+            ) from None
+        return
+    try:
+        try:
+            overrides = OmegaConf.from_dotlist(list(cfg.transfer.pretrain))
+            source = OmegaConf.merge(cfg, overrides)
+        except Exception as e:  # a typo in an override: one line
+            raise TransferError(f"transfer.pretrain: {str(e).splitlines()[0]}") from None
+        source.transfer = {"source": None, "pretrain": [], "freeze": [], "reset_head": False}
+        source.resume = None
+        source.name = folder.name
+        print(f"dlrun: pretraining the transfer source into {folder}")
+        train(source, folder)
+    finally:
+        os.close(fd)
+        lock.unlink(missing_ok=True)
 
 
 def source_checkpoint(source: str) -> Path:
