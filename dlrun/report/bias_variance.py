@@ -272,6 +272,22 @@ def restored_weights_hint(study: Study) -> str:
     return ""
 
 
+def second_descent(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series] | None:
+    """(first minimum, the peak after it, the largest size) of test error against size, or None.
+
+    A double descent's peak is the highest test error *after* the error first
+    stops falling; the underfit smallest models are not it.
+    """
+    test = rows["test_mean"].to_numpy()
+    first_min = next((i for i in range(len(test) - 1) if test[i] <= test[i + 1]), len(test) - 1)
+    if first_min >= len(test) - 1:
+        return None
+    peak = first_min + int(test[first_min:].argmax())
+    if test[peak] <= test[first_min]:
+        return None
+    return rows.iloc[first_min], rows.iloc[peak], rows.iloc[-1]
+
+
 def threshold_findings(
     study: Study, x: str | None = None, threshold: float = DEFAULT_THRESHOLD
 ) -> list[str]:
@@ -284,12 +300,23 @@ def threshold_findings(
         if where is None:
             never.append((group, rows["train_mean"].min()))
             continue
-        peak = rows.loc[rows["test_mean"].idxmax()]
         who = "" if group == "all runs" else f" for {group}"
-        sentences.append(
-            f"Interpolation threshold{who}: training error first reaches ≤ {threshold:g} at {key}={where:g}; "
-            f"test error peaks at {key}={peak['x']:g} ({peak['test_mean']:.3g})."
-        )
+        sentence = f"Interpolation threshold{who}: training error first reaches ≤ {threshold:g} at {key}={where:g}"
+        descent = second_descent(rows.sort_values("x"))
+        if descent is None:
+            sentence += "; test error does not rise again after its first minimum."
+        else:
+            low, peak, last = descent
+            sentence += (
+                f"; test error falls to {low['test_mean']:.3g} at {key}={low['x']:g}, "
+                f"peaks at {peak['test_mean']:.3g} at {key}={peak['x']:g}"
+                + (
+                    f" and falls again to {last['test_mean']:.3g} at {key}={last['x']:g}: double descent."
+                    if last["test_mean"] < peak["test_mean"]
+                    else "."
+                )
+            )
+        sentences.append(sentence)
     if never:
         lowest = min(error for _, error in never)
         who = (
