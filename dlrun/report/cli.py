@@ -126,6 +126,7 @@ def report(options: argparse.Namespace) -> int:
     from dlrun.report.findings import findings
     from dlrun.report.html import page
     from dlrun.report.load import load_runs
+    from dlrun.report.rates import rate_findings
     from dlrun.report.study import make_study
     from dlrun.report.tables import print_runs, runs_frame, settings_frame
 
@@ -150,6 +151,7 @@ def report(options: argparse.Namespace) -> int:
         if supports_bias_variance(study, options.x)
         else []
     )
+    extra += rate_findings(study, options.x)
     sentences = findings(study, extra)
 
     out.mkdir(parents=True, exist_ok=True)

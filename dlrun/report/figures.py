@@ -16,6 +16,7 @@ from dlrun.report import html
 from dlrun.report.bias_variance import DEFAULT_THRESHOLD, plot_bias_variance, supports_bias_variance
 from dlrun.report.curves import plot_curves, plot_gap, plot_optimizers
 from dlrun.report.layers import plot_layers, supports_layers
+from dlrun.report.rates import plot_rates, rate_axis
 from dlrun.report.study import Study, numeric_keys
 from dlrun.report.style import to_bytes
 from dlrun.report.sweep import plot_sweep
@@ -85,6 +86,14 @@ def plan(
                     else ""
                 ),
                 lambda: plot_bias_variance(study, x, threshold),
+            )
+        )
+    if rate_axis(study, x) is not None:
+        planned.append(
+            Planned(
+                "rates",
+                "Optimizer steps until the training loss reached trainer.target_loss, against the swept parameter on log-log axes; the legend gives each line's fitted slope.",
+                lambda: plot_rates(study, x),
             )
         )
     if supports_layers(study):

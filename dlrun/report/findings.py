@@ -174,6 +174,8 @@ def edges(study: Study) -> list[str]:
     row = study.usable[study.usable["setting"] == best].iloc[0]
     sentences = []
     for key in numeric_keys(study):
+        if key.startswith("data."):
+            continue  # the problem's own size or difficulty, not a knob to tune
         values = sorted(study.usable[key].unique())
         if len(values) < 3:
             continue  # with two values the best is always at an edge: no news
