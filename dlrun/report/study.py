@@ -117,9 +117,10 @@ def varying_keys(table: pd.DataFrame, config_keys: list[str]) -> list[str]:
     """Config keys with more than one value across `table`, setting-like ones only."""
     keys = []
     for key in config_keys:
-        if key in NOT_SETTINGS or key.endswith((".path", ".source")) or key not in table:
+        if key in NOT_SETTINGS or key.endswith(".path") or key not in table:
             continue
-        if table[key].astype(str).nunique() > 1:
+        # dropna=False: a key swept over null and a value (patience=null,20) varies too
+        if table[key].astype(str).nunique(dropna=False) > 1:
             keys.append(key)
     return keys
 
@@ -149,6 +150,8 @@ def label(values: dict[str, object]) -> str:
 
 
 def format_value(value: object) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "null"  # as the user typed it
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
