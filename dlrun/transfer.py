@@ -55,7 +55,8 @@ def ensure_source(cfg: Any, train: Callable[[Any, Path], dict]) -> None:
             source = OmegaConf.merge(cfg, overrides)
         except Exception as e:  # a typo in an override: one line
             raise TransferError(f"transfer.pretrain: {str(e).splitlines()[0]}") from None
-        source.transfer = {"source": None, "pretrain": [], "freeze": [], "reset_head": False}
+        source.transfer.source, source.transfer.pretrain = None, []
+        source.transfer.freeze, source.transfer.reset_head = [], False
         source.resume = None
         source.name = folder.name
         print(f"dlrun: pretraining the transfer source into {folder}")

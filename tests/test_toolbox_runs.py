@@ -218,3 +218,22 @@ def test_bad_values_fail_with_one_line_and_exit_2(tmp_path, override, names):
         proc.stderr
     )
     assert not list(tmp_path.rglob("summary.json"))  # no run folder left behind
+
+
+def test_transfer_pretrain_trains_the_source_once_then_reuses_it(make_cfg, tmp_path):
+    source = tmp_path / "pretrained" / "digits0-4"
+    overrides = (
+        "data.classes=[5,6,7,8,9]",
+        f"transfer.source={source}",
+        "transfer.reset_head=true",
+        'transfer.pretrain=["data.classes=[0,1,2,3,4]"]',
+    )
+    first = run(make_cfg(*overrides), tmp_path / "a")
+    made = (source / "checkpoints" / "best.pt").stat().st_mtime_ns
+    source_cfg = (source / "config.yaml").read_text()
+    assert "- 0" in source_cfg and "- 5" not in source_cfg  # trained on the other classes
+    assert first["transfer"]["loaded"] and "head.weight" not in first["transfer"]["loaded"]
+    second = run(make_cfg(*overrides), tmp_path / "b")
+    assert (source / "checkpoints" / "best.pt").stat().st_mtime_ns == made  # not trained again
+    assert second["transfer"]["loaded"] == first["transfer"]["loaded"]
+    assert not (tmp_path / "pretrained" / "digits0-4.lock").exists()
