@@ -11,7 +11,6 @@ from rich.progress import (
     MofNCompleteColumn,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
 from rich.table import Table
@@ -24,13 +23,12 @@ class Progress:
 
     def __init__(self, epochs: int, enabled: bool = True, start: int = 0):
         self.enabled = enabled
+        # Fixed, short columns first so the numbers fit an 80-column log file too.
         self.bar = RichProgress(
             TextColumn("[bold]epoch"),
             MofNCompleteColumn(),
-            BarColumn(),
+            BarColumn(bar_width=12),
             TimeElapsedColumn(),
-            TextColumn("<"),
-            TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"),
             console=console,
             disable=not enabled,
@@ -48,8 +46,13 @@ class Progress:
     def update(self, row: dict[str, Any], note: str = "") -> None:
         if not self.enabled:
             return
-        parts = [f"{k} {row[k]:.4g}" for k in row if k.startswith(("train_", "val_"))]
-        info = "  ".join(parts) + (f"  [red]{note}" if note else "")
+        info = "  ".join(
+            f"{split} "
+            + " ".join(
+                f"{k[len(split) + 1 :]} {row[k]:.3g}" for k in row if k.startswith(split + "_")
+            )
+            for split in ("train", "val")
+        ) + (f"  [red]{note}" if note else "")
         self.bar.update(self.task, completed=row["epoch"], info=info)
 
 
