@@ -7,11 +7,9 @@ per epoch, so the GPU is never waiting on Python.
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun import runs
+from dlrun.checkpoints import Parts, Snapshot, State, checkpoint, resume, save_checkpoints
 from dlrun.config import ConfigError
 from dlrun.data import Dataset, batches, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS, layer_rows, layer_table
@@ -110,49 +109,6 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str
     return loss, (score / len(y) if task == "classification" else loss.sqrt())
 
 
-@dataclass
-class State:
-    """Everything the loop changes, so a checkpoint can restore it."""
-
-    epoch: int = 0
-    step: int = 0
-    wall_s: float = 0.0
-    best_model: dict[str, torch.Tensor] = field(default_factory=dict)
-    best_optimizer: dict[str, Any] = field(default_factory=dict)
-    status: str = "running"
-    steps_to_target: int | None = None  # trainer.target_loss reached after this many updates
-
-
-def checkpoint(model, optimizer, schedule, generator, stopper, state: State, cfg) -> dict:
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "schedule": schedule.state_dict() if schedule is not None else None,
-        "epoch": state.epoch,
-        "step": state.step,
-        "wall_s": state.wall_s,
-        "early_stopping": stopper.state_dict(),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "batches": generator.get_state(),
-        },
-        "config": OmegaConf.to_container(cfg, resolve=True),
-    }
-
-
-def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
-    """Write last.pt and best.pt atomically (a crash mid-write keeps the old file)."""
-    folder = run_dir / "checkpoints"
-    folder.mkdir(exist_ok=True)
-    best = {**ckpt, "model": state.best_model or ckpt["model"], "epoch_saved": ckpt["epoch"]}
-    best["optimizer"] = state.best_optimizer or ckpt["optimizer"]
-    for name, payload in (("last.pt", ckpt), ("best.pt", best)):
-        tmp = folder / f".{name}.tmp"
-        torch.save(payload, tmp)
-        tmp.replace(folder / name)
-
-
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary."""
     run_dir = Path(run_dir)
@@ -187,10 +143,12 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     stopper = EarlyStopping(
         cfg.trainer.early_stopping.patience, cfg.trainer.early_stopping.min_delta, mode
     )
+    loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn)
     state = State()
     if cfg.resume:
-        _resume(Path(cfg.resume), model, optimizer, schedule, generator, stopper, state, device)
+        resume(Path(cfg.resume), parts, state, device)
 
     # --- the run folder
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -221,23 +179,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if cfg.trainer.layer_stats
         else None
     )
-    loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     try:
-        fit(
-            cfg,
-            data,
-            model,
-            optimizer,
-            schedule,
-            augment,
-            loss_fn,
-            generator,
-            stopper,
-            state,
-            metrics,
-            layers,
-            run_dir,
-        )
+        fit(cfg, data, parts, state, metrics, layers, run_dir)
     except KeyboardInterrupt:
         state.status = "interrupted"
         raise
@@ -249,9 +192,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         metrics.close()
         if layers is not None:
             layers.close()
-        save_checkpoints(
-            run_dir, checkpoint(model, optimizer, schedule, generator, stopper, state, cfg), state
-        )
+        save_checkpoints(run_dir, checkpoint(parts, state, cfg), state)
         if state.status in ("interrupted", "failed"):
             runs.write_json(
                 run_dir / "summary.json",
@@ -279,23 +220,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def fit(
-    cfg,
-    data: Dataset,
-    model,
-    optimizer,
-    schedule,
-    augment,
-    loss_fn,
-    generator,
-    stopper,
-    state,
-    metrics,
-    layers,
-    run_dir,
-) -> None:
+def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir: Path) -> None:
     """The epoch loop: train, evaluate, log, early-stop, checkpoint now and then."""
     tcfg = cfg.trainer
+    model, optimizer, augment, loss_fn = parts.model, parts.optimizer, parts.augment, parts.loss_fn
     train, val = data.train, data.val
     device = train.x.device
     classification = data.task == "classification"
@@ -319,10 +247,10 @@ def fit(
         while state.epoch < tcfg.epochs:
             state.epoch += 1
             model.train()
-            for i, idx in enumerate(batches(len(train), tcfg.batch_size, device, generator)):
+            for i, idx in enumerate(batches(len(train), tcfg.batch_size, device, parts.generator)):
                 xb, yb = train.x[idx], train.y[idx]
                 if augment is not None:
-                    xb = augment(xb, generator)
+                    xb = augment(xb, parts.generator)
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 optimizer.zero_grad(set_to_none=True)
@@ -335,8 +263,8 @@ def fit(
                     predictions[idx] = out.detach().argmax(1)
             state.step += steps_per_epoch
             lr = optimizer.param_groups[0]["lr"]
-            if schedule is not None:
-                schedule.step()
+            if parts.schedule is not None:
+                parts.schedule.step()
             val_loss, val_score = evaluate(model, val.x, val.y, data.task, tcfg.eval_batch_size)
             train_loss = step_losses @ weights
             if classification:
@@ -370,8 +298,8 @@ def fit(
                 state.status = "diverged"
                 progress.update(row, note="diverged")
                 break
-            stop = stopper.step(row[stopper_monitor(cfg)], state.epoch)
-            if stopper.improved:
+            stop = parts.stopper.step(row[tcfg.early_stopping.monitor], state.epoch)
+            if parts.stopper.improved:
                 best.take(model, optimizer)
             progress.update(row)
             if tcfg.target_loss is not None and tl <= tcfg.target_loss:
@@ -383,58 +311,10 @@ def fit(
                 state.status = "early_stopped"
                 break
             if time.perf_counter() - last_save > 60:  # seconds between resumable checkpoints
-                save_checkpoints(
-                    run_dir,
-                    checkpoint(model, optimizer, schedule, generator, stopper, state, cfg),
-                    state,
-                )
+                save_checkpoints(run_dir, checkpoint(parts, state, cfg), state)
                 last_save = time.perf_counter()
         else:
             state.status = "completed"
-
-
-class Snapshot:
-    """The best epoch's weights and optimizer state, copied into buffers allocated once.
-
-    Early stopping improves on most early epochs; copying into the same buffers
-    (one fused copy on a GPU) costs far less than cloning fresh dicts each time.
-    """
-
-    def __init__(self, state: State):
-        self.state = state
-
-    def take(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.state.best_model = _copy_into(self.state.best_model, model.state_dict())
-        current = optimizer.state_dict()
-        saved = self.state.best_optimizer.get("state", {})
-        self.state.best_optimizer = {
-            "state": {k: _copy_into(saved.get(k, {}), v) for k, v in current["state"].items()},
-            "param_groups": copy.deepcopy(current["param_groups"]),
-        }
-
-
-def _copy_into(buffers: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
-    """buffers <- source, reusing buffers whose keys and shapes match."""
-    if buffers.keys() != source.keys() or any(
-        not torch.is_tensor(buffers[k]) or buffers[k].shape != v.shape
-        for k, v in source.items()
-        if torch.is_tensor(v)
-    ):
-        return {
-            k: v.detach().clone() if torch.is_tensor(v) else copy.deepcopy(v)
-            for k, v in source.items()
-        }
-    keys = [k for k, v in source.items() if torch.is_tensor(v)]
-    with torch.no_grad():
-        torch._foreach_copy_([buffers[k] for k in keys], [source[k] for k in keys])
-    for k, v in source.items():
-        if not torch.is_tensor(v):
-            buffers[k] = copy.deepcopy(v)
-    return buffers
-
-
-def stopper_monitor(cfg) -> str:
-    return cfg.trainer.early_stopping.monitor
 
 
 def metric_columns(task: str) -> list[str]:
@@ -469,29 +349,6 @@ def _check_trainer(cfg) -> None:
     p = t.early_stopping.patience
     if p is not None and p < 1:
         raise ConfigError(f"trainer.early_stopping.patience={p} must be at least 1 (or null: off)")
-
-
-def _resume(
-    folder: Path, model, optimizer, schedule, generator, stopper, state: State, device
-) -> None:
-    last = folder / "checkpoints" / "last.pt"
-    if not last.is_file():
-        raise ConfigError(f"resume={folder}: no checkpoints/last.pt to resume from")
-    ckpt = torch.load(last, map_location=device, weights_only=True)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if schedule is not None and ckpt["schedule"] is not None:
-        schedule.load_state_dict(ckpt["schedule"])
-    stopper.load_state_dict(ckpt["early_stopping"])
-    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-    generator.set_state(
-        ckpt["rng"]["batches"].cpu() if device.type == "cpu" else ckpt["rng"]["batches"]
-    )
-    state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
-    best = torch.load(folder / "checkpoints" / "best.pt", map_location=device, weights_only=True)
-    state.best_model, state.best_optimizer = best["model"], best["optimizer"]
-    runs.truncate_csv(folder / "metrics.csv", state.epoch)
-    runs.truncate_csv(folder / "layers.csv", state.epoch)
 
 
 @torch.no_grad()
