@@ -194,6 +194,7 @@ def draw_errors(ax: Axes, stats: pd.DataFrame, threshold: float) -> tuple[list, 
     if not single:
         handles += [Line2D([], [], color="0.3", linestyle="--"), Line2D([], [], color="0.3")]
         labels += ["training error (dashed)", "test error (solid)"]
+    ax.set_ylim(bottom=0)  # errors are never negative, whatever a wide ± std bar says
     return handles, labels
 
 
