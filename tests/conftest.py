@@ -23,6 +23,17 @@ def _cache(tmp_path_factory):
     os.environ["DLRUN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tests train tiny models: thread hand-offs cost more than the work, above all on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def make_cfg():
     """make_cfg(*overrides) -> the composed config, shrunk for tests."""

@@ -14,14 +14,6 @@ from dlrun.cli import main as dlrun_main
 QUICK = ["data.n_samples=500", "model.width=8"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _number(pattern: str, text: str) -> float:
     match = re.search(pattern, text)
     assert match, f"{pattern!r} not in output:\n{text}"

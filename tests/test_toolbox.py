@@ -18,15 +18,6 @@ from dlrun.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule, 
 RELU_GAIN = math.sqrt(2.0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: thread hand-offs on a shared machine cost more than the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- initializers ---------------------------------------------------------------
 
 N_IN, N_OUT = 800, 400  # 320,000 weights: the sample std is within ~0.2% of the true one

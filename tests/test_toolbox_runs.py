@@ -18,15 +18,6 @@ from dlrun.train import run
 SMALL = ["data=spirals", "data.n_samples=600", "model.width=16", "model.dropout=0"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models: thread hand-offs on a shared machine cost more than the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def read_csv(path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
