@@ -107,6 +107,9 @@ class TrainerConfig:
     epochs: int = 100
     batch_size: int = 128
     deterministic: bool = False  # torch.use_deterministic_algorithms
+    threads: int | None = (
+        None  # CPU threads for torch (None: torch's default, or a sweep job's share)
+    )
     eval_batch_size: int = 4096
     max_grad_norm: float | None = None  # gradient clipping (None: off)
     layer_stats: bool = True  # write layers.csv

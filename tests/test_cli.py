@@ -58,6 +58,7 @@ def test_unknown_command_prints_usage_and_exits_2(tmp_path):
         ("model.widht=3", ["widht"]),
         ("optimizer.lr=-1", ["optimizer.lr", "positive"]),
         ("model=cnn2d", ["cnn2d", "digits"]),
+        ("trainer.threads=0", ["trainer.threads", "at least 1"]),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_leaves_no_run_folder(tmp_path, override, expected):

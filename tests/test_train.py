@@ -170,3 +170,8 @@ def test_every_model_and_data_set_trains(make_cfg, tmp_path, overrides):
     assert summary["status"] == "completed"
     assert 0.0 <= summary["test_acc"] <= 1.0
     assert math.isfinite(summary["test_loss"])
+
+
+def test_threads_setting_reaches_torch(make_cfg, tmp_path):
+    run(make_cfg("trainer.epochs=1", "trainer.threads=2"), tmp_path)
+    assert torch.get_num_threads() == 2  # conftest puts the default back afterwards
