@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from dlrun.train import run
+from dlrun.runner import run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -31,6 +31,7 @@ def test_host_syncs_do_not_grow_with_steps_per_epoch(make_cfg, tmp_path):
     # numbers on the GPU and reads them once per epoch.
     few = _sync_warnings(make_cfg, tmp_path, batch_size=256)
     many = _sync_warnings(make_cfg, tmp_path, batch_size=64)
+    assert few > 0  # the syncs are counted at all (one per epoch at least)
     assert many == few
 
 
