@@ -89,7 +89,11 @@ def setup_hydra() -> None:
         for choice in choices:
             cs.store(group=group, name=choice, node=choice_node(group, choice))
     for path in experiment_files(shared=True):
-        cs.store(group="experiment", name=path.stem, node=OmegaConf.load(path), package="_global_")
+        node = OmegaConf.load(path)
+        if path.stem.startswith("_"):  # a shared diff: a root config, not a choice of experiment=
+            cs.store(name=path.stem, node=node, package="_global_")
+        else:
+            cs.store(group="experiment", name=path.stem, node=node, package="_global_")
 
 
 def compose(overrides: Sequence[str] = ()) -> Any:

@@ -1,7 +1,7 @@
 """The experiment library: YAML diffs in experiments/, each headed by its command and claim.
 
 Files whose name starts with `_` are shared diffs that experiments include
-(`defaults: [_base]`), not experiments of their own.
+(`defaults: [/_base]`), not experiments of their own.
 """
 
 from __future__ import annotations
