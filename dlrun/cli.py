@@ -68,8 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         return commands[command](args)
     except UsageError as e:
         return fail(str(e))
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
+    except RunFailed as e:  # a full disk, a run that raised: the folder says `failed`
+        return fail(str(e), 1)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (dlrun.signals): 130 or 143
+        print(f"dlrun: {e or 'interrupted'}", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
 
 
 # --- dlrun train --------------------------------------------------------------
@@ -108,14 +111,41 @@ def train_task(cfg) -> float | None:
         pretrain_source(cfg, task_overrides, run)
         summary = run(cfg, run_dir)
     except ConfigError as e:
-        if not cfg.resume:
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of this run was trained
+        remove_refused(run_dir)
         _outcome["error"] = UsageError(str(e))
+        return None
+    except RunFailed as e:  # a full disk: the message names the file
+        _outcome["error"] = e
         return None
     except Exception as e:
         _outcome["error"] = RunFailed(f"{type(e).__name__}: {e} (run folder {run_dir})")
         return None
     return summary.get(runs.best_key(summary["monitor"]))
+
+
+def remove_refused(run_dir: Path) -> None:
+    """A refused run leaves nothing: the folder Hydra made for it, and any parents it made."""
+    from dlrun.paths import remove_created
+    from dlrun.runs import HYDRA
+
+    remove_created(run_dir)
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {HYDRA}:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a hydra.run.dir of the user's: Hydra's files
+
+
+def resume_main(folder: str, overrides: dict) -> int:
+    """`dlrun train resume=<folder> [key=value...]`: dlrun.resume, without Hydra's app."""
+    from dlrun.resume import resume_run
+
+    try:
+        resume_run(folder, overrides)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    except (RunFailed, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        raise RunFailed(f"{type(e).__name__}: {e} (run folder {folder})") from None
+    return 0
 
 
 def train_main(args: list[str]) -> int:
@@ -124,7 +154,12 @@ def train_main(args: list[str]) -> int:
     from dlrun import compose, sweeps
     from dlrun.paths import conf_dir
 
+    request = compose.resume_request(args)
+    if request is not None:
+        return resume_main(*request)
     compose.setup_hydra()
+    if {"-m", "--multirun"} & set(args):
+        compose.check_fixed(args)  # nothing of a sweep is written before its shared settings pass
     args = compose.train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
@@ -147,12 +182,16 @@ def train_main(args: list[str]) -> int:
     except KeyboardInterrupt:
         sweeps.take_outcome(interrupted=True)  # a sweep's index and table keep the jobs so far
         raise
+    except sweeps.SweepRefused as e:
+        raise UsageError(str(e)) from None
     except Exception as e:  # composition: unknown choice, wrong type, bad override syntax
         sweep = sweeps.take_outcome()
         if isinstance(e, ConfigError):
             raise UsageError(str(e)) from None
-        if compose.is_hydra_error(e):
+        if compose.is_hydra_error(e):  # before OSError: Hydra's MissingConfigException is one
             raise UsageError(compose.describe_hydra_error(e)) from None
+        if isinstance(e, OSError):  # Hydra could not write its files (.hydra/, a sweep folder)
+            return fail(f"cannot write {e.filename or 'the output folder'}: {e.strerror or e}", 1)
         first_line = (str(e).strip().splitlines() or [""])[0]
         if sweep is not None:  # the launcher broke (a worker was killed): the index has the rest
             return fail(f"sweep stopped by {type(e).__name__}: {first_line} {sweep.message}", 1)

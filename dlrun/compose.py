@@ -14,30 +14,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dlrun import runs
 from dlrun.errors import UsageError
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 
 # --- resolvers and Hydra's setup -----------------------------------------------
-
-
-def _unique_dir(path: str) -> str:
-    """The first of path, path_1, path_2... that does not exist yet, created now."""
-    candidate, n = Path(path), 0
-    while True:
-        try:
-            candidate.mkdir(parents=True, exist_ok=False)
-            return str(candidate)
-        except FileExistsError:
-            n += 1
-            candidate = Path(f"{path}_{n}")
-
-
-def _slug(text: str, limit: int = 80) -> str:
-    """A filesystem-safe, short folder name for a job's overrides."""
-    text = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", str(text)).strip("-")
-    return text[:limit] or "default"
 
 
 def _default_n_jobs() -> int:
@@ -57,10 +38,14 @@ def register_resolvers() -> None:
     """
     from omegaconf import OmegaConf
 
+    from dlrun import paths
+
     if not OmegaConf.has_resolver("dlrun_unique"):
-        OmegaConf.register_new_resolver("dlrun_unique", _unique_dir, use_cache=True)
+        OmegaConf.register_new_resolver("dlrun_unique", paths.unique_dir, use_cache=True)
     if not OmegaConf.has_resolver("dlrun_slug"):
-        OmegaConf.register_new_resolver("dlrun_slug", _slug)
+        OmegaConf.register_new_resolver("dlrun_slug", paths.slug)
+    if not OmegaConf.has_resolver("dlrun_name"):
+        OmegaConf.register_new_resolver("dlrun_name", paths.cut_name)
     if not OmegaConf.has_resolver("dlrun_n_jobs"):
         OmegaConf.register_new_resolver("dlrun_n_jobs", _default_n_jobs, use_cache=True)
     if not OmegaConf.has_resolver("dlrun_is_set"):
@@ -116,9 +101,13 @@ def parse_overrides(overrides: Sequence[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
-        return OverridesParser.create().parse_overrides(list(overrides))
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
     except Exception as e:
         raise UsageError(describe_hydra_error(e)) from None
+    for o in parsed:
+        if not override_key(o).strip("/."):  # Hydra reads `=3` as a choice of the root group
+            raise UsageError(f"cannot parse override {o.input_line!r}: no key before '='")
+    return parsed
 
 
 def override_key(override: Any) -> str:
@@ -175,23 +164,58 @@ def split_argv(args: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def train_argv(args: Sequence[str]) -> list[str]:
-    """Hydra's argv for `dlrun train`: an experiment's quick size, a resumed run's own folder,
-    and, for -m, job folders named by what each job varies."""
+    """Hydra's argv for `dlrun train`: an experiment's quick size and, for -m, job folders
+    named by what each job varies."""
     flags, overrides = split_argv(args)
     overrides = [*overrides, *quick_size(overrides)]
     parsed = parse_overrides(overrides)
     given = {override_key(o) for o in parsed}
-    resume = [o for o in parsed if override_key(o) == "resume" and o.value() is not None]
-    if resume and "hydra.run.dir" not in given:
-        folder = Path(str(resume[-1].value()))
-        if not runs.last_checkpoint(folder).is_file():
-            raise UsageError(
-                f"resume={folder}: no run folder with {runs.CHECKPOINTS}/{runs.LAST} there"
-            )
-        overrides.append(f"hydra.run.dir={folder}")
     if {"-m", "--multirun"} & set(flags) and EXCLUDE_KEYS not in given:
         overrides += job_folder_names(parsed)
     return [*flags, *overrides]
+
+
+def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
+    """(folder, {config path: value}) for `dlrun train resume=<folder> [key=value...]`, else None.
+
+    Group choices become their `name` key (`device=cpu` -> `device.name`), so
+    dlrun.resume compares them with the folder's config.yaml.
+    """
+    from dlrun.config import CHOICES
+
+    flags, overrides = split_argv(args)
+    parsed = parse_overrides(overrides)
+    folder = next((o.value() for o in parsed if override_key(o) == "resume"), None)
+    if folder is None:
+        return None
+    if flags or any(o.is_sweep_override() or o.is_delete() for o in parsed):
+        raise UsageError(
+            f"resume={folder} continues one run: no flags, sweeps or ~deletions beside it "
+            "(to resume a sweep, repeat it with hydra.sweep.dir=<its folder>)"
+        )
+    values = {}
+    for o in parsed:
+        key = override_key(o)
+        values[f"{key.replace('/', '.')}.name" if key in CHOICES else key] = o.value()
+    return str(folder), values
+
+
+def check_fixed(args: Sequence[str]) -> None:
+    """For -m: the settings every job shares, range-checked before the sweep folder exists."""
+    from dlrun import validate
+    from dlrun.errors import ConfigError
+
+    parsed = parse_overrides(split_argv(args)[1])
+    fixed = [
+        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
+    ]
+    try:
+        validate.check(compose(fixed))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:  # Hydra reports a bad choice or type in one line when it composes
+        if not is_hydra_error(e):
+            raise
 
 
 def quick_size(overrides: Sequence[str]) -> list[str]:

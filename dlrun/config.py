@@ -121,6 +121,9 @@ class TrainerConfig:
     progress: bool = True  # rich progress bar
     target_loss: float | None = None  # stop once the training loss is at or below this
     divergence_loss: float = 1e6  # train loss above this (or nan) ends the run as diverged
+    # Seconds between resumable checkpoints (and one after the first epoch); stretched
+    # so that saving stays under 2% of the run. A kill loses at most this much training.
+    checkpoint_every_s: float = 30.0
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 

@@ -76,10 +76,6 @@ def encode_labels(y_trainval: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarra
 
 def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     """Build, split (train/val/test), standardise with training statistics, move to device."""
-    if not 0.0 < cfg.val_fraction < 1.0:
-        raise DataError(f"data.val_fraction={cfg.val_fraction} must be in (0, 1)")
-    if not 0.0 <= cfg.label_noise <= 1.0:
-        raise DataError(f"data.label_noise={cfg.label_noise} must be in [0, 1]")
     if cfg.data_seed is None:  # generated data drawn anew for every run seed
         cfg = _with_data_seed(cfg, seed)
     x_tv, y_tv, x_te, y_te, extras = load_samples(cfg)
@@ -93,6 +89,8 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     task = infer_task(np.asarray(y_tv), cfg)
     if task == "classification":
         y_tv, y_te, n_out = encode_labels(np.asarray(y_tv), np.asarray(y_te))
+        if n_out < 2:  # "trains" to loss 0 and accuracy 1 while learning nothing
+            raise DataError(f"{_labels_of(cfg)} hold a single class: a classifier needs two")
     else:
         y_tv = np.asarray(y_tv, dtype=np.float32).reshape(len(y_tv), -1)
         y_te = np.asarray(y_te, dtype=np.float32).reshape(len(y_te), -1)
@@ -142,6 +140,15 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
         input_shape=tuple(x_tr.shape[1:]),
         extras=extras,
     )
+
+
+def _labels_of(cfg: DataConfig) -> str:
+    """Where the labels come from, as the user typed it."""
+    if cfg.name == "table":
+        return f"the labels of data.target={cfg.target}"
+    if cfg.classes is not None:
+        return f"the samples of data.classes={list(cfg.classes)}"
+    return f"the labels of data={cfg.name}" + (f" data.path={cfg.path}" if cfg.path else "")
 
 
 def _with_data_seed(cfg: DataConfig, seed: int) -> DataConfig:

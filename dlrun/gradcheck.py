@@ -205,11 +205,13 @@ def report(result: Result, problem: Problem, eps: float, tol: float) -> str:
 
 def main(args: list[str]) -> int:
     """`dlrun gradcheck [overrides] [--k K] [--eps E] [--tol T] [--graph [--graph-out FILE]]`."""
+    from dlrun import validate
     from dlrun.compose import compose, describe_hydra_error, is_hydra_error
 
     ns = parse(args)
     try:
         cfg = compose(ns.overrides)
+        validate.check(cfg)
         problem = prepare(cfg, ns.batch)
     except ConfigError as e:
         raise UsageError(str(e)) from None

@@ -89,9 +89,7 @@ def orthogonal(w: torch.Tensor, cfg: InitConfig, activation: str) -> None:
 
 
 def normal(w: torch.Tensor, cfg: InitConfig, activation: str) -> None:
-    """N(0, init.std^2), whatever the layer's size."""
-    if cfg.std < 0:
-        raise ConfigError(f"init.std={cfg.std} must be >= 0")
+    """N(0, init.std^2), whatever the layer's size (init.std >= 0: dlrun.validate)."""
     nn.init.normal_(w, 0.0, cfg.std)
 
 
@@ -131,8 +129,6 @@ def initialize(model: nn.Module, cfg: InitConfig, activation: str) -> None:
         return
     if cfg.name not in INITIALIZERS:
         raise ConfigError(f"unknown init {cfg.name!r}; choose from {['default', *INITIALIZERS]}")
-    if cfg.gain is not None and cfg.gain <= 0:
-        raise ConfigError(f"init.gain={cfg.gain} must be positive (or null: the activation's)")
     activation = effective_activation(model, activation)
     for _, layer in weight_layers(model):
         INITIALIZERS[cfg.name](layer.weight, cfg, activation)

@@ -43,15 +43,6 @@ def _activation(cfg: ModelConfig) -> nn.Module:
     return ACTIVATIONS[cfg.activation]()
 
 
-def _check(cfg: ModelConfig) -> None:
-    if cfg.width < 1 or cfg.depth < 0:
-        raise ModelError(f"model.width={cfg.width} and model.depth={cfg.depth} must be positive")
-    if not 0.0 <= cfg.dropout < 1.0:
-        raise ModelError(f"model.dropout={cfg.dropout} must be a probability in [0, 1)")
-    if cfg.bottleneck is not None and cfg.bottleneck < 1:
-        raise ModelError(f"model.bottleneck={cfg.bottleneck} must be a positive width")
-
-
 def _dense_stack(n_in: int, cfg: ModelConfig, linear: bool) -> tuple[nn.Sequential, int]:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     layers["flatten"] = nn.Flatten()
@@ -153,7 +144,7 @@ BUILDERS = {
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> Net:
     if cfg.name not in BUILDERS:
         raise ModelError(f"unknown model {cfg.name!r}; choose from {sorted(BUILDERS)}")
-    _check(cfg)
+    # ranges (width >= 1, dropout in [0, 1)...): dlrun.validate, before any run
     return BUILDERS[cfg.name](cfg, input_shape, n_out)
 
 

@@ -8,7 +8,9 @@ the library that the command line makes.
 
 from __future__ import annotations
 
+import datetime
 import math
+import platform
 import random
 import time
 from pathlib import Path
@@ -19,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import runs
+from dlrun import runs, signals, validate
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
 from dlrun.data import Dataset, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, WriteError
 from dlrun.initializers import initialize
 from dlrun.models import build_model, count_parameters
 from dlrun.optim import build_optimizer, build_schedule
@@ -32,18 +34,37 @@ from dlrun.progress import print_summary
 from dlrun.train import EarlyStopping, evaluate, fit
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary."""
+def run(
+    cfg: DictConfig, run_dir: Path, resume_overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary.
+
+    With `cfg.resume`, training continues from that folder's last.pt
+    (`resume_overrides`: what the resume changed, recorded in the summary).
+    Ctrl-C or SIGTERM ends the run at the next epoch boundary and raises
+    `Interrupted` once the folder is saved (dlrun.signals).
+    """
     run_dir = Path(run_dir)
     t0 = time.perf_counter()
-    parts, data, device, transfer_report = setup(cfg)
+    validate.check(cfg)
+    with signals.handled():
+        parts, data, device, transfer_report = setup(cfg)
+        with runs.exclusive(run_dir):
+            summary = train_and_test(cfg, run_dir, parts, data, device, transfer_report, t0,
+                                     resume_overrides)  # fmt: skip
+    return summary
+
+
+def train_and_test(cfg, run_dir, parts, data, device, transfer_report, t0, resume_overrides):
     state = State()
+    previous = runs.read_summary(run_dir) or {}
     if cfg.resume:
         resume(Path(cfg.resume), parts, state, device)
+        transfer_report = previous.get("transfer", transfer_report)
 
-    # --- the run folder
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    # --- the run folder (a resumed run keeps its config.yaml as it started)
+    if not (cfg.resume and (run_dir / runs.CONFIG).is_file()):
+        runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
     monitor = cfg.trainer.early_stopping.monitor
     base = {
         "name": cfg.name,
@@ -57,6 +78,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     if transfer_report is not None:
         base["transfer"] = transfer_report
+    if cfg.resume:
+        base["resumes"] = resume_history(previous, state, resume_overrides)
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
     steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
     print(
@@ -65,7 +88,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     )
     print(f"dlrun: run folder {run_dir}")
 
-    # --- train
+    # --- train: checkpoints only at epoch boundaries, so resuming is exact
     append = bool(cfg.resume)
     metrics = runs.CsvLog(run_dir / runs.METRICS, runs.metric_columns(data.task), append=append)
     layers = (
@@ -73,27 +96,36 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         if cfg.trainer.layer_stats
         else None
     )
+
+    def stopped(status: str, **why: Any) -> dict[str, Any]:
+        state.status = status
+        fields = {"status": status, **progress_fields(parts.stopper, state, monitor), **base}
+        fields |= {"checkpoint_epoch": state.checkpoint_epoch, **why}
+        return fields
+
     try:
-        fit(cfg, data, parts, state, metrics, layers, run_dir)
-    except KeyboardInterrupt:
-        state.status = runs.INTERRUPTED
+        try:
+            fit(cfg, data, parts, state, metrics, layers, run_dir)
+        finally:
+            metrics.close()
+            if layers is not None:
+                layers.close()
+        save_checkpoints(run_dir, checkpoint(parts, state, cfg), state)
+    except KeyboardInterrupt as e:  # a second signal: last.pt stays at the last boundary saved
+        write_if_possible(run_dir, stopped(runs.INTERRUPTED, signal=signal_name(e)))
         raise
     except Exception as e:
-        state.status = runs.FAILED
-        base["error"] = f"{type(e).__name__}: {e}"
+        error = " ".join(
+            (str(e) if isinstance(e, WriteError) else f"{type(e).__name__}: {e}").split()
+        )
+        write_if_possible(run_dir, stopped(runs.FAILED, error=error))
         raise
-    finally:
-        metrics.close()
-        if layers is not None:
-            layers.close()
-        save_checkpoints(run_dir, checkpoint(parts, state, cfg), state)
-        if state.status in (runs.INTERRUPTED, runs.FAILED):
-            summary = {
-                "status": state.status,
-                **progress_fields(parts.stopper, state, monitor),
-                **base,
-            }
-            runs.write_json(run_dir / runs.SUMMARY, summary)
+    if state.status == runs.INTERRUPTED:
+        write_if_possible(run_dir, stopped(runs.INTERRUPTED, signal=signals.requested()))
+        raise signals.interrupted(
+            f"{signals.requested()}: stopped after epoch {state.epoch}; "
+            f"continue with: dlrun train resume={run_dir}"
+        )
 
     # --- test once, with the kept weights
     if cfg.trainer.early_stopping.restore_best and state.best_model:
@@ -107,14 +139,36 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     runs.write_json(run_dir / runs.SUMMARY, summary)
     if cfg.trainer.progress:
         print_summary(summary, run_dir)
+    if signals.requested():  # the signal came during the last epoch or the test: all is saved
+        raise signals.interrupted(f"{signals.requested()}: the run had finished; nothing lost")
     return summary
+
+
+def resume_history(previous: dict, state: State, overrides: dict | None) -> list[dict[str, Any]]:
+    """The summary's `resumes`: every earlier resume, and this one."""
+    history = previous.get("resumes")
+    history = list(history) if isinstance(history, list) else []
+    at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    record = {"at": at, "host": platform.node(), "from_epoch": state.epoch}
+    return [*history, {**record, "overrides": dict(overrides or {})}]
+
+
+def write_if_possible(run_dir: Path, summary: dict[str, Any]) -> None:
+    """The summary of a run that ends early; a full disk must not hide the first error."""
+    try:
+        runs.write_json(run_dir / runs.SUMMARY, summary)
+    except WriteError:
+        pass
+
+
+def signal_name(e: BaseException) -> str:
+    return getattr(e, "signal_name", None) or signals.requested() or "SIGINT"
 
 
 def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     """Seed, device, data, model, initialisation, transfer, optimizer, schedule, early stopping."""
     seed_everything(cfg.seed, cfg.trainer.deterministic)
     device = resolve_device(cfg.device.name)
-    check_trainer(cfg)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
         # down many times over: one thread each is then faster.
@@ -126,7 +180,8 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     if cfg.transfer.source:
         from dlrun.transfer import apply_transfer
 
-        transfer_report = apply_transfer(model, cfg.transfer)
+        # a resumed run takes its weights from last.pt: the source need not be there any more
+        transfer_report = apply_transfer(model, cfg.transfer, load=not cfg.resume)
     model.to(device)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
     schedule = build_schedule(optimizer, cfg.schedule, cfg.trainer.epochs)
@@ -159,21 +214,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
-
-
-def check_trainer(cfg) -> None:
-    t = cfg.trainer
-    if t.threads is not None and t.threads < 1:
-        raise ConfigError(
-            f"trainer.threads={t.threads} must be at least 1 (or null: torch's default)"
-        )
-    if t.epochs < 1:
-        raise ConfigError(f"trainer.epochs={t.epochs} must be at least 1")
-    if t.batch_size < 1:
-        raise ConfigError(f"trainer.batch_size={t.batch_size} must be at least 1")
-    p = t.early_stopping.patience
-    if p is not None and p < 1:
-        raise ConfigError(f"trainer.early_stopping.patience={p} must be at least 1 (or null: off)")
 
 
 def progress_fields(stopper: EarlyStopping, state: State, monitor: str) -> dict[str, Any]:

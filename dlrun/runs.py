@@ -15,8 +15,12 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from dlrun.errors import ConfigError, WriteError
 
 # --- file names -----------------------------------------------------------------
 
@@ -29,6 +33,7 @@ LAST = "last.pt"  # resumes training exactly
 BEST = "best.pt"  # the kept weights (early stopping's best epoch)
 PREDICTIONS = "predictions.npz"  # regression runs: predictions on a fixed grid
 HYDRA = ".hydra"  # Hydra's own record of the composed config and overrides
+LOCK = ".lock"  # held by the process training into the folder (dlrun.runs.exclusive)
 RUN_FILES = (SUMMARY, METRICS, CONFIG)  # a folder holding any of these is a run folder
 SWEEP_INDEX = "sweep.csv"  # at a sweep's root: one row per job
 SWEEP_STATE = ".dlrun"  # at a sweep's root: the jobs' records and the index lock
@@ -88,10 +93,56 @@ def best_key(monitor: str) -> str:
 # --- writers and readers ------------------------------------------------------------
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+@contextmanager
+def exclusive(run_dir: Path) -> Iterator[None]:
+    """Create the run folder and hold its lock: one process trains into a folder at a time.
+
+    The lock is the kernel's (filelock's flock): a killed process drops it, so
+    a folder is never left locked.
+    """
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(run_dir / LOCK, timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"{run_dir} is in use by another dlrun process (a run or a resume)"
+        ) from None
+    except OSError as e:
+        raise WriteError(run_dir, e) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write `path` through a temporary file in the same folder, then rename it into place.
+
+    A reader (or a crash, kill -9, a full disk) only ever sees the old complete
+    file or the new one. On any error the temporary file is removed and the
+    old file kept; an OSError becomes a WriteError naming the file and the cause.
+    """
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:  # a second Ctrl-C mid-write too
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise WriteError(path, e) from None
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -116,20 +167,31 @@ class CsvLog:
     """Append rows to a CSV file, flushing each write so a crash loses nothing logged."""
 
     def __init__(self, path: Path, columns: list[str], append: bool = False):
-        self.columns = columns
-        exists = append and path.exists() and path.stat().st_size > 0
-        self.file = open(path, "a" if exists else "w", newline="")
+        self.path, self.columns = Path(path), columns
+        exists = append and self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self.file = open(self.path, "a" if exists else "w", newline="")
+        except OSError as e:
+            raise WriteError(self.path, e) from None
         self.writer = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore")
         if not exists:
-            self.writer.writeheader()
-            self.file.flush()
+            self._flushed(self.writer.writeheader)
 
     def write(self, rows: list[dict[str, Any]] | dict[str, Any]) -> None:
-        self.writer.writerows([rows] if isinstance(rows, dict) else rows)
-        self.file.flush()
+        self._flushed(lambda: self.writer.writerows([rows] if isinstance(rows, dict) else rows))
+
+    def _flushed(self, write: Callable[[], Any]) -> None:
+        try:
+            write()
+            self.file.flush()
+        except OSError as e:
+            raise WriteError(self.path, e) from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass  # the flush already failed and said so
 
 
 def git_commit() -> str | None:
@@ -183,8 +245,11 @@ def truncate_csv(path: Path, last_epoch: int) -> None:
         rows = list(csv.reader(f))
     if not rows:
         return
-    kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_epoch]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(kept)
-    os.replace(tmp, path)
+    whole = [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()]  # no cut-off line
+    kept = [rows[0]] + [r for r in whole if int(r[0]) <= last_epoch]
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+    atomic_write(path, write)

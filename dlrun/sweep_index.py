@@ -15,17 +15,14 @@ import io
 import json
 import os
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlrun import runs
+from filelock import FileLock, Timeout
 
-try:
-    import fcntl
-except ImportError:  # Windows: the atomic replace alone still keeps sweep.csv whole
-    fcntl = None
+from dlrun import runs
+from dlrun.errors import UsageError
 
 SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
 Row = dict[str, Any]
@@ -120,19 +117,10 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     return [*head, *sorted(metrics), "n_params", "wall_s", "run_dir", "error"], rows
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock file, held while one process rebuilds the index."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
-
-
 def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
     """Rebuild sweep.csv; `final` as for index_rows."""
-    with _locked(sweep_dir / runs.SWEEP_STATE / "lock"):
+    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    with FileLock(sweep_dir / runs.SWEEP_STATE / "lock"):  # one process rebuilds it at a time
         columns, rows = index_rows(sweep_dir, final)
         buffer = io.StringIO()
         writer = csv.DictWriter(
@@ -142,6 +130,24 @@ def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], l
         writer.writerows(rows)
         runs.atomic_write_text(sweep_dir / runs.SWEEP_INDEX, buffer.getvalue())
     return columns, rows
+
+
+def drive(sweep_dir: Path) -> FileLock:
+    """Take the sweep folder's driver lock: one `dlrun train -m` per folder at a time.
+
+    The lock is the kernel's (filelock's flock), so a driver that was killed
+    leaves no lock behind and the next one takes the folder over.
+    """
+    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(sweep_dir / runs.SWEEP_STATE / "driver.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(
+            f"hydra.sweep.dir={sweep_dir}: another dlrun is running this sweep now; "
+            "wait for it to end (or stop it), then repeat the command"
+        ) from None
+    return lock
 
 
 # --- the end of a sweep -------------------------------------------------------

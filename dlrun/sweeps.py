@@ -22,8 +22,17 @@ from omegaconf import DictConfig, OmegaConf, read_write
 
 from dlrun import runs
 from dlrun.compose import override_values, parse_overrides, pretrain_source, register_resolvers
+from dlrun.errors import UsageError
 from dlrun.placement import cpu_count, place_device, threads_per_job
-from dlrun.sweep_index import Outcome, finish, one_line, record_job, record_sweep, write_index
+from dlrun.sweep_index import (
+    Outcome,
+    drive,
+    finish,
+    one_line,
+    record_job,
+    record_sweep,
+    write_index,
+)
 
 # Launcher workers unpickle this module (the callback) before they resolve
 # hydra.sweep.subdir, which uses dlrun's resolvers.
@@ -91,7 +100,7 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
     message = one_line(f"{type(error).__name__}: {error}")
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / runs.CONFIG).exists():
-        (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg))
+        runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg))
     base = {"seed": cfg.seed, "name": cfg.name, "monitor": cfg.trainer.early_stopping.monitor}
     failed = {**base, **summary, "status": runs.FAILED, "error": message}
     runs.write_json(run_dir / runs.SUMMARY, failed)
@@ -137,6 +146,10 @@ def follow_monitor(config: DictConfig) -> None:
         print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
 
 
+class SweepRefused(BaseException):
+    """Another driver holds the sweep folder: ends `dlrun train -m` before any job (exit 2)."""
+
+
 _driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then its outcome
 
 
@@ -146,6 +159,9 @@ def take_outcome(interrupted: bool = False) -> Outcome | None:
     if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
         # Ctrl-C or a broken launcher: the rows so far, complete
         outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
+    lock = _driver.pop("lock", None)
+    if lock is not None:
+        lock.release()
     return outcome
 
 
@@ -158,11 +174,16 @@ class SweepIndex(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir)
+        _driver.clear()
+        try:
+            _driver["lock"] = drive(folder)
+        except UsageError as e:
+            # Hydra turns a callback's exception into a warning; a BaseException stops the sweep
+            raise SweepRefused(str(e)) from None
         follow_monitor(config)
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = OmegaConf.to_container(params) if params is not None else None
         record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
-        _driver.clear()
         _driver["folder"] = folder
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

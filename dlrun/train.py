@@ -15,13 +15,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dlrun import runs
-from dlrun.checkpoints import Parts, Snapshot, State, checkpoint, save_checkpoints
+from dlrun import runs, signals
+from dlrun.checkpoints import Checkpointer, Parts, Snapshot, State
 from dlrun.data import Dataset, batches
 from dlrun.diagnostics import layer_rows, layer_table
 from dlrun.progress import Progress
 
-CHECKPOINT_EVERY_S = 60  # seconds between resumable checkpoints during a run
 LAYER_BATCH = 256  # training samples on which layers.csv measures activations
 
 
@@ -41,6 +40,10 @@ class EarlyStopping:
             self.best, self.best_epoch, self.bad_epochs = score, epoch, 0
         else:
             self.bad_epochs += 1
+        return self.patience_spent
+
+    @property
+    def patience_spent(self) -> bool:
         return self.patience is not None and self.bad_epochs >= self.patience
 
     @property
@@ -95,13 +98,17 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
     step_losses = torch.zeros(steps_per_epoch, device=train.x.device)
     predictions = torch.zeros_like(train.y) if classification else None
     best = Snapshot(state)
-    last_save = time.perf_counter()
+    saver = Checkpointer(run_dir, tcfg.checkpoint_every_s)
     start = time.perf_counter() - state.wall_s
     if state.epoch >= tcfg.epochs:  # resumed with no epochs left
         state.status = runs.COMPLETED
+    elif parts.stopper.patience_spent:  # resumed after early stopping, patience unchanged
+        state.status = runs.EARLY_STOPPED
     with Progress(tcfg.epochs, enabled=tcfg.progress, start=state.epoch) as progress:
         while state.status == runs.RUNNING:
-            state.epoch += 1
+            if signals.requested():  # Ctrl-C or SIGTERM: stop here, at an epoch boundary
+                state.status = runs.INTERRUPTED
+                break
             lr = optimizer.param_groups[0]["lr"]
 
             # forward, backward, update: one pass over a permutation of the training set
@@ -122,7 +129,7 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 step_losses[i] = loss.detach()
                 if classification:
                     predictions[idx] = out.detach().argmax(1)
-            state.step += steps_per_epoch
+            state.epoch, state.step = state.epoch + 1, state.step + steps_per_epoch
             if parts.schedule is not None:
                 parts.schedule.step()  # the rate of the next epoch
 
@@ -158,13 +165,9 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 state.steps_to_target = state.step - steps_per_epoch
             progress.update(row, note="diverged" if state.status == runs.DIVERGED else "")
 
-            # a resumable checkpoint now and then
-            if (
-                state.status == runs.RUNNING
-                and time.perf_counter() - last_save > CHECKPOINT_EVERY_S
-            ):
-                save_checkpoints(run_dir, checkpoint(parts, state, cfg), state)
-                last_save = time.perf_counter()
+            # a resumable checkpoint now and then (the run's end saves one in any case)
+            if state.status == runs.RUNNING and saver.due(state):
+                saver.save(parts, state, cfg)
 
 
 def verdict(row: dict[str, Any], tcfg, stopper, state: State) -> str:

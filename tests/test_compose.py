@@ -7,13 +7,13 @@ import re
 import pytest
 from hydra._internal.utils import get_args_parser
 
-from dlrun import runs
 from dlrun.compose import (
     EXCLUDE_KEYS,
     compose,
     describe_hydra_error,
     override_values,
     quick_size,
+    resume_request,
     split_argv,
     train_argv,
 )
@@ -82,12 +82,19 @@ def test_a_bad_override_is_one_usage_line():
     assert "\n" not in str(e.value)
 
 
-def test_resume_needs_a_run_folder_with_a_last_checkpoint(tmp_path):
-    with pytest.raises(UsageError, match=f"no run folder with {runs.CHECKPOINTS}/{runs.LAST}"):
-        train_argv([f"resume={tmp_path}"])
-    runs.last_checkpoint(tmp_path).parent.mkdir()
-    runs.last_checkpoint(tmp_path).write_bytes(b"")
-    assert train_argv([f"resume={tmp_path}"])[-1] == f"hydra.run.dir={tmp_path}"
+def test_a_resume_request_holds_config_paths_and_parsed_values():
+    folder, values = resume_request(["resume=/r", "trainer.epochs=300", "device=cpu", "data=moons"])
+    assert folder == "/r"
+    assert values == {
+        "resume": "/r",
+        "trainer.epochs": 300,
+        "device.name": "cpu",
+        "data.name": "moons",
+    }
+    assert resume_request(["trainer.epochs=3"]) is None
+    for bad in (["-m", "resume=/r"], ["resume=/r", "seed=1,2"], ["resume=/r", "~trainer.threads"]):
+        with pytest.raises(UsageError, match="continues one run"):
+            resume_request(bad)
 
 
 def test_unknown_choices_and_bad_types_are_described_in_one_line():

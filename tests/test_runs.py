@@ -27,7 +27,9 @@ def documented_summary_keys() -> dict[str, str]:
     return keys
 
 
-def expected_keys(documented: dict[str, str], task: str, status: str, monitor: str) -> set[str]:
+def expected_keys(
+    documented: dict[str, str], task: str, status: str, monitor: str, resumed: bool = False
+) -> set[str]:
     """The keys the docs promise for a run of this task and status (no optional extras)."""
     finished = status in runs.FINISHED
     wanted = set()
@@ -38,7 +40,7 @@ def expected_keys(documented: dict[str, str], task: str, status: str, monitor: s
         elif conditions[0] == "finished" and finished:
             if len(conditions) == 1 or conditions[1] == task:
                 wanted.add(key)
-        elif conditions == [status]:
+        elif status in conditions or (resumed and conditions == ["resumed"]):
             wanted.add(key)
     return {runs.best_key(monitor) if k == "best_<monitor>" else k for k in wanted}
 

@@ -73,12 +73,17 @@ def parser() -> Parser:
 
 
 def main(args: list[str]) -> int:
+    from dlrun.errors import WriteError
+
     try:
         options = parser().parse_args(args)
         return report(options)
     except ReportError as e:
         print(f"dlrun: error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:  # a full disk or a read-only --out: earlier report files stay
+        print(f"dlrun: error: {e}", file=sys.stderr)
+        return 1
     except SystemExit as e:  # --help
         return int(e.code or 0)
 
@@ -121,6 +126,7 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 
 def report(options: argparse.Namespace) -> int:
+    from dlrun.errors import WriteError
     from dlrun.report.bias_variance import supports_bias_variance
     from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
@@ -130,6 +136,7 @@ def report(options: argparse.Namespace) -> int:
     from dlrun.report.rates import rate_findings
     from dlrun.report.study import make_study
     from dlrun.report.tables import print_runs, runs_frame, settings_frame
+    from dlrun.runs import atomic_write, atomic_write_text
 
     start = time.perf_counter()
     out = output_folder(options.paths, options.out)
@@ -155,18 +162,20 @@ def report(options: argparse.Namespace) -> int:
     extra += rate_findings(study, options.x)
     sentences = findings(study, extra)
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(out, e) from None
     frame = runs_frame(study)
-    frame.to_csv(out / "runs.csv", index=False)
+    atomic_write(out / "runs.csv", lambda tmp: frame.to_csv(tmp, index=False))
     figures = render(plan(study, options.x, options.group, options.threshold), out, options.format)
     brief = frame[[c for c in frame.columns if c not in study.runs.config_keys or c in study.keys]]
     title = f"dlrun report: {options.paths[0].resolve().name}" + (
         f" and {len(options.paths) - 1} more" if len(options.paths) > 1 else ""
     )
     sources = [str(p) for p in options.paths]
-    (out / "index.html").write_text(
-        page(title, sources, sentences, settings_frame(study), figures, brief)
-    )
+    html = page(title, sources, sentences, settings_frame(study), figures, brief)
+    atomic_write_text(out / "index.html", html)
 
     console = Console(highlight=False)
     print_runs(study, console)

@@ -20,6 +20,7 @@ from dlrun.report.rates import plot_rates, rate_axis
 from dlrun.report.study import Study, numeric_keys
 from dlrun.report.style import to_bytes
 from dlrun.report.sweep import plot_sweep
+from dlrun.runs import atomic_write
 
 FORMATS = ("png", "svg", "pdf")
 NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers")
@@ -107,21 +108,26 @@ def plan(
     return planned
 
 
-def clear_old(out: Path) -> None:
+def clear_old(out: Path, keep: set[str]) -> None:
     """Remove figures a previous report wrote here, so none is left over from other data."""
     for name in NAMES:
         for fmt in FORMATS:
-            (out / f"{name}.{fmt}").unlink(missing_ok=True)
+            if f"{name}.{fmt}" not in keep:
+                (out / f"{name}.{fmt}").unlink(missing_ok=True)
 
 
 def render(planned: list[Planned], out: Path, fmt: str = "png") -> list[html.Figure]:
-    """Draw, save as `fmt` in `out`, and return what index.html embeds (PNG unless SVG)."""
-    clear_old(out)
+    """Draw, save as `fmt` in `out`, and return what index.html embeds (PNG unless SVG).
+
+    Each file is replaced whole (a full disk keeps the previous report's file);
+    an older report's other figures go once every new one is written.
+    """
     shown = []
     for item in planned:
         fig = item.draw()
         data = to_bytes(fig, fmt)
-        (out / f"{item.name}.{fmt}").write_bytes(data)
+        atomic_write(out / f"{item.name}.{fmt}", lambda tmp, data=data: tmp.write_bytes(data))
         embedded = data if fmt in MIME else to_bytes(fig, "png")
         shown.append(html.Figure(item.name, item.caption, embedded, MIME.get(fmt, "image/png")))
+    clear_old(out, {f"{item.name}.{fmt}" for item in planned})
     return shown

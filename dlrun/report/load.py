@@ -91,9 +91,16 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def read_csv_strict(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_csv_strict(
+    path: Path, text_columns: tuple[str, ...] = (), required: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """A CSV whose every row is whole: a short row, or one ending in a comma, was cut off mid-write."""
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise Incomplete(f"{path.name} is not UTF-8 text") from None
+    except OSError as e:
+        raise Incomplete(f"{path.name} is unreadable ({e.strerror or type(e).__name__})") from None
     lines = text.splitlines()
     if not lines:
         raise Incomplete(f"{path.name} is empty")
@@ -101,7 +108,13 @@ def read_csv_strict(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFr
     for number, line in enumerate(lines[1:], start=2):
         if line and (line.count(",") != width or line.endswith(",")):
             raise Incomplete(f"{path.name} line {number} is truncated")
-    frame = pd.read_csv(io.StringIO(text))
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError):
+        raise Incomplete(f"{path.name} is not a CSV table") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise Incomplete(f"{path.name} has no column {missing[0]!r}")
     for column in frame.columns:
         if column not in text_columns and not pd.api.types.is_numeric_dtype(frame[column]):
             raise Incomplete(f"{path.name} column {column!r} holds non-numbers")
@@ -119,26 +132,51 @@ def read_run(
         raise Incomplete(f"no {run_folder.SUMMARY}") from None
     except (OSError, ValueError):
         raise Incomplete(f"{run_folder.SUMMARY} is unreadable") from None
-    status = summary.get("status")
+    check_summary(summary)
+    status = summary["status"]
     if status == run_folder.RUNNING:
         raise Incomplete("status is still `running` (training, or killed before it finished)")
     try:
         config = yaml.load(config_file.read_text(), Loader=yaml.CSafeLoader) or {}
     except FileNotFoundError:
         raise Incomplete(f"no {run_folder.CONFIG}") from None
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
         raise Incomplete(f"{run_folder.CONFIG} is unreadable") from None
+    if not isinstance(config, dict):
+        raise Incomplete(f"{run_folder.CONFIG} is not a mapping of config keys")
     metrics = layers = None
     if (folder / run_folder.METRICS).is_file():
-        metrics = read_csv_strict(folder / run_folder.METRICS)
+        metrics = read_csv_strict(folder / run_folder.METRICS, required=CURVE_COLUMNS)
     elif status in run_folder.USABLE:
         raise Incomplete(f"no {run_folder.METRICS}")
     if (folder / run_folder.LAYERS).is_file():
         try:
-            layers = read_csv_strict(folder / run_folder.LAYERS, text_columns=("layer",))
+            layers = read_csv_strict(
+                folder / run_folder.LAYERS, text_columns=("layer",), required=("epoch", "layer")
+            )
         except Incomplete:
             layers = None  # diagnostics only: the run itself is still good
     return flatten(config), summary, metrics, layers
+
+
+CURVE_COLUMNS = ("epoch", "train_loss", "val_loss")  # what every figure of curves reads
+# Summary keys that hold numbers (or null); any other type means the file is not dlrun's.
+NUMBER_PREFIXES = ("best_", "test_", "train_", "val_")
+NUMBERS = {"n_params", "wall_s", "total_s", "epochs_run", "steps", "steps_to_target"}
+
+
+def check_summary(summary: Any) -> None:
+    """Raise Incomplete unless `summary` is a dict with a status and numbers where numbers go."""
+    if not isinstance(summary, dict):
+        raise Incomplete(f"{run_folder.SUMMARY} is not a JSON object")
+    if not isinstance(summary.get("status"), str):
+        raise Incomplete(f"{run_folder.SUMMARY} has no status")
+    for key, value in summary.items():
+        if key in NUMBERS or key.startswith(NUMBER_PREFIXES):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise Incomplete(f"{run_folder.SUMMARY} {key} is not a number ({value!r:.40})")
 
 
 def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[str, Any]:
