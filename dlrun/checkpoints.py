@@ -200,7 +200,10 @@ def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> No
         raise ConfigError(
             f"resume={folder}: {runs.LAST} does not fit this model ({first})"
         ) from None
-    torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+    if ckpt["epoch"] > 0:
+        # At epoch 0 training restarts from its beginning, where setup has put the RNG
+        # already; the saved state may be past layers.csv's epoch-0 pass (dropout draws).
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
     restore_generator(parts.generator, ckpt["rng"]["batches"], ckpt["epoch"])
     state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
     state.checkpoint_epoch = ckpt["epoch"]

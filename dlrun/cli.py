@@ -110,7 +110,7 @@ def train_task(cfg) -> float | None:
     try:
         pretrain_source(cfg, task_overrides, run)
         summary = run(cfg, run_dir)
-    except ConfigError as e:
+    except (ConfigError, UsageError) as e:
         remove_refused(run_dir)
         _outcome["error"] = UsageError(str(e))
         return None
@@ -152,6 +152,7 @@ def train_main(args: list[str]) -> int:
     import hydra
 
     from dlrun import compose, sweeps
+    from dlrun.hydra_errors import describe_hydra_error, is_hydra_error, raised_by_hydra_or_a_plugin
     from dlrun.paths import conf_dir
 
     request = compose.resume_request(args)
@@ -188,14 +189,14 @@ def train_main(args: list[str]) -> int:
         sweep = sweeps.take_outcome()
         if isinstance(e, ConfigError):
             raise UsageError(str(e)) from None
-        if compose.is_hydra_error(e):  # before OSError: Hydra's MissingConfigException is one
-            raise UsageError(compose.describe_hydra_error(e)) from None
+        if is_hydra_error(e):  # before OSError: Hydra's MissingConfigException is one
+            raise UsageError(describe_hydra_error(e)) from None
         if isinstance(e, OSError):  # Hydra could not write its files (.hydra/, a sweep folder)
             return fail(f"cannot write {e.filename or 'the output folder'}: {e.strerror or e}", 1)
         first_line = (str(e).strip().splitlines() or [""])[0]
         if sweep is not None:  # the launcher broke (a worker was killed): the index has the rest
             return fail(f"sweep stopped by {type(e).__name__}: {first_line} {sweep.message}", 1)
-        if compose.raised_by_hydra_or_a_plugin(e):  # -m with --cfg; slurm launcher without srun
+        if raised_by_hydra_or_a_plugin(e):  # -m with --cfg; slurm launcher without srun
             raise UsageError(f"{type(e).__name__}: {first_line}") from None
         raise
     finally:

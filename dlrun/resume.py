@@ -115,13 +115,13 @@ def as_schema(raw: dict[str, Any], where: str) -> DictConfig:
     """`raw` checked against the schema: every key known, every value of its type."""
     schema = OmegaConf.structured(TrainConfig)
     with_defaults = OmegaConf.masked_copy(schema, [k for k in schema if k != "defaults"])
+    OmegaConf.set_struct(with_defaults, True)  # a key the schema lacks is an error
     try:
         cfg = OmegaConf.merge(with_defaults, raw)
     except Exception as e:  # omegaconf's ValidationError, ConfigKeyError...
         key = getattr(e, "full_key", "") or "?"
         message = str(e).splitlines()[0]
         raise ConfigError(f"{where}: {runs.CONFIG} {key}: {message}") from None
-    OmegaConf.set_struct(cfg, True)
     return cfg
 
 

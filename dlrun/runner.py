@@ -248,10 +248,15 @@ def save_predictions(model, data: Dataset, run_dir: Path) -> None:
     """Predictions on the regression task's fixed grid, for the bias-variance report."""
     model.eval()
     x = torch.as_tensor(data.extras["x_grid_std"], device=data.train.x.device)
-    np.savez(
-        run_dir / runs.PREDICTIONS,
-        x=data.extras["x_grid"],
-        y_pred=model(x).cpu().numpy(),
-        f_true=data.extras["f_grid"],
-        noise_std=data.extras["noise_std"],
-    )
+    arrays = {
+        "x": data.extras["x_grid"],
+        "y_pred": model(x).cpu().numpy(),
+        "f_true": data.extras["f_grid"],
+        "noise_std": data.extras["noise_std"],
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would add .npz to a name
+            np.savez(f, **arrays)
+
+    runs.atomic_write(run_dir / runs.PREDICTIONS, write)

@@ -10,7 +10,6 @@ from hydra._internal.utils import get_args_parser
 from dlrun.compose import (
     EXCLUDE_KEYS,
     compose,
-    describe_hydra_error,
     override_values,
     quick_size,
     resume_request,
@@ -19,6 +18,7 @@ from dlrun.compose import (
 )
 from dlrun.errors import UsageError
 from dlrun.experiments import quick_overrides
+from dlrun.hydra_errors import describe_hydra_error
 
 
 def hydra_args(argv: list[str]):

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import dlrun.runner
 from dlrun import runs
+from dlrun.errors import ConfigError, WriteError
 from dlrun.runner import run
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "run-folder.md"
@@ -130,3 +135,62 @@ def test_csv_log_appends_to_an_existing_file_and_truncate_drops_later_epochs(tmp
     runs.truncate_csv(path, last_epoch=2)
     with open(path, newline="") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary_one(tmp_path):
+    target = tmp_path / "summary.json"
+    runs.write_json(target, {"status": "completed"})
+
+    def fill_the_disk(tmp):
+        tmp.write_text('{"status": "fail')  # half written when the disk fills up
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WriteError) as e:
+        runs.atomic_write(target, fill_the_disk)
+    assert str(e.value) == f"cannot write {target}: no space left on device"
+    assert runs.read_summary(tmp_path) == {"status": "completed"}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_a_csv_log_names_its_file_when_a_write_fails(tmp_path, monkeypatch):
+    log = runs.CsvLog(tmp_path / runs.METRICS, ["epoch", "x"])
+
+    def full(*args):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+
+    monkeypatch.setattr(log.file, "flush", full)
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / runs.METRICS}: disk quota"):
+        log.write({"epoch": 1, "x": 0.5})
+
+
+def test_one_process_trains_into_a_folder_at_a_time(tmp_path):
+    with runs.exclusive(tmp_path / "run"):
+        with pytest.raises(ConfigError, match="in use by another dlrun process"):
+            with runs.exclusive(tmp_path / "run"):
+                pass
+    with runs.exclusive(tmp_path / "run"):  # released
+        pass
+
+
+def test_a_killed_process_leaves_its_folder_free(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConfigError):
+        with runs.exclusive(tmp_path):
+            pass
+    holder.kill()  # kill -9: no clean-up ran in the holder
+    holder.wait()
+    with runs.exclusive(tmp_path):
+        pass
+
+
+HOLD_LOCK = """
+import sys, time
+from dlrun import runs
+from dlrun.errors import ConfigError, WriteError
+with runs.exclusive(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""

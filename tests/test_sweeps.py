@@ -316,3 +316,43 @@ def test_run_job_skips_a_finished_folder(make_cfg, tmp_path, monkeypatch):
     monkeypatch.setattr(dlrun.runner, "run", lambda *a: pytest.fail("a finished job ran again"))
     runs.write_json(tmp_path / "summary.json", {"status": "early_stopped", "best_val_loss": 0.25})
     assert sweeps.run_job(make_cfg(), tmp_path, 0, {}, []) == 0.25
+
+
+HOLD_DRIVER = """
+import sys, time
+from pathlib import Path
+from dlrun.sweep_index import drive
+lock = drive(Path(sys.argv[1]))
+print("driving", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_driver_is_refused_and_a_dead_drivers_folder_is_taken_over(tmp_path):
+    folder = tmp_path / "sweep"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DRIVER, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "driving"
+    out = dlrun("seed=0,1", "trainer.epochs=1", f"hydra.sweep.dir={folder}", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("dlrun: error:") and "another dlrun is running this sweep" in line
+    assert [p.name for p in folder.iterdir()] == [runs.SWEEP_STATE]  # no job ran
+    holder.kill()  # kill -9: the kernel drops its lock with it
+    holder.wait()
+    from dlrun.sweep_index import drive
+
+    drive(folder).release()
+
+
+@pytest.mark.parametrize(
+    ("bad", "word"),
+    [("trainer.max_grad_norm=-1", "trainer.max_grad_norm"), ("name=../../ESC", "name")],
+)
+def test_a_bad_shared_setting_stops_a_sweep_before_its_folder_exists(tmp_path, bad, word):
+    out = dlrun("seed=0,1", bad, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("dlrun: error:") and word in line
+    assert list(tmp_path.iterdir()) == []

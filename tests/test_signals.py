@@ -1,0 +1,189 @@
+"""Ctrl-C and SIGTERM end a run at an epoch boundary, and resuming is exact (dlrun/signals.py).
+
+Signals are sent to this process from inside the loop (os.kill at a chosen
+epoch), so the handler runs exactly where a real one would; one test does the
+same to a `dlrun train` subprocess, as a scheduler would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import dlrun.runner
+import dlrun.train
+from dlrun import runs
+from dlrun.checkpoints import Checkpointer, State
+from dlrun.errors import Interrupted
+from dlrun.resume import resume_run
+from dlrun.runner import run
+
+# Deterministic, no early stopping: an interrupted and resumed run must equal this bit for bit.
+EXACT = (
+    "data=moons",
+    "data.n_samples=400",
+    "model.width=16",
+    "trainer.epochs=6",
+    "trainer.deterministic=true",
+    "trainer.early_stopping.patience=null",
+)
+
+
+def rows(folder: Path) -> list[dict[str, str]]:
+    with open(folder / runs.METRICS, newline="") as f:
+        return [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(f)]
+
+
+def results(summary: dict) -> dict:
+    keys = ("status", "epochs_run", "steps", "best_epoch", "best_val_loss", "test_loss", "test_acc")
+    return {key: summary[key] for key in keys}
+
+
+def signal_at(monkeypatch, epoch: int, *signums: int) -> None:
+    """Send `signums` to this process when the loop judges `epoch` (after its row is logged)."""
+    real = dlrun.train.verdict
+
+    def verdict(row, tcfg, stopper, state):
+        if state.epoch == epoch:
+            for signum in signums:
+                os.kill(os.getpid(), signum)
+        return real(row, tcfg, stopper, state)
+
+    monkeypatch.setattr(dlrun.train, "verdict", verdict)
+
+
+def test_sigterm_stops_after_the_epoch_and_resume_is_bit_exact(make_cfg, tmp_path, monkeypatch):
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    straight = run(make_cfg(*EXACT), tmp_path / "straight")
+    signal_at(monkeypatch, 3, signal.SIGTERM)
+    with pytest.raises(Interrupted) as stop:
+        run(make_cfg(*EXACT), tmp_path / "split")
+    assert (stop.value.signal_name, stop.value.exit_code) == ("SIGTERM", 143)
+    assert f"resume={tmp_path / 'split'}" in str(stop.value)
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # put back after the run
+
+    summary = runs.read_summary(tmp_path / "split")
+    assert summary["status"] == runs.INTERRUPTED and summary["signal"] == "SIGTERM"
+    assert summary["epochs_run"] == summary["checkpoint_epoch"] == 3
+    assert [r["epoch"] for r in rows(tmp_path / "split")] == ["1", "2", "3"]
+    last = torch.load(runs.last_checkpoint(tmp_path / "split"), weights_only=True)
+    assert last["epoch"] == 3 and last["step"] == summary["steps"]
+
+    monkeypatch.undo()
+    resumed = resume_run(tmp_path / "split")
+    assert rows(tmp_path / "split") == rows(tmp_path / "straight")
+    assert results(resumed) == results(straight)
+    assert [r["from_epoch"] for r in resumed["resumes"]] == [3]
+
+
+def test_a_second_signal_stops_at_once_and_resume_drops_the_unsaved_epochs(
+    make_cfg, tmp_path, monkeypatch
+):
+    straight = run(make_cfg(*EXACT), tmp_path / "straight")
+    signal_at(monkeypatch, 3, signal.SIGINT, signal.SIGINT)
+    with pytest.raises(Interrupted) as stop:
+        run(make_cfg(*EXACT), tmp_path / "split")
+    assert stop.value.exit_code == 130
+    summary = runs.read_summary(tmp_path / "split")
+    # epoch 3 was logged but never checkpointed: last.pt still holds the first epoch's state
+    assert summary["status"] == runs.INTERRUPTED and summary["signal"] == "SIGINT"
+    assert (summary["epochs_run"], summary["checkpoint_epoch"]) == (3, 1)
+    monkeypatch.undo()
+    resumed = resume_run(tmp_path / "split")
+    assert rows(tmp_path / "split") == rows(tmp_path / "straight")  # rows 2-3 trained again
+    assert results(resumed) == results(straight)
+
+
+def test_a_signal_before_the_first_epoch_saves_epoch_0_and_resumes_exactly(
+    make_cfg, tmp_path, monkeypatch
+):
+    straight = run(make_cfg(*EXACT), tmp_path / "straight")
+    real_setup = dlrun.runner.setup
+
+    def setup(cfg):
+        os.kill(os.getpid(), signal.SIGTERM)  # while the data and model are being built
+        return real_setup(cfg)
+
+    monkeypatch.setattr(dlrun.runner, "setup", setup)
+    with pytest.raises(Interrupted):
+        run(make_cfg(*EXACT), tmp_path / "split")
+    assert runs.read_summary(tmp_path / "split")["checkpoint_epoch"] == 0
+    assert rows(tmp_path / "split") == []
+    monkeypatch.undo()
+    resumed = resume_run(tmp_path / "split")
+    assert results(resumed) == results(straight)
+    layers = (tmp_path / "split" / runs.LAYERS).read_text()
+    assert layers == (tmp_path / "straight" / runs.LAYERS).read_text()  # epoch 0 once
+
+
+def test_a_signal_in_the_last_epoch_keeps_the_finished_run(make_cfg, tmp_path, monkeypatch):
+    signal_at(monkeypatch, 6, signal.SIGTERM)
+    with pytest.raises(Interrupted, match="nothing lost"):
+        run(make_cfg(*EXACT), tmp_path)
+    summary = runs.read_summary(tmp_path)
+    assert summary["status"] == runs.COMPLETED and "test_acc" in summary
+
+
+def test_checkpoints_come_after_the_first_epoch_then_every_interval():
+    saver = Checkpointer(Path("."), every_s=30)
+    assert saver.due(State(epoch=1)) and not saver.due(State(epoch=2))
+    saver.last -= 31
+    assert saver.due(State(epoch=2))
+    saver.last, saver.cost_s = time.perf_counter() - 31, 1.0  # a 1 s save: wait 50 s, 2%
+    assert not saver.due(State(epoch=2))
+    saver.last -= 20
+    assert saver.due(State(epoch=2))
+
+
+# --- a real process, as a scheduler stops it ----------------------------------------
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "dlrun", "train", *args]
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+CLI = [*EXACT, "trainer.epochs=40", "data.n_samples=1000", "device=cpu", "trainer.progress=false"]
+
+
+def wait_for_rows(folder: Path, n: int, process: subprocess.Popen) -> None:
+    while process.poll() is None:
+        try:
+            if len((folder / runs.METRICS).read_text().splitlines()) > n:
+                return
+        except OSError:
+            pass
+        time.sleep(0.02)
+    raise AssertionError(process.communicate())
+
+
+def test_sigterm_to_dlrun_train_exits_143_and_the_resume_finishes(tmp_path):
+    folder = tmp_path / "run"
+    process = start(*CLI, f"hydra.run.dir={folder}", cwd=tmp_path)
+    wait_for_rows(folder, 3, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1].endswith(f"continue with: dlrun train resume={folder}")
+    summary = json.loads((folder / runs.SUMMARY).read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
+    stopped = summary["epochs_run"]
+    assert [r["epoch"] for r in rows(folder)] == [str(e) for e in range(1, stopped + 1)]
+
+    resume = start(f"resume={folder}", cwd=tmp_path)
+    _, err = resume.communicate(timeout=300)
+    assert resume.returncode == 0, err
+    assert [r["epoch"] for r in rows(folder)] == [str(e) for e in range(1, 41)]
+    assert json.loads((folder / runs.SUMMARY).read_text())["resumes"][0]["from_epoch"] == stopped
