@@ -44,22 +44,22 @@ def run(
     Ctrl-C or SIGTERM ends the run at the next epoch boundary and raises
     `Interrupted` once the folder is saved (dlrun.signals).
     """
-    run_dir = Path(run_dir)
-    t0 = time.perf_counter()
+    run_dir, t0 = Path(run_dir), time.perf_counter()
     validate.check(cfg)
     with signals.handled():
-        parts, data, device, transfer_report = setup(cfg)
-        with runs.exclusive(run_dir):
-            summary = train_and_test(cfg, run_dir, parts, data, device, transfer_report, t0,
-                                     resume_overrides)  # fmt: skip
-    return summary
+        built = setup(cfg)
+        with runs.exclusive(run_dir):  # one process per run folder
+            return train_in_folder(cfg, run_dir, *built, t0=t0, resume_overrides=resume_overrides)
 
 
-def train_and_test(cfg, run_dir, parts, data, device, transfer_report, t0, resume_overrides):
-    state = State()
-    previous = runs.read_summary(run_dir) or {}
+def train_in_folder(
+    cfg, run_dir, parts, data, device, transfer_report, *, t0, resume_overrides
+) -> dict[str, Any]:
+    """The run folder, the loop, the test: `run` once the config is known to be usable."""
+    state, previous = State(), {}
     if cfg.resume:
         resume(Path(cfg.resume), parts, state, device)
+        previous = runs.read_summary(Path(cfg.resume)) or {}
         transfer_report = previous.get("transfer", transfer_report)
 
     # --- the run folder (a resumed run keeps its config.yaml as it started)

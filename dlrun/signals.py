@@ -52,7 +52,9 @@ def handled() -> Iterator[None]:
         yield  # signals reach only the main thread: the defaults stay
         return
     outermost = not _state.get("depth")
-    previous = {s: signal.signal(s, _handler) for s in HANDLED} if outermost else {}
+    # An ignored signal stays ignored (`nohup`, `cmd &` in a script): the caller chose that.
+    wanted = [s for s in HANDLED if signal.getsignal(s) is not signal.SIG_IGN] if outermost else []
+    previous = {s: signal.signal(s, _handler) for s in wanted}
     _state["depth"] = _state.get("depth", 0) + 1
     try:
         yield

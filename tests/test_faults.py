@@ -44,7 +44,7 @@ def start(*args: str, cwd: Path) -> subprocess.Popen:
         [sys.executable, "-m", "dlrun", "train", *args],
         cwd=cwd,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -89,8 +89,9 @@ def check_after_kill(folder: Path) -> int | None:
     return epoch
 
 
-def kill_and_resume(folder: Path, cwd: Path, rng: random.Random, signum: int) -> bool:
-    """One start (fresh or resumed) killed after a random delay; True if it got killed."""
+def kill_and_resume(folder: Path, cwd: Path, rng: random.Random, signum: int) -> str | None:
+    """One start (fresh or resumed) killed at a random moment: "start-up", "training", or
+    None when it finished first."""
     fresh = not runs.last_checkpoint(folder).is_file()
     args = [*ARGS, f"hydra.run.dir={folder}"] if fresh else [f"resume={folder}"]
     if fresh and folder.exists():  # killed before its first checkpoint: start over
@@ -98,10 +99,16 @@ def kill_and_resume(folder: Path, cwd: Path, rng: random.Random, signum: int) ->
 
         shutil.rmtree(folder)
     process = start(*args, cwd=cwd)
-    time.sleep(rng.uniform(1.0, 6.0))  # start-up takes 2-4 s here: some kills land in it
+    moment = "start-up" if rng.random() < 0.2 else "training"
+    if moment == "start-up":  # imports, composition, data: before dlrun handles signals
+        time.sleep(rng.uniform(0.1, 1.5))
+    else:  # the line printed as the first epoch starts, then up to ~half the run
+        while "dlrun: run folder" not in (process.stdout.readline() or "dlrun: run folder"):
+            pass
+        time.sleep(rng.uniform(0.0, 1.0))
     if process.poll() is not None:
         assert process.returncode == 0, process.stderr.read()
-        return False
+        return None
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     if signum == signal.SIGTERM and process.returncode == 143:  # handled: stopped at a boundary
@@ -111,7 +118,7 @@ def kill_and_resume(folder: Path, cwd: Path, rng: random.Random, signum: int) ->
     else:  # killed outright (kill -9, or SIGTERM before dlrun took over the signal)
         assert process.returncode in (-signum, 128 + signum), err
     check_after_kill(folder)
-    return True
+    return moment
 
 
 def run_to_the_end(folder: Path, cwd: Path) -> None:
@@ -143,18 +150,22 @@ def test_kill_9_after_a_checkpoint_then_resume_gives_the_uninterrupted_result(ma
 def test_a_campaign_of_kills_never_loses_a_saved_epoch(straight, tmp_path):
     rng = random.Random(20261127)
     kills = {signal.SIGTERM: 0, signal.SIGKILL: 0}
+    moments = {"start-up": 0, "training": 0}
     chains = 0
     while sum(kills.values()) < 24:
         folder = tmp_path / f"chain{chains}"
         for _ in range(8):  # up to 8 kills of one run, resumed after each
             signum = rng.choice(list(kills))
-            if not kill_and_resume(folder, tmp_path, rng, signum):
+            moment = kill_and_resume(folder, tmp_path, rng, signum)
+            if moment is None:
                 break
             kills[signum] += 1
+            moments[moment] += 1
         run_to_the_end(folder, tmp_path)
         assert results(folder) == straight, folder
         chains += 1
-    assert min(kills.values()) >= 8, kills
+    print(f"kills: {kills}, {moments}, {chains} runs")
+    assert min(kills.values()) >= 8 and moments["training"] >= 12, (kills, moments)
 
 
 # --- a full disk ----------------------------------------------------------------------

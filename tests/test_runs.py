@@ -79,6 +79,17 @@ def test_docs_list_every_summary_key_of_an_interrupted_regression_run(
     assert summary["best_val_rmse"] > 0  # the same key as a finished run's, in every status
 
 
+def test_docs_list_every_summary_key_of_a_resumed_run(make_cfg, tmp_path):
+    from dlrun.resume import resume_run
+
+    run(make_cfg("trainer.epochs=1"), tmp_path)
+    summary = resume_run(tmp_path, {"trainer.epochs": 2})
+    documented = documented_summary_keys()
+    assert set(summary) == expected_keys(
+        documented, "classification", summary["status"], "val_loss", resumed=True
+    )
+
+
 def test_statuses_nest_as_the_sweep_index_and_report_use_them():
     assert set(runs.USABLE) < set(runs.FINISHED) < set(runs.STATUSES)
     assert runs.DIVERGED in runs.FINISHED and runs.DIVERGED not in runs.USABLE

@@ -133,6 +133,17 @@ def test_a_signal_in_the_last_epoch_keeps_the_finished_run(make_cfg, tmp_path, m
     assert summary["status"] == runs.COMPLETED and "test_acc" in summary
 
 
+def test_an_ignored_signal_stays_ignored(make_cfg, tmp_path, monkeypatch):
+    # `nohup dlrun train`, or `dlrun train &` in a script: the shell chose to ignore it.
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        signal_at(monkeypatch, 2, signal.SIGTERM)
+        assert run(make_cfg(*EXACT), tmp_path)["status"] == runs.COMPLETED
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def test_checkpoints_come_after_the_first_epoch_then_every_interval():
     saver = Checkpointer(Path("."), every_s=30)
     assert saver.due(State(epoch=1)) and not saver.due(State(epoch=2))
