@@ -152,16 +152,17 @@ def train_main(args: list[str]) -> int:
     import hydra
 
     from dlrun import compose, sweeps
-    from dlrun.hydra_errors import describe_hydra_error, is_hydra_error, raised_by_hydra_or_a_plugin
+    from dlrun.argv import check_fixed, resume_request, train_argv
     from dlrun.paths import conf_dir
 
-    request = compose.resume_request(args)
+    request = resume_request(args)
     if request is not None:
         return resume_main(*request)
     compose.setup_hydra()
+    compose.compose_once()
     if {"-m", "--multirun"} & set(args):
-        compose.check_fixed(args)  # nothing of a sweep is written before its shared settings pass
-    args = compose.train_argv(args)
+        check_fixed(args)  # nothing of a sweep is written before its shared settings pass
+    args = train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
         train_task
@@ -189,14 +190,14 @@ def train_main(args: list[str]) -> int:
         sweep = sweeps.take_outcome()
         if isinstance(e, ConfigError):
             raise UsageError(str(e)) from None
-        if is_hydra_error(e):  # before OSError: Hydra's MissingConfigException is one
-            raise UsageError(describe_hydra_error(e)) from None
+        if compose.is_hydra_error(e):  # before OSError: Hydra's MissingConfigException is one
+            raise UsageError(compose.describe_hydra_error(e)) from None
         if isinstance(e, OSError):  # Hydra could not write its files (.hydra/, a sweep folder)
             return fail(f"cannot write {e.filename or 'the output folder'}: {e.strerror or e}", 1)
         first_line = (str(e).strip().splitlines() or [""])[0]
         if sweep is not None:  # the launcher broke (a worker was killed): the index has the rest
             return fail(f"sweep stopped by {type(e).__name__}: {first_line} {sweep.message}", 1)
-        if raised_by_hydra_or_a_plugin(e):  # -m with --cfg; slurm launcher without srun
+        if compose.raised_by_hydra_or_a_plugin(e):  # -m with --cfg; slurm launcher without srun
             raise UsageError(f"{type(e).__name__}: {first_line}") from None
         raise
     finally:

@@ -4,18 +4,18 @@ The one home of the override grammar: every `key=value` dlrun reads (the
 command line, an experiment's quick size, a transfer source's pretraining, the
 sweep index's settings) goes through Hydra's own parser here, so any quoting
 or group choice Hydra accepts works everywhere. With the CLI and the sweep
-callback, the only module that imports Hydra.
+callback, the only module that imports Hydra. dlrun.argv shapes `dlrun
+train`'s command line with it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from dlrun.errors import UsageError
-from dlrun.hydra_errors import describe_hydra_error, is_hydra_error
-
-EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 
 # --- resolvers and Hydra's setup -----------------------------------------------
 
@@ -58,26 +58,59 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("dlrun_textbook_momentum", textbook_momentum)
 
 
+_registered: list[bool] = []  # setup_hydra has run in this process
+
+
 def setup_hydra() -> None:
-    """Register resolvers, the schema with every group choice, and the experiments (idempotent)."""
+    """Register resolvers, the schema with every group choice, and the experiments (once).
+
+    Choices and experiments are stored as plain dicts, typed by the schema's
+    fields when Hydra merges them: a structured node per choice would cost a
+    few milliseconds each, and start-up pays for all of them.
+    """
+    register_resolvers()
+    if _registered:
+        return
+    import dataclasses
+
+    import yaml
     from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
 
     from dlrun.config import CHOICES, TrainConfig, choice_node
     from dlrun.experiments import experiment_files
 
-    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     for group, choices in CHOICES.items():
         for choice in choices:
-            cs.store(group=group, name=choice, node=choice_node(group, choice))
+            cs.store(group=group, name=choice, node=dataclasses.asdict(choice_node(group, choice)))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 20x faster
     for path in experiment_files(shared=True):
-        node = OmegaConf.load(path)
+        node = yaml.load(path.read_text(), Loader=loader) or {}
         if path.stem.startswith("_"):  # a shared diff: a root config, not a choice of experiment=
             cs.store(name=path.stem, node=node, package="_global_")
         else:
             cs.store(group="experiment", name=path.stem, node=node, package="_global_")
+    _registered.append(True)
+
+
+def compose_once() -> None:
+    """Make `hydra.main` compose the config once, not twice.
+
+    Before running, Hydra composes the whole config only to read `hydra.mode`
+    (Hydra._internal.hydra.Hydra.get_mode), then composes it again to run: a
+    few hundred milliseconds of every `dlrun train`. dlrun's configs never
+    set `hydra.mode`, so it can only come from the command line, where Hydra's
+    parser reads it; None lets `-m` decide, as Hydra does when it is unset.
+    """
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    def get_mode(self: Any, config_name: str | None, overrides: list[str]) -> Any:
+        modes = [o.value() for o in parse_overrides(overrides) if override_key(o) == "hydra.mode"]
+        return RunMode[str(modes[-1])] if modes and modes[-1] is not None else None
+
+    Hydra.get_mode = get_mode
 
 
 def compose(overrides: Sequence[str] = ()) -> Any:
@@ -123,147 +156,6 @@ def override_values(overrides: Sequence[str]) -> dict[str, str]:
     }
 
 
-# Hydra's flags that take a value (None: any value; else the choices it accepts).
-_CFG = ("job", "hydra", "all")
-_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
-VALUED_FLAGS: dict[str, tuple[str, ...] | None] = {
-    "--cfg": _CFG, "-c": _CFG, "--info": _INFO, "-i": _INFO, "--package": None, "-p": None,
-    "--config-dir": None, "-cd": None, "--config-path": None, "-cp": None,
-    "--config-name": None, "-cn": None, "--experimental-rerun": None,
-    "--shell-completion": None, "-sc": None,
-}  # fmt: skip
-
-
-def split_argv(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(Hydra's flags with their values, overrides): flags may come anywhere on the line.
-
-    An override never starts with `-` (`+key`, `~key`, `++key` do not), so
-    anything that does is a flag.
-    """
-    flags: list[str] = []
-    overrides: list[str] = []
-    args = list(args)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("-"):
-            overrides.append(arg)
-        else:
-            flags.append(arg)
-            if arg in VALUED_FLAGS and i + 1 < len(args):
-                choices = VALUED_FLAGS[arg]
-                if choices is None or args[i + 1] in choices:
-                    flags.append(args[i + 1])
-                    i += 1
-        i += 1
-    return flags, overrides
-
-
-# --- dlrun train's argv -------------------------------------------------------------
-
-
-def train_argv(args: Sequence[str]) -> list[str]:
-    """Hydra's argv for `dlrun train`: an experiment's quick size and, for -m, job folders
-    named by what each job varies."""
-    flags, overrides = split_argv(args)
-    overrides = [*overrides, *quick_size(overrides)]
-    parsed = parse_overrides(overrides)
-    given = {override_key(o) for o in parsed}
-    if {"-m", "--multirun"} & set(flags) and EXCLUDE_KEYS not in given:
-        overrides += job_folder_names(parsed)
-    return [*flags, *overrides]
-
-
-def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
-    """(folder, {config path: value}) for `dlrun train resume=<folder> [key=value...]`, else None.
-
-    Group choices become their `name` key (`device=cpu` -> `device.name`), so
-    dlrun.resume compares them with the folder's config.yaml.
-    """
-    from dlrun.config import CHOICES
-
-    flags, overrides = split_argv(args)
-    parsed = parse_overrides(overrides)
-    folder = next((o.value() for o in parsed if override_key(o) == "resume"), None)
-    if folder is None:
-        return None
-    if flags or any(o.is_sweep_override() or o.is_delete() for o in parsed):
-        raise UsageError(
-            f"resume={folder} continues one run: no flags, sweeps or ~deletions beside it "
-            "(to resume a sweep, repeat it with hydra.sweep.dir=<its folder>)"
-        )
-    values = {}
-    for o in parsed:
-        key = override_key(o)
-        values[f"{key.replace('/', '.')}.name" if key in CHOICES else key] = o.value()
-    return str(folder), values
-
-
-def check_fixed(args: Sequence[str]) -> None:
-    """For -m: the settings every job shares, range-checked before the sweep folder exists."""
-    from dlrun import validate
-    from dlrun.errors import ConfigError
-
-    parsed = parse_overrides(split_argv(args)[1])
-    fixed = [
-        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
-    ]
-    try:
-        validate.check(compose(fixed))
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
-    except Exception as e:  # Hydra reports a bad choice or type in one line when it composes
-        if not is_hydra_error(e):
-            raise
-
-
-def quick_size(overrides: Sequence[str]) -> list[str]:
-    """An experiment's quick-size overrides when the composed config says `quick: true`.
-
-    The user's own keys win over the quick size's. Only an `experiment=` choice
-    has a quick size, so other command lines are not composed here.
-    """
-    parsed = parse_overrides(overrides)
-    chosen = [o for o in parsed if override_key(o) == "experiment" and o.value()]
-    if not chosen:
-        return []
-    fixed = [
-        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
-    ]
-    try:
-        quick = compose(fixed).quick
-    except Exception:
-        return []  # a bad override: Hydra reports it in one line when the run composes
-    if not quick:
-        return []
-    from dlrun.experiments import quick_overrides
-
-    given = {override_key(o) for o in parsed}
-    extra = parse_overrides(quick_overrides(str(chosen[-1].value())))
-    return [o.input_line for o in extra if override_key(o) not in given]
-
-
-def job_folder_names(parsed: list[Any]) -> list[str]:
-    """For -m, leave the overrides every job shares out of the job folders' names.
-
-    A job folder is then `<job number>_<what this job varies>`, e.g.
-    `3_optimizer=adam,seed=1`: short, and found again when the same sweep is
-    re-run into its folder (resume).
-    """
-    from omegaconf import OmegaConf
-
-    from dlrun.paths import conf_dir
-
-    fixed = [
-        override_key(o) for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
-    ]
-    if not fixed:
-        return []
-    defaults = OmegaConf.load(conf_dir() / "train.yaml").hydra.job.config.override_dirname
-    keys = ",".join(f"'{key}'" for key in dict.fromkeys([*defaults.exclude_keys, *fixed]))
-    return [f"{EXCLUDE_KEYS}=[{keys}]"]
-
-
 def pretrain_source(cfg: Any, task_overrides: Sequence[str], train: Callable) -> None:
     """Train a transfer source first when `transfer.pretrain` says how and it has no checkpoint.
 
@@ -285,3 +177,62 @@ def pretrain_source(cfg: Any, task_overrides: Sequence[str], train: Callable) ->
             raise TransferError(f"transfer.pretrain: {describe_hydra_error(e)}") from None
 
     ensure_source(cfg, train, source_config)
+
+
+# --- Hydra's errors in one line -----------------------------------------------------
+
+
+def describe_hydra_error(exc: BaseException) -> str:
+    """One line for a Hydra or OmegaConf composition error, naming the bad value."""
+    from hydra.errors import MissingConfigException
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
+            group, _, choice = str(exc.missing_cfg_file).rpartition("/")
+            options = ", ".join(exc.options or [])
+            if group:
+                return f"unknown {group} {choice!r}; choose from: {options}"
+            return f"config {choice!r} not found"
+        if type(exc).__name__ == "OverrideParseException" and getattr(exc, "override", None):
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            detail = [line for line in lines if not line.startswith(("Error parsing", "See "))]
+            hint = ""
+            if re.search(r"=\[[^\]\"']*=", exc.override):  # key=[a=b]: `=` inside a list
+                hint = ' (quote list items that hold "=": key=["a=b","c=d"])'
+            return f"cannot parse override {exc.override!r}: {(detail or lines)[0]}{hint}"
+        full_key = getattr(exc, "full_key", None)
+        if full_key and type(exc).__name__ in (
+            "ValidationError",
+            "ConfigKeyError",
+            "ConfigAttributeError",
+            "ConfigTypeError",
+        ):
+            message = str(exc).split("\n")[0]
+            message = re.sub(r"\s*full_key:.*", "", message)
+            return f"{full_key}: {message}"
+        if exc.__cause__ is None and exc.__context__ is None:
+            break
+        exc = exc.__cause__ or exc.__context__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [
+        line
+        for line in lines
+        if not line.startswith(("Config search path", "provider=", "Set the environment"))
+    ]
+    return " ".join(lines[:3]) or type(exc).__name__
+
+
+def is_hydra_error(e: BaseException) -> bool:
+    module = type(e).__module__
+    return module.startswith(("hydra", "omegaconf")) or type(e).__name__ == "OverrideParseException"
+
+
+def raised_by_hydra_or_a_plugin(e: BaseException) -> bool:
+    """A plain error (ValueError, RuntimeError) raised inside Hydra or a launcher's library."""
+    import traceback
+
+    frames = traceback.extract_tb(e.__traceback__)
+    parts = Path(frames[-1].filename).parts if frames else ()
+    return any(part in ("hydra", "hydra_plugins", "submitit", "joblib", "optuna") for part in parts)

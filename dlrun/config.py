@@ -124,6 +124,11 @@ class TrainerConfig:
     # Seconds between resumable checkpoints (and one after the first epoch); stretched
     # so that saving stays under 2% of the run. A kill loses at most this much training.
     checkpoint_every_s: float = 30.0
+    # 32 | tf32 (TensorFloat-32 products on NVIDIA GPUs) | bf16 (bfloat16 autocast of the
+    # forward pass and loss, float32 weights and optimizer): dlrun/speed.py
+    precision: str = "32"
+    compile: bool = False  # torch.compile the model's forward pass
+    compile_mode: str = "default"  # torch.compile's mode: default | reduce-overhead | max-autotune
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 

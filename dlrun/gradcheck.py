@@ -206,8 +206,7 @@ def report(result: Result, problem: Problem, eps: float, tol: float) -> str:
 def main(args: list[str]) -> int:
     """`dlrun gradcheck [overrides] [--k K] [--eps E] [--tol T] [--graph [--graph-out FILE]]`."""
     from dlrun import validate
-    from dlrun.compose import compose
-    from dlrun.hydra_errors import describe_hydra_error, is_hydra_error
+    from dlrun.compose import compose, describe_hydra_error, is_hydra_error
 
     ns = parse(args)
     try:

@@ -75,10 +75,16 @@ def device_name(v: str) -> str | None:
     return None if ok else f"is not one of {', '.join(CHOICES['device'])} or cuda:<index>"
 
 
-def activation(v: str) -> str | None:
-    from dlrun.models import ACTIVATIONS  # torch: imported only when a config is checked
+def choice_in(module: str, name: str) -> Check:
+    """one_of the names a module keeps beside the code that uses them (imported when checked:
+    dlrun.models and dlrun.speed import torch)."""
 
-    return one_of(*ACTIVATIONS)(v)
+    def check(v: str) -> str | None:
+        import importlib
+
+        return one_of(*getattr(importlib.import_module(module), name))(str(v))
+
+    return check
 
 
 def folder_name(v: str) -> str | None:
@@ -112,7 +118,7 @@ RULES: dict[str, Check | None] = {
     "model.name": choice_of("model"),
     "model.width": at_least(1),
     "model.depth": at_least(0),
-    "model.activation": activation,
+    "model.activation": choice_in("dlrun.models", "ACTIVATIONS"),
     "model.dropout": in_range(0, 1, open_high=True),
     "model.bottleneck": optional(at_least(1), "no bottleneck"),
     "model.kernel_size": at_least(1),
@@ -168,6 +174,9 @@ RULES: dict[str, Check | None] = {
     "trainer.target_loss": optional(at_least(0), "none"),
     "trainer.divergence_loss": positive,
     "trainer.checkpoint_every_s": at_least(0),
+    "trainer.precision": choice_in("dlrun.speed", "PRECISIONS"),
+    "trainer.compile": TYPED,
+    "trainer.compile_mode": choice_in("dlrun.speed", "COMPILE_MODES"),
     "trainer.early_stopping.patience": optional(at_least(1), "off"),
     "trainer.early_stopping.min_delta": at_least(0),
     "trainer.early_stopping.monitor": monitor,

@@ -2,66 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from hydra._internal.utils import get_args_parser
 
-from dlrun.compose import (
-    EXCLUDE_KEYS,
-    compose,
-    override_values,
-    quick_size,
-    resume_request,
-    split_argv,
-    train_argv,
-)
+from dlrun.argv import train_argv
+from dlrun.compose import compose, describe_hydra_error, override_values
 from dlrun.errors import UsageError
-from dlrun.experiments import quick_overrides
-from dlrun.hydra_errors import describe_hydra_error
-
-
-def hydra_args(argv: list[str]):
-    """What Hydra's own argument parser makes of an argv."""
-    return get_args_parser().parse_args(argv)
-
-
-def test_flags_may_come_after_the_overrides():
-    args = hydra_args(train_argv(["optimizer=sgd,adam", "trainer.epochs=1", "-m"]))
-    assert args.multirun and args.overrides[:2] == ["optimizer=sgd,adam", "trainer.epochs=1"]
-    args = hydra_args(train_argv(["trainer.epochs=1", "--cfg", "job", "seed=2"]))
-    assert args.cfg == "job" and args.overrides == ["trainer.epochs=1", "seed=2"]
-
-
-def test_split_argv_keeps_each_flag_with_its_value():
-    flags, overrides = split_argv(["a=1", "--info", "defaults", "-c", "job", "b=2", "--resolve"])
-    assert flags == ["--info", "defaults", "-c", "job", "--resolve"]
-    assert overrides == ["a=1", "b=2"]
-    # --info's value is optional: an override after it stays an override
-    assert split_argv(["--info", "a=1"]) == (["--info"], ["a=1"])
-
-
-def test_job_folders_are_named_by_what_each_job_varies():
-    args = train_argv(["-m", "optimizer=sgd,adam", "device=cpu", "+foo=1", "hydra/launcher=joblib"])
-    assert args[-1].startswith(f"{EXCLUDE_KEYS}=[")
-    excluded = set(re.findall(r"'([^']+)'", args[-1]))
-    assert {"device", "foo", "name"} <= excluded and "optimizer" not in excluded
-    assert train_argv(["device=cpu"]) == ["device=cpu"]  # single runs are left alone
-
-
-@pytest.mark.parametrize("spelling", ["quick=true", "quick=True", "quick=TRUE"])
-def test_quick_size_is_read_from_the_composed_config_and_the_user_wins(spelling):
-    args = train_argv(["-m", "experiment=double_descent", spelling, "seed=5"])
-    header = quick_overrides("double_descent")
-    assert "model.width=4,16,64" in header and "model.width=4,16,64" in args
-    assert "seed=5" in args and "seed=0" not in args
-    assert all(o in args for o in header if not o.startswith("seed="))
-
-
-def test_no_quick_size_unless_asked():
-    assert quick_size(["experiment=double_descent"]) == []
-    assert quick_size(["experiment=double_descent", "quick=false"]) == []
-    assert quick_size(["quick=true"]) == []  # no experiment, no quick size
 
 
 def test_override_values_are_parsed_as_hydra_parses_them():
@@ -80,21 +25,6 @@ def test_a_bad_override_is_one_usage_line():
     with pytest.raises(UsageError, match="cannot parse override 'seed=\\[1'") as e:
         train_argv(["seed=[1"])
     assert "\n" not in str(e.value)
-
-
-def test_a_resume_request_holds_config_paths_and_parsed_values():
-    folder, values = resume_request(["resume=/r", "trainer.epochs=300", "device=cpu", "data=moons"])
-    assert folder == "/r"
-    assert values == {
-        "resume": "/r",
-        "trainer.epochs": 300,
-        "device.name": "cpu",
-        "data.name": "moons",
-    }
-    assert resume_request(["trainer.epochs=3"]) is None
-    for bad in (["-m", "resume=/r"], ["resume=/r", "seed=1,2"], ["resume=/r", "~trainer.threads"]):
-        with pytest.raises(UsageError, match="continues one run"):
-            resume_request(bad)
 
 
 def test_unknown_choices_and_bad_types_are_described_in_one_line():
@@ -116,3 +46,15 @@ def test_defaults_live_once():
     # every experiment includes the shared base diff instead of repeating it
     base = compose(["experiment=init_symmetry"])
     assert base.model.dropout == 0.0 and base.trainer.early_stopping.patience is None
+
+
+def test_hydra_composes_once_and_still_reads_hydra_mode_from_the_command_line():
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    from dlrun.compose import compose_once
+
+    compose_once()
+    assert Hydra.get_mode(None, "train", ["seed=1"]) is None  # -m or not decides
+    assert Hydra.get_mode(None, "train", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN
+    assert Hydra.get_mode(None, "train", ["hydra.mode=RUN", "seed=1"]) == RunMode.RUN

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dlrun"
-# The composition module (and its error lines), the command line and the sweep callback: Hydra's edge.
-HYDRA_MODULES = {"dlrun.compose", "dlrun.hydra_errors", "dlrun.cli", "dlrun.sweeps"}
+# The composition module, the command line and the sweep callback: Hydra's edge.
+HYDRA_MODULES = {"dlrun.compose", "dlrun.cli", "dlrun.sweeps"}
 MAX_LINES = 320  # "a module over ~300 lines is asking to be split by meaning"
 
 
