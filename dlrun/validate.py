@@ -214,7 +214,11 @@ def _cross_rules(cfg: Any) -> list[tuple[str, str]]:
 
 
 def problems(cfg: Any) -> list[str]:
-    """Every problem of `cfg` (a composed config), one line each, in schema order."""
+    """Every problem of `cfg` (a composed config, or the same as plain dicts), one line each."""
+    if isinstance(cfg, dict):
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.create(cfg)
     found = []
     for key, check in RULES.items():
         value = _select(cfg, key)
@@ -253,7 +257,7 @@ def _select(cfg: Any, key: str) -> Any:
     node = cfg
     for part in key.split("."):
         try:
-            node = node[part] if isinstance(node, dict) else getattr(node, part)
+            node = getattr(node, part)
         except (AttributeError, KeyError):
             return _ABSENT
     if type(node).__name__ == "ListConfig":
