@@ -129,21 +129,48 @@ def run_to_the_end(folder: Path, cwd: Path) -> None:
     assert not list(folder.rglob("*.tmp"))  # what a kill mid-write left is cleaned up
 
 
-def test_kill_9_after_a_checkpoint_then_resume_gives_the_uninterrupted_result(make_cfg, tmp_path):
+def wait_for(condition, process: subprocess.Popen) -> None:
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.005)
+
+
+def epochs_logged(folder: Path) -> int:
+    try:
+        return len((folder / runs.METRICS).read_text().splitlines()) - 1
+    except OSError:
+        return 0
+
+
+def test_sigterm_then_kill_9_then_resume_gives_the_uninterrupted_result(make_cfg, tmp_path):
     from dlrun.runner import run
 
     run(make_cfg(*SHORT, quick=False), tmp_path / "straight")  # in-process: the same numbers
     folder = tmp_path / "run"
+
+    # SIGTERM, as a scheduler sends it: the epoch ends, exit 143, the command to continue
     process = start(*SHORT, f"hydra.run.dir={folder}", cwd=tmp_path)
-    while not runs.last_checkpoint(folder).is_file():
-        assert process.poll() is None, process.stderr.read()
-        time.sleep(0.005)
-    process.kill()  # right after epoch 1's checkpoint
+    wait_for(lambda: epochs_logged(folder) >= 2, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1].endswith(f"continue with: dlrun train resume={folder}")
+    summary = runs.read_summary(folder)
+    assert summary["status"] == runs.INTERRUPTED and summary["signal"] == "SIGTERM"
+    stopped = summary["epochs_run"]
+    assert summary["checkpoint_epoch"] == stopped == check_after_kill(folder)
+
+    # kill -9 of the resumed run right after its next checkpoint: it never knew
+    process = start(f"resume={folder}", cwd=tmp_path)
+    wait_for(lambda: epochs_logged(folder) > stopped, process)
+    process.kill()
     process.wait()
-    assert runs.read_summary(folder)["status"] == runs.RUNNING  # it never knew
-    assert check_after_kill(folder) >= 1
+    assert runs.read_summary(folder)["status"] == runs.RUNNING
+    assert check_after_kill(folder) >= stopped
+
     finish(f"resume={folder}", cwd=tmp_path)
     assert results(folder) == results(tmp_path / "straight")
+    assert [r["from_epoch"] for r in runs.read_summary(folder)["resumes"]][0] == stopped
 
 
 @pytest.mark.slow
@@ -185,13 +212,16 @@ def tiny_disk(tmp_path):
     subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_a_full_disk_fails_the_run_in_one_line_and_leaves_no_half_file(tiny_disk):
+def test_a_full_disk_fails_the_run_in_one_line_and_leaves_no_half_file(
+    tiny_disk, monkeypatch, capsys
+):
+    from dlrun.cli import main
+
+    monkeypatch.chdir(tiny_disk)
     # The default 512-wide MLP: its last.pt (4 MB) does not fit; moons builds in no time.
     args = ["data=moons", "data.n_samples=400", "trainer.epochs=3", "device=cpu"]
-    process = start(*args, "trainer.progress=false", cwd=tiny_disk)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 1
-    (line,) = err.strip().splitlines()
+    assert main(["train", *args, "trainer.progress=false"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
     (folder,) = (tiny_disk / "outputs" / "runs").glob("*/*")
     last = folder / runs.CHECKPOINTS / runs.LAST
     assert line == f"dlrun: error: cannot write {last}: no space left on device"
@@ -208,12 +238,6 @@ def test_a_full_disk_fails_the_run_in_one_line_and_leaves_no_half_file(tiny_disk
             f.write(b"\0" * 4_000_000)
         except OSError:
             pass
-    report = subprocess.run(
-        [sys.executable, "-m", "dlrun", "report", "outputs/runs"],
-        cwd=tiny_disk,
-        capture_output=True,
-        text=True,
-    )
-    assert report.returncode == 1
-    (line,) = report.stderr.strip().splitlines()
+    assert main(["report", "outputs/runs"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("dlrun: error: cannot write") and "no space left on device" in line

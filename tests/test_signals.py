@@ -1,18 +1,15 @@
 """Ctrl-C and SIGTERM end a run at an epoch boundary, and resuming is exact (dlrun/signals.py).
 
 Signals are sent to this process from inside the loop (os.kill at a chosen
-epoch), so the handler runs exactly where a real one would; one test does the
-same to a `dlrun train` subprocess, as a scheduler would.
+epoch), so the handler runs exactly where a real one would; tests/test_faults.py
+sends them to `dlrun train` processes, as a scheduler would.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -153,48 +150,3 @@ def test_checkpoints_come_after_the_first_epoch_then_every_interval():
     assert not saver.due(State(epoch=2))
     saver.last -= 20
     assert saver.due(State(epoch=2))
-
-
-# --- a real process, as a scheduler stops it ----------------------------------------
-
-
-def start(*args: str, cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "dlrun", "train", *args]
-    return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-CLI = [*EXACT, "trainer.epochs=40", "data.n_samples=1000", "device=cpu", "trainer.progress=false"]
-
-
-def wait_for_rows(folder: Path, n: int, process: subprocess.Popen) -> None:
-    while process.poll() is None:
-        try:
-            if len((folder / runs.METRICS).read_text().splitlines()) > n:
-                return
-        except OSError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError(process.communicate())
-
-
-def test_sigterm_to_dlrun_train_exits_143_and_the_resume_finishes(tmp_path):
-    folder = tmp_path / "run"
-    process = start(*CLI, f"hydra.run.dir={folder}", cwd=tmp_path)
-    wait_for_rows(folder, 3, process)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 143, err
-    assert err.strip().splitlines()[-1].endswith(f"continue with: dlrun train resume={folder}")
-    summary = json.loads((folder / runs.SUMMARY).read_text())
-    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
-    stopped = summary["epochs_run"]
-    assert [r["epoch"] for r in rows(folder)] == [str(e) for e in range(1, stopped + 1)]
-
-    resume = start(f"resume={folder}", cwd=tmp_path)
-    _, err = resume.communicate(timeout=300)
-    assert resume.returncode == 0, err
-    assert [r["epoch"] for r in rows(folder)] == [str(e) for e in range(1, 41)]
-    assert json.loads((folder / runs.SUMMARY).read_text())["resumes"][0]["from_epoch"] == stopped

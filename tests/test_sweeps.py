@@ -330,16 +330,29 @@ time.sleep(120)
 """
 
 
-def test_a_second_driver_is_refused_and_a_dead_drivers_folder_is_taken_over(tmp_path):
+def train_in_process(*args: str, capsys) -> tuple[int, list[str]]:
+    """`dlrun train -m` in this process (no start-up cost): exit code, stderr lines."""
+    from dlrun.cli import main
+
+    code = main(["train", "-m", *QUICK, *args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_a_second_driver_is_refused_and_a_dead_drivers_folder_is_taken_over(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
     folder = tmp_path / "sweep"
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_DRIVER, str(folder)], stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout.readline().strip() == "driving"
-    out = dlrun("seed=0,1", "trainer.epochs=1", f"hydra.sweep.dir={folder}", cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("dlrun: error:") and "another dlrun is running this sweep" in line
+    code, err = train_in_process(
+        "seed=0,1", "trainer.epochs=1", f"hydra.sweep.dir={folder}", capsys=capsys
+    )
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("dlrun: error:")
+    assert "another dlrun is running this sweep" in err[0]
     assert [p.name for p in folder.iterdir()] == [runs.SWEEP_STATE]  # no job ran
     holder.kill()  # kill -9: the kernel drops its lock with it
     holder.wait()
@@ -352,9 +365,11 @@ def test_a_second_driver_is_refused_and_a_dead_drivers_folder_is_taken_over(tmp_
     ("bad", "word"),
     [("trainer.max_grad_norm=-1", "trainer.max_grad_norm"), ("name=../../ESC", "name")],
 )
-def test_a_bad_shared_setting_stops_a_sweep_before_its_folder_exists(tmp_path, bad, word):
-    out = dlrun("seed=0,1", bad, cwd=tmp_path)
-    assert out.returncode == 2, out.stderr
-    (line,) = out.stderr.strip().splitlines()
-    assert line.startswith("dlrun: error:") and word in line
+def test_a_bad_shared_setting_stops_a_sweep_before_its_folder_exists(
+    tmp_path, monkeypatch, capsys, bad, word
+):
+    monkeypatch.chdir(tmp_path)
+    code, err = train_in_process("seed=0,1", bad, capsys=capsys)
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("dlrun: error:") and word in err[0]
     assert list(tmp_path.iterdir()) == []
