@@ -14,7 +14,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from dlrun.errors import ConfigError, RunFailed, UsageError
+from dlrun.errors import ConfigError, Interrupted, RunFailed, UsageError
 
 USAGE = """\
 usage: dlrun <command> [args]
@@ -181,9 +181,12 @@ def train_main(args: list[str]) -> int:
         raise
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else fail(e.code, 2)
-    except KeyboardInterrupt:
-        sweeps.take_outcome(interrupted=True)  # a sweep's index and table keep the jobs so far
-        raise
+    except KeyboardInterrupt as e:
+        sweep = sweeps.take_outcome(interrupted=True)  # the index and table keep the jobs so far
+        if sweep is None:
+            raise
+        name, code = getattr(e, "signal_name", "SIGINT"), getattr(e, "exit_code", 130)
+        raise Interrupted(name, code, f"{name}: the sweep stopped; {sweep.message}") from None
     except sweeps.SweepRefused as e:
         raise UsageError(str(e)) from None
     except Exception as e:  # composition: unknown choice, wrong type, bad override syntax

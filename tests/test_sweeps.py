@@ -157,8 +157,9 @@ def test_an_interrupted_sweep_rerun_into_its_folder_runs_only_the_missing_jobs(t
         if "run folder" in line and "1_seed=1" in line:  # job 1 is training: Ctrl-C now
             first.send_signal(signal.SIGINT)
             break
-    first.stdout.read()
+    rest = first.stdout.read()
     assert first.wait(timeout=120) == 130
+    assert "SIGINT: the sweep stopped;" in rest and "hydra.sweep.dir=" in rest.splitlines()[-1]
     folder = sweep_folder(tmp_path)
     done = [row for row in read_index(folder) if row["status"] == "completed"]
     assert [row["job"] for row in done][:1] == ["0"]  # the index kept the rows so far
