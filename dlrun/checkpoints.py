@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import errno
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,9 @@ def _copy_into(buffers: dict[str, Any], source: dict[str, Any]) -> dict[str, Any
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
     """A checkpoint as saved by dlrun, or a one-line ConfigError for anything else."""
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such checkpoint") from None
     except Exception as e:  # truncated, crafted, or not a checkpoint at all
