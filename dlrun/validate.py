@@ -3,10 +3,10 @@
 Hydra checks types and group choices at composition; this module checks
 values. RULES holds one check per schema key (tests/test_validate.py keeps it
 complete): a function of the value that returns None, or the reason the value
-is wrong. A new key adds one line, e.g. `"trainer.precision": one_of("32", "bf16")`.
+is wrong. A new key adds one line, e.g. `"trainer.log_every": at_least(1)`.
 Rules between keys follow the table. What only the data can tell (a column, a
 class count, a split size) is checked where the data is read (dlrun.data,
-dlrun.datasets), still before the run folder is written. No torch here.
+dlrun.datasets), still before the run folder is written. No torch at import.
 """
 
 from __future__ import annotations
