@@ -90,7 +90,7 @@ def prepare(cfg, batch: int) -> Problem:
     torch.manual_seed(cfg.seed)
     data = build_dataset(cfg.data, cfg.seed, torch.device("cpu"))
     model = build_model(cfg.model, data.input_shape, data.n_out)
-    initialize(model, cfg.init, cfg.model.activation)
+    initialize(model, cfg.init, cfg.model.get("activation"))
     model = copy.deepcopy(model).double().eval()
     x, y = data.train.x[:batch].double(), data.train.y[:batch]
     if data.task == "classification":
@@ -205,7 +205,8 @@ def report(result: Result, problem: Problem, eps: float, tol: float) -> str:
 
 def main(args: list[str]) -> int:
     """`dlrun gradcheck [overrides] [--k K] [--eps E] [--tol T] [--graph [--graph-out FILE]]`."""
-    from dlrun.compose import compose, describe_hydra_error, is_hydra_error
+    from dlrun.compose import compose
+    from dlrun.hydra_errors import describe_hydra_error, is_hydra_error
 
     ns = parse(args)
     try:

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import shlex
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -189,8 +190,36 @@ def _cell(value: Any) -> str:
         return str(value)
 
 
+def short_names(columns: list[str]) -> dict[str, str]:
+    """Headers by their last part where that is unique: optimizer.weight_decay -> weight_decay."""
+    last = [column.rsplit(".", 1)[-1] for column in columns]
+    return {c: (t if last.count(t) == 1 else c) for c, t in zip(columns, last)}
+
+
+def fit_columns(shown: list[str], rows: list[Row], keep: set[str], width: int) -> list[str]:
+    """Leave columns out (time first, then other metrics) until the table fits `width`."""
+
+    def needed(columns: list[str]) -> int:
+        names = short_names(columns)
+        cells = [max([len(names[c]), *(len(_cell(r.get(c))) for r in rows)]) for c in columns]
+        return sum(cells) + 2 * len(columns)  # one space of padding each side
+
+    droppable = [c for c in ("wall_s", *reversed(shown)) if c in shown and c not in keep]
+    shown = list(shown)
+    for column in dict.fromkeys(droppable):
+        if needed(shown) <= width:
+            break
+        shown.remove(column)
+    return shown
+
+
 def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
-    """The sweep at a glance: best first, then every job that failed or diverged, with its error."""
+    """The sweep at a glance: best first, then every job that failed or diverged, with its error.
+
+    Numbers never wrap: at a narrow terminal the time and the less important
+    metrics are left out (sweep.csv has every column).
+    """
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -198,15 +227,29 @@ def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
     metric, best_first = ranked(rows)
     hidden = {"n_params", "run_dir", "error"}
     if "test_acc" in columns or "test_rmse" in columns:
-        hidden.add("test_loss")  # keeps the table within a terminal's width
-    shown = [column for column in columns if column not in hidden]
-    caption = f"best {metric.removeprefix('best_')} first" if metric else None
-    table = Table(title=f"{folder} ({len(rows)} jobs)", caption=caption)
+        hidden.add("test_loss")
+    wanted = [column for column in columns if column not in hidden]
+    score = next((c for c in ("test_acc", "test_rmse", "test_loss") if c in columns), None)
+    keep = {
+        c
+        for c in wanted
+        if c not in {"wall_s", *(k for k in columns if k.startswith(("best_", "test_")))}
+    }
+    keep |= {metric, score} - {None}
+    shown = fit_columns(wanted, best_first[:SHOWN], keep, console.width)
+    names = short_names(shown)
+    title = f"{len(rows)} jobs" + (f", best {metric.removeprefix('best_')} first" if metric else "")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in shown:
-        table.add_column(column, overflow="fold", no_wrap=column in ("job", "status"))
+        table.add_column(
+            names[column], no_wrap=True, justify="left" if column == "status" else "right"
+        )
     for row in best_first[:SHOWN]:
         table.add_row(*(_cell(row.get(column)) for column in shown))
     console.print(table)
+    left_out = [c for c in wanted if c not in shown]
+    if left_out:
+        console.print(f"(left out at this width: {', '.join(left_out)})", markup=False)
     if len(rows) > SHOWN:
         console.print(
             f"... and {len(rows) - SHOWN} more in {folder / runs.SWEEP_INDEX}", markup=False
@@ -214,7 +257,7 @@ def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
     for row in rows:
         if row["status"] in (*runs.BROKEN, runs.DIVERGED):
             line = f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})"
-            console.print(line, markup=False)
+            console.print(line, markup=False, soft_wrap=True)
 
 
 def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
@@ -226,4 +269,5 @@ def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
     if rows:
         print_table(folder, columns, rows)
     print(f"dlrun: sweep index {folder / runs.SWEEP_INDEX}")
+    print(f"dlrun: next: dlrun report {shlex.quote(str(folder))}")
     return Outcome(folder, rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dlrun.config import CHOICES
+from dlrun.choices import CHOICES
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [

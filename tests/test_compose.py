@@ -11,7 +11,6 @@ from dlrun import runs
 from dlrun.compose import (
     EXCLUDE_KEYS,
     compose,
-    describe_hydra_error,
     override_values,
     quick_size,
     split_argv,
@@ -19,6 +18,7 @@ from dlrun.compose import (
 )
 from dlrun.errors import UsageError
 from dlrun.experiments import quick_overrides
+from dlrun.hydra_errors import describe_hydra_error
 
 
 def hydra_args(argv: list[str]):

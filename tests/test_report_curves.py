@@ -90,9 +90,15 @@ def test_optimizer_sweep_draws_one_band_per_optimizer_with_n_seeds(optimizer_swe
     fig = plot_optimizers(study)
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"
-    assert ax.get_xlabel() == "epoch" and "training loss" in ax.get_ylabel()
+    assert "training loss" in ax.get_ylabel()
     assert len(lines_with(ax, "optimizer:")) == 3
     assert sorted(legend_texts(fig)) == ["adam (n=3)", "momentum (n=3)", "sgd (n=3)"]
+    # not the learning curves' training panel again: loss against seconds of training
+    assert ax.get_xlabel() == "seconds of training (mean over seeds)"
+    (line,) = lines_with(ax, "optimizer:adam")
+    per_epoch = runs.metrics[runs.metrics["run"].isin(adam)].groupby("epoch")
+    np.testing.assert_allclose(line.get_xdata(), per_epoch["time_s"].mean().to_numpy())
+    np.testing.assert_allclose(line.get_ydata(), per_epoch["train_loss"].mean().to_numpy())
 
 
 def test_gap_is_validation_minus_training(tmp_path):

@@ -146,6 +146,30 @@ def label(values: dict[str, object]) -> str:
     return ", ".join(parts)
 
 
+def decimals_of(std: float) -> int | None:
+    """Decimals that show `std` to two significant digits (None: no spread to round by)."""
+    if not np.isfinite(std) or std <= 0:
+        return None
+    return max(0, 1 - int(np.floor(np.log10(std))))
+
+
+def mean_std(mean: float, std: float) -> str:
+    """`0.414 ± 0.016`: the spread to two significant digits and the mean to the same decimal.
+
+    The one rounding of a setting's metric, in the findings and the summary
+    table alike; a setting with one seed shows its value alone (4 digits).
+    """
+    decimals = decimals_of(std)
+    if decimals is None:
+        return f"{mean:.4g}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def format_mean(mean: float, std: float) -> str:
+    """The mean as mean_std rounds it, without the spread."""
+    return mean_std(mean, std).split(" ± ")[0]
+
+
 def format_value(value: object) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "null"  # as the user typed it

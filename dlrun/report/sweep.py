@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from dlrun.report.curves import setting_colors
 from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys, sort_values
 from dlrun.report.style import (
     colors,
@@ -115,6 +116,8 @@ def plot_settings_dots(study: Study) -> Figure:
     fig.set_size_inches(7.5, height)
     ax = axes[0][0]
     usable = study.usable
+    drawn, _ = study.drawn_settings()
+    palette = setting_colors(study, drawn)  # the learning curves' colours; grey if not drawn there
     positions = np.arange(len(ranked))[::-1]  # best at the top
     for y, (setting, row) in zip(positions, ranked.iterrows()):
         seeds = usable.loc[usable["setting"] == setting, study.metric]
@@ -124,13 +127,16 @@ def plot_settings_dots(study: Study) -> Figure:
             [row["mean"]],
             [y],
             xerr=[row["std"]],
-            color="C0",
+            color=palette.get(setting, "0.35"),
             marker="D",
             markersize=6,
             capsize=4,
             gid=f"setting:{setting}",
         )
     ax.set_yticks(positions, [f"{s} (n={int(r['n'])})" for s, r in ranked.iterrows()])
-    ax.set(xlabel=nice(study.metric), title="grey dots: seeds; diamond and bar: mean ± std")
+    ax.set(
+        xlabel=nice(study.metric),
+        title="grey dots: seeds; diamond and bar: mean ± std (colours as in the curves)",
+    )
     ax.grid(axis="y", visible=False)
     return fig
