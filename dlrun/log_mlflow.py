@@ -13,7 +13,11 @@ under a file lock in the sweep's `.dlrun/`, and the others find it there.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from dlrun import runs
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would fill every job's log
 
 SKIPPED = {"epoch", "step"}  # the step axis, and the optimizer-step count (summary: steps)
 PARENT = "mlflow.json"  # in <sweep>/.dlrun/: the parent run, for every job of the sweep
@@ -64,24 +70,39 @@ def find_run(client: MlflowClient, experiment_id: str, run_dir: Path) -> str | N
     return found[0].info.run_id if found else None
 
 
+def store_lock(run_dir: Path, settings: Any) -> FileLock:
+    """Held while a run opens the store: the first opening creates it (MLflow 3's sqlite
+    database runs its migrations then), and two processes doing that at once break it.
+
+    A sweep's jobs share a lock in the sweep folder, which every node of a cluster
+    sees; other runs one per store on this machine.
+    """
+    sweep = runs.sweep_of(run_dir)
+    if sweep is not None:
+        return FileLock(str(sweep / runs.SWEEP_STATE / "mlflow.lock"))
+    uri = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or os.getcwd()
+    digest = hashlib.sha1(str(uri).encode()).hexdigest()[:12]
+    return FileLock(str(Path(tempfile.gettempdir()) / f"dlrun-mlflow-{digest}.lock"))
+
+
 def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str:
-    """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest."""
+    """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest
+    (called under the sweep's store_lock)."""
     state = sweep_dir / runs.SWEEP_STATE
-    with FileLock(str(state / "mlflow.lock")):
-        saved = _read(state / PARENT)
-        if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
-            client.tracking_uri
-        ):
-            return saved["run_id"]
-        tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
-        run = client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
-        record = {
-            "run_id": run.info.run_id,
-            "experiment_id": experiment_id,
-            "tracking_uri": str(client.tracking_uri),
-        }
-        runs.write_json(state / PARENT, record)
-        return run.info.run_id
+    saved = _read(state / PARENT)
+    if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
+        client.tracking_uri
+    ):
+        return saved["run_id"]
+    tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
+    run = client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+    record = {
+        "run_id": run.info.run_id,
+        "experiment_id": experiment_id,
+        "tracking_uri": str(client.tracking_uri),
+    }
+    runs.write_json(state / PARENT, record)
+    return run.info.run_id
 
 
 def finish_parent(sweep_dir: Path, failed: bool) -> None:
@@ -108,13 +129,15 @@ class Tracker:
 
     def __init__(self, run_dir: Path, config: dict[str, Any], settings: Any, start_epoch: int):
         self.run_dir = Path(run_dir).resolve()
-        self.client, experiment_id = client_and_experiment(settings)
         sweep = runs.sweep_of(self.run_dir)
+        with store_lock(self.run_dir, settings):
+            self.client, experiment_id = client_and_experiment(settings)
+            parent = parent_run(self.client, experiment_id, sweep) if sweep else None
         self.run_id = find_run(self.client, experiment_id, self.run_dir) if start_epoch else None
         if self.run_id is None:  # a new run (a resumed one continues its own)
             tags = {RUN_DIR_TAG: str(self.run_dir)}
-            if sweep is not None:
-                tags["mlflow.parentRunId"] = parent_run(self.client, experiment_id, sweep)
+            if parent is not None:
+                tags["mlflow.parentRunId"] = parent
             run = self.client.create_run(experiment_id, run_name=self.run_dir.name, tags=tags)
             self.run_id = run.info.run_id
             params = [Param(k, _text(v)[:PARAM_LIMIT]) for k, v in config.items()]

@@ -15,6 +15,7 @@ import io
 import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -114,19 +115,32 @@ class Tee(io.TextIOBase):
         return getattr(self.stream, "encoding", "utf-8")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings to stderr, which is the tee: the terminal and run.log."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 @contextmanager
 def capture() -> Iterator[Log]:
-    """Tee stdout and stderr into a Log until the block ends; `log.open(path)` names the file."""
+    """Tee stdout and stderr into a Log until the block ends; `log.open(path)` names the file.
+
+    Warnings keep the user's filters; entering catch_warnings makes one shown
+    by an earlier run of this process (a sweep job) show again, for this log.
+    """
     log = Log()
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = Tee(saved[0], log, prefix()), Tee(saved[1], log, prefix())
     _logs.append(log)
+    caught = warnings.catch_warnings()
+    caught.__enter__()
+    warnings.showwarning = _show_warning
     try:
         yield log
     except BaseException:
         log.write(traceback.format_exc())
         raise
     finally:
+        caught.__exit__(None, None, None)
         sys.stdout.flush()
         sys.stdout, sys.stderr = saved
         _logs.remove(log)
