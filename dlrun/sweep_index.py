@@ -42,6 +42,11 @@ def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
     runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
 
 
+def swept(sweep_dir: Path) -> list[str]:
+    """The keys a sweep varies, as record_sweep noted them (`optimizer`, `optimizer.lr`...)."""
+    return (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
+
+
 def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir: Path) -> None:
     """Note a job as it starts, with its overrides as typed, so one killed later still has its row."""
     folder = sweep_dir / runs.SWEEP_STATE / "jobs"
@@ -104,7 +109,7 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     """
     jobs = [_read_json(path) for path in (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")]
     jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
-    declared = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
+    declared = swept(sweep_dir)
     params = _params(jobs, declared)
     rows, metrics = [], set()
     for job in jobs:

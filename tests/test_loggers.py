@@ -9,10 +9,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from dlrun import loggers, runs
 from dlrun.errors import ConfigError
 from dlrun.runner import run
+from dlrun.sweep_index import record_sweep
 
 from synthetic_runs import write_classification_run
 
@@ -48,16 +50,22 @@ def test_tensorboard_events_hold_every_epoch_and_the_summary(make_cfg, tmp_path)
         logged = events.Scalars(tag)
         assert [e.step for e in logged] == [1, 2, 3]
         assert [e.value for e in logged] == pytest.approx([r[column] for r in rows], rel=1e-6)
-    (final,) = events.Scalars("final/test_acc")
+    (final,) = events.Scalars("summary/test_acc")
     assert final.value == pytest.approx(summary["test_acc"]) and final.step == 3
-    # the HParams tab: the flattened config of this run, as typed keys
-    content = events.PluginTagToContent("hparams")
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    session = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
-    params = session.session_start_info.hparams
+    # the HParams tab: a single run's whole flattened config, as typed keys
+    params = hparams_of(events)
     assert params["optimizer.name"].string_value == "adam"
     assert params["trainer.epochs"].number_value == 3
+    assert len(params) == len(
+        runs.flatten(yaml.safe_load((tmp_path / "run" / runs.CONFIG).read_text()))
+    )
+
+
+def hparams_of(events):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    return plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
 
 
 def test_mlflow_run_holds_params_curves_summary_and_checkpoints(make_cfg, tmp_path, store):
@@ -131,7 +139,7 @@ def test_export_copies_a_sweep_once_nested_under_its_parent(tmp_path, store, cap
     from dlrun.cli import main
 
     sweep = tmp_path / "sweep"
-    (sweep / runs.SWEEP_STATE).mkdir(parents=True)
+    record_sweep(sweep, ["optimizer"])
     for i, name in enumerate(("sgd", "adam")):
         write_classification_run(
             sweep / f"{i}_optimizer={name}", {"optimizer.name": name}, epochs=4
@@ -155,6 +163,8 @@ def test_export_copies_a_sweep_once_nested_under_its_parent(tmp_path, store, cap
     assert main(["export", "tensorboard", str(sweep)]) == 0  # again: the files are replaced
     folder = sweep / "0_optimizer=sgd"
     assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    # a sweep job's HParams row: what the jobs differ in, and the seed
+    assert dict(hparams_of(scalars(folder))).keys() == {"optimizer.name", "seed"}
     logged = scalars(folder).Scalars("loss/val")
     assert [e.value for e in logged] == pytest.approx(
         [r["val_loss"] for r in read_rows(folder / runs.METRICS)], rel=1e-6

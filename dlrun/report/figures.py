@@ -56,10 +56,12 @@ def plan(
         ),
     ]
     if numeric_keys(study) or len(study.settings()) > 1:
+        dots = not numeric_keys(study)  # the dot plot: one row per setting
         planned.append(
             Planned(
                 "sweep",
-                f"The final {study.metric} per setting, mean ± std over seeds.",
+                f"The final {study.metric} per setting, mean ± std over seeds"
+                + ("; each setting in its colour from the learning curves." if dots else "."),
                 lambda: plot_sweep(study, group),
             )
         )

@@ -134,9 +134,6 @@ def plot_settings_dots(study: Study) -> Figure:
             gid=f"setting:{setting}",
         )
     ax.set_yticks(positions, [f"{s} (n={int(r['n'])})" for s, r in ranked.iterrows()])
-    ax.set(
-        xlabel=nice(study.metric),
-        title="grey dots: seeds; diamond and bar: mean ± std (colours as in the curves)",
-    )
+    ax.set(xlabel=nice(study.metric), title="grey dots: seeds; diamond and bar: mean ± std")
     ax.grid(axis="y", visible=False)
     return fig
