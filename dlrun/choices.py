@@ -148,6 +148,10 @@ SCHEMAS: dict[str, type] = {
     "logger": LoggerConfig,
 }
 COMBINED = {"logger"}  # groups whose choices combine: each node holds only what it sets
+# Choices that take the user's own keys (`+model.hidden=64`, or a YAML file of the user's
+# group that extends them): stored as plain dicts, since a dataclass node refuses any key
+# it does not declare when a YAML file is merged into it.
+OPEN = {("model", "custom"), ("data", "custom")}
 
 
 def choice_node(group: str, choice: str) -> Any:
@@ -155,6 +159,10 @@ def choice_node(group: str, choice: str) -> Any:
     values = CHOICES[group][choice][1]
     if group in COMBINED:
         return dict(values)  # a full node would reset what the other chosen nodes set
+    if (group, choice) in OPEN:
+        from dataclasses import asdict
+
+        return asdict(values(name=choice))
     if isinstance(values, type):
         return values(name=choice)
     return SCHEMAS[group](name=choice, **values)

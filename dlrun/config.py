@@ -195,12 +195,12 @@ class TrainConfig:
             {"logger": "csv"},
         ]
     )
-    # Any: a built-in choice is a typed ModelConfig, `custom` a CustomModelConfig.
+    # Any: a built-in choice is a typed node, `custom` (and a user's YAML choice) a plain one
     model: Any = MISSING
     init: InitConfig = MISSING  # type: ignore[assignment]
     optimizer: OptimizerConfig = MISSING  # type: ignore[assignment]
     schedule: ScheduleConfig = MISSING  # type: ignore[assignment]
-    data: DataConfig = MISSING  # type: ignore[assignment]
+    data: Any = MISSING
     device: DeviceConfig = MISSING  # type: ignore[assignment]
     logger: LoggerConfig = MISSING  # type: ignore[assignment]
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

@@ -214,12 +214,14 @@ BUILDERS = {
     "quadratic": build_quadratic,
     "table": build_file,
     "npz": build_file,
-    "custom": build_custom,
 }
 
 
 def load_samples(cfg: DataConfig):
     """(x_trainval, y_trainval, x_test, y_test, extras) of the data set `cfg.name`."""
+    # data=custom, or a choice of the user's own (--config-dir) that names a _target_
+    if cfg.name == "custom" or (hasattr(cfg, "get") and cfg.get("_target_") is not None):
+        return build_custom(cfg)
     if cfg.name not in BUILDERS:
         raise DataError(f"unknown data set {cfg.name!r}; choose from {sorted(BUILDERS)}")
     return BUILDERS[cfg.name](cfg)

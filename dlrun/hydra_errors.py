@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 KEY_ERRORS = ("ValidationError", "ConfigKeyError", "ConfigAttributeError", "ConfigTypeError")
-CUSTOM_SCHEMAS = ("CustomModelConfig", "CustomDataConfig")  # nodes that take the user's own keys
 
 
 def did_you_mean(key: str, keys: list[str] | None = None) -> list[str]:
@@ -92,8 +91,8 @@ def describe_hydra_error(exc: BaseException) -> str:
             extra = ""
             if re.match(r"Key '.*' (not in|is not in struct)", message):
                 extra = suggestion(full_key)
-                if not extra and any(schema in message for schema in CUSTOM_SCHEMAS):
-                    extra = f" (a key of your own class: +{full_key}=...)"
+                if not extra and full_key.startswith(("model.", "data.")):
+                    extra = f" (a key of your own class or function: +{full_key}=...)"
             return f"{full_key}: {message}{extra}"
         missing = re.match(
             r"Could not override '([^']+)'\. No match in the defaults list", str(exc)

@@ -186,7 +186,8 @@ def build_custom(cfg, input_shape: tuple[int, ...], n_out: int) -> nn.Module:
 
 
 def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> nn.Module:
-    if cfg.name == "custom":
+    # model=custom, or a choice of the user's own (--config-dir) that names a _target_
+    if cfg.name == "custom" or (hasattr(cfg, "get") and cfg.get("_target_") is not None):
         return build_custom(cfg, input_shape, n_out)
     if cfg.name not in BUILDERS:
         raise ModelError(f"unknown model {cfg.name!r}; choose from {sorted(BUILDERS)}")

@@ -83,6 +83,10 @@ def annotated(node: DictConfig, indent: str = "", path: str = "") -> list[str]:
 
     lines = []
     cls = OmegaConf.get_type(node)
+    group = path.rstrip("/")
+    choice = CHOICES.get(group, {}).get(str(node.get("name")), (None, None))[1]
+    if not is_dataclass(cls) and isinstance(choice, type):  # an open choice, stored as a dict
+        cls = choice
     for key in node.keys():
         value = node._get_node(key)._value() if OmegaConf.is_missing(node, key) is False else "???"
         child = node._get_node(key)
@@ -92,7 +96,6 @@ def annotated(node: DictConfig, indent: str = "", path: str = "") -> list[str]:
             continue
         text = f"{indent}{key}: {scalar(value if not isinstance(child, ListConfig) else child)}"
         note = describe(cls, str(key))
-        group = path.rstrip("/")
         if key == "name" and group in CHOICES:
             note = f"the choice of {group}=: {', '.join(CHOICES[group])}"
         if note:
