@@ -2,10 +2,12 @@
 
 `logger=csv` (the default) is the run folder alone; `logger=tensorboard`,
 `logger=mlflow` or `logger=[csv,tensorboard,mlflow]` add trackers. A tracker
-is a sink with three calls: `start` (the flattened config), `epoch` (each
-metrics.csv row, as the loop writes it) and `finish` (the summary). The run
-folder stays the source of truth and trackers are copies of it, so a tracker
-that fails mid-run warns once and is dropped; the run goes on. Tracker
+(dlrun.log_tensorboard, dlrun.log_mlflow) is a small class: made with the run
+folder and the flattened config (it starts its run and logs the config),
+then `epoch(row)` for each metrics.csv row as the loop writes it, and
+`finish(summary)` at the end; `fields()` is what summary.json records of it.
+The run folder stays the source of truth and trackers are copies of it, so a
+tracker that fails warns once and is dropped; the run goes on. Tracker
 libraries are optional extras, imported only when chosen.
 """
 
@@ -44,8 +46,19 @@ def open_trackers(cfg: Any, run_dir: Path, config: dict[str, Any], start_epoch: 
     """Every chosen tracker, started with the flattened config; `start_epoch` > 0 on resume."""
     trackers = []
     for name in chosen(cfg):
-        trackers.append(tracker_module(name).Tracker(run_dir, config, cfg.logger, start_epoch))
+        try:
+            trackers.append(tracker_module(name).Tracker(run_dir, config, cfg.logger, start_epoch))
+        except Exception as e:  # an unreachable server, a bad URI: the run folder still has it all
+            warn(name, e)
     return trackers
+
+
+def warn(name: str, error: BaseException) -> None:
+    print(
+        f"dlrun: warning: {name} stopped logging ({type(error).__name__}: {error}); "
+        f"the run folder keeps every number (dlrun export {name} <folder>)",
+        file=sys.stderr,
+    )
 
 
 def tracker_module(name: str) -> Any:
@@ -70,13 +83,6 @@ class Sinks:
         for tracker in list(self.trackers):
             self._call(tracker, "epoch", row)
 
-    def fields(self) -> dict[str, Any]:
-        """What summary.json says about the trackers (an MLflow run id, say)."""
-        out: dict[str, Any] = {}
-        for tracker in self.trackers:
-            out |= tracker.fields()
-        return out
-
     def close(self) -> None:
         self.csv.close()
 
@@ -91,11 +97,7 @@ class Sinks:
             getattr(tracker, method)(arg)
         except Exception as e:  # a copy failed; the run folder has it all
             self.trackers.remove(tracker)
-            print(
-                f"dlrun: warning: {tracker.name} stopped logging ({type(e).__name__}: {e}); "
-                f"the run folder keeps every number (dlrun export {tracker.name} <folder>)",
-                file=sys.stderr,
-            )
+            warn(tracker.name, e)
 
 
 def finish_sweep(sweep_dir: Path, failed: bool) -> None:

@@ -211,3 +211,21 @@ def test_mlflow_sweep_nests_two_jobs_under_one_parent(tmp_path, store):
     assert set(jobs["tags.mlflow.parentRunId"]) == {parent["run_id"].item()}
     assert sorted(jobs["params.optimizer.name"]) == ["adam", "sgd"]
     assert jobs["metrics.test_acc"].between(0, 1).all() and (jobs["status"] == "FINISHED").all()
+
+
+def test_a_tracker_that_cannot_start_is_a_warning_not_a_lost_run(
+    make_cfg, tmp_path, capsys, monkeypatch
+):
+    class Unreachable:
+        class Tracker:
+            def __init__(self, *args):
+                raise ConnectionError("no server at http://mlflow:5000")
+
+    monkeypatch.setattr(loggers, "tracker_module", lambda name: Unreachable)
+    summary = run(make_cfg("logger=mlflow", "trainer.epochs=2"), tmp_path)
+    assert summary["status"] == "completed" and "mlflow" not in summary
+    assert (
+        "mlflow stopped logging (ConnectionError: no server at http://mlflow:5000)"
+        in capsys.readouterr().err
+    )
+    assert "mlflow stopped logging" in (tmp_path / runs.RUN_LOG).read_text()  # kept with the run
