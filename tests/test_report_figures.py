@@ -96,4 +96,4 @@ def test_the_optimizer_figure_is_not_the_training_loss_panel_again(tmp_path):
         (line,) = lines_with(ax, f"optimizer:{name}")
         assert list(line.get_ydata()) == list(curve.get_ydata())  # the same losses...
         assert list(line.get_xdata()) != list(curve.get_xdata())  # ...against time, not epoch
-    assert ax.get_xlabel() == "seconds of training (mean over seeds)"
+    assert ax.get_xlabel() == "seconds of training (median over seeds)"
