@@ -202,31 +202,45 @@ def short_names(columns: list[str]) -> dict[str, str]:
 
 
 def fit_columns(shown: list[str], rows: list[Row], keep: set[str], width: int) -> list[str]:
-    """Leave columns out (time first, then other metrics) until the table fits `width`."""
+    """Leave columns out until the table fits `width`: first those with one value in every
+    row (an unswept seed), then the time, then the metrics that do not rank the jobs."""
+    from rich.console import Console
+    from rich.measure import Measurement
 
-    def needed(columns: list[str]) -> int:
-        names = short_names(columns)
-        cells = [max([len(names[c]), *(len(_cell(r.get(c))) for r in rows)]) for c in columns]
-        return sum(cells) + 2 * len(columns)  # one space of padding each side
-
-    droppable = [c for c in ("wall_s", *reversed(shown)) if c in shown and c not in keep]
+    console = Console(width=10_000)  # measures, never prints
+    constant = [c for c in shown if len({_cell(r.get(c)) for r in rows}) <= 1]
+    droppable = [c for c in (*constant, "wall_s", *reversed(shown)) if c in shown and c not in keep]
     shown = list(shown)
     for column in dict.fromkeys(droppable):
-        if needed(shown) <= width:
+        table = _table(shown, rows, "")
+        if Measurement.get(console, console.options, table).maximum <= width:
             break
         shown.remove(column)
     return shown
 
 
+def _table(shown: list[str], rows: list[Row], title: str):
+    """The rich table of these columns: no borders, numbers right-aligned, never wrapped."""
+    from rich.table import Table
+
+    names = short_names(shown)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in shown:
+        justify = "left" if column == "status" else "right"
+        table.add_column(names[column], no_wrap=True, justify=justify)
+    for row in rows:
+        table.add_row(*(_cell(row.get(column)) for column in shown))
+    return table
+
+
 def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
     """The sweep at a glance: best first, then every job that failed or diverged, with its error.
 
-    Numbers never wrap: at a narrow terminal the time and the less important
-    metrics are left out (sweep.csv has every column).
+    Numbers never wrap: at a narrow terminal, columns with one value in every
+    row, then the time, then the less important metrics are left out (the
+    table says which; sweep.csv has every column).
     """
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     metric, best_first = ranked(rows)
@@ -235,23 +249,13 @@ def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
         hidden.add("test_loss")
     wanted = [column for column in columns if column not in hidden]
     score = next((c for c in ("test_acc", "test_rmse", "test_loss") if c in columns), None)
-    keep = {
-        c
-        for c in wanted
-        if c not in {"wall_s", *(k for k in columns if k.startswith(("best_", "test_")))}
-    }
-    keep |= {metric, score} - {None}
+    # never left out: the job, its status, the ranking metric, the test score, what varies
+    metrics = {"wall_s", *(k for k in columns if k.startswith(("best_", "test_")))}
+    varies = {c for c in wanted if len({_cell(r.get(c)) for r in rows}) > 1}
+    keep = {"job", "status", *(varies - metrics)} | ({metric, score} - {None})
     shown = fit_columns(wanted, best_first[:SHOWN], keep, console.width)
-    names = short_names(shown)
     title = f"{len(rows)} jobs" + (f", best {metric.removeprefix('best_')} first" if metric else "")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in shown:
-        table.add_column(
-            names[column], no_wrap=True, justify="left" if column == "status" else "right"
-        )
-    for row in best_first[:SHOWN]:
-        table.add_row(*(_cell(row.get(column)) for column in shown))
-    console.print(table)
+    console.print(_table(shown, best_first[:SHOWN], title))
     left_out = [c for c in wanted if c not in shown]
     if left_out:
         console.print(f"(left out at this width: {', '.join(left_out)})", markup=False)
