@@ -109,3 +109,15 @@ def test_defaults_live_once():
     # every experiment includes the shared base diff instead of repeating it
     base = compose(["experiment=init_symmetry"])
     assert base.model.dropout == 0.0 and base.trainer.early_stopping.patience is None
+
+
+def test_job_folder_names_keep_four_significant_digits():
+    from dlrun.compose import _slug
+
+    name = _slug(
+        "model.depth=3,optimizer.lr=0.0012345678901234,optimizer.weight_decay=2.3456789e-05"
+    )
+    assert name == "model.depth=3,optimizer.lr=0.001235,optimizer.weight_decay=2.346e-05"
+    assert (
+        _slug("seed=1,optimizer=adam,x=0.5") == "seed=1,optimizer=adam,x=0.5"
+    )  # short ones as typed
