@@ -16,17 +16,13 @@ import json
 import os
 import shlex
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlrun import runs
+from filelock import FileLock
 
-try:
-    import fcntl
-except ImportError:  # Windows: the atomic replace alone still keeps sweep.csv whole
-    fcntl = None
+from dlrun import runs
 
 SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
 Row = dict[str, Any]
@@ -126,14 +122,10 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     return [*head, *sorted(metrics), "n_params", "wall_s", "run_dir", "error"], rows
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock file, held while one process rebuilds the index."""
+def _locked(path: Path) -> FileLock:
+    """An exclusive lock file, held while one process rebuilds the index (any OS)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
+    return FileLock(str(path))
 
 
 def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:

@@ -116,6 +116,8 @@ def varying_keys(table: pd.DataFrame, config_keys: list[str]) -> list[str]:
     for key in config_keys:
         if key in NOT_SETTINGS or key.endswith(".path") or key not in table:
             continue
+        if key.startswith("logger."):  # where copies of the numbers went, not an experiment
+            continue
         # dropna=False: a key swept over null and a value (patience=null,20) varies too
         if table[key].astype(str).nunique(dropna=False) > 1:
             keys.append(key)
