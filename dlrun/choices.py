@@ -7,6 +7,7 @@ list` prints this table. No torch here, so `dlrun list` stays fast.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from dlrun.config import (
@@ -149,23 +150,58 @@ SCHEMAS: dict[str, type] = {
 }
 COMBINED = {"logger"}  # groups whose choices combine: each node holds only what it sets
 # Choices that take the user's own keys (`+model.hidden=64`, or a YAML file of the user's
-# group that extends them): stored as plain dicts, since a dataclass node refuses any key
-# it does not declare when a YAML file is merged into it.
+# group that extends them): no dataclass checks them, since it would refuse those keys.
 OPEN = {("model", "custom"), ("data", "custom")}
 
 
-def choice_node(group: str, choice: str) -> Any:
-    """The dataclass instance that `group=choice` selects."""
+def choice_node(group: str, choice: str) -> dict[str, Any]:
+    """The node `group=choice` selects, as a plain dict (dlrun.compose stores it).
+
+    Plain dicts are cheap to store; the typed fields of dlrun.config check
+    them when Hydra merges them, except `model` and `data`, which take the
+    user's own keys too (check_types does those).
+    """
     values = CHOICES[group][choice][1]
     if group in COMBINED:
         return dict(values)  # a full node would reset what the other chosen nodes set
-    if (group, choice) in OPEN:
-        from dataclasses import asdict
+    node = (
+        values(name=choice) if isinstance(values, type) else SCHEMAS[group](name=choice, **values)
+    )
+    return asdict(node)
 
-        return asdict(values(name=choice))
-    if isinstance(values, type):
-        return values(name=choice)
-    return SCHEMAS[group](name=choice, **values)
+
+def schema_of(group: str, name: Any) -> type | None:
+    """The dataclass of a built-in choice (MLPConfig for model=mlp); None for a user's own."""
+    if (group, name) in OPEN or name not in CHOICES.get(group, {}):
+        return None
+    values = CHOICES[group][name][1]
+    return values if isinstance(values, type) else SCHEMAS[group]
+
+
+def check_types(cfg: Any) -> None:
+    """The composed model and data nodes against their choice's dataclass, before anything runs.
+
+    TrainConfig types them as Any, so that model=custom and the user's YAML
+    choices can carry keys of their own; a built-in choice still gets its
+    types checked here: `model.width=abc` is one line, not a crash mid-setup.
+    """
+    from omegaconf import OmegaConf
+
+    from dlrun.errors import ConfigError
+
+    for group in ("model", "data"):
+        node = cfg.get(group) if hasattr(cfg, "get") else None
+        schema = schema_of(group, node.get("name")) if node is not None else None
+        if schema is None or node.get("_target_") is not None:
+            continue
+        try:
+            OmegaConf.merge(OmegaConf.structured(schema), node)
+        except Exception as e:  # OmegaConf's ValidationError and friends: the key and one line
+            message = str(e).strip().splitlines()[0]
+            key = getattr(e, "full_key", None)
+            raise ConfigError(
+                f"{group}.{key}: {message}" if key else f"{group}: {message}"
+            ) from None
 
 
 def all_keys() -> list[str]:

@@ -152,13 +152,15 @@ def train_main(args: list[str]) -> int:
     import hydra
 
     from dlrun import compose, hydra_errors, sweeps
+    from dlrun.argv import split_argv, train_argv
     from dlrun.paths import conf_dir
 
     compose.setup_hydra()
-    flags, overrides = compose.split_argv(args)
+    flags, overrides = split_argv(args)
     if {"-h", "--help"} & set(flags):
         return train_help(overrides)
-    args = compose.train_argv(args)
+    compose.compose_once()
+    args = train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
         train_task

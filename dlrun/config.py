@@ -147,6 +147,11 @@ class TrainerConfig:
     progress: bool = True  # rich progress bar
     target_loss: float | None = None  # stop once the training loss is at or below this
     divergence_loss: float = 1e6  # train loss above this (or nan) ends the run as diverged
+    # 32 | tf32 (TensorFloat-32 products on NVIDIA GPUs) | bf16 (bfloat16 autocast of the
+    # forward pass and loss, float32 weights and optimizer): dlrun/speed.py
+    precision: str = "32"
+    compile: bool = False  # torch.compile the model's forward pass
+    compile_mode: str = "default"  # torch.compile's mode: default | reduce-overhead | max-autotune
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlrun.choices import check_types
 from dlrun.data import build_dataset
 from dlrun.errors import ConfigError, UsageError
 from dlrun.initializers import initialize
@@ -88,6 +89,7 @@ def parse(args: list[str]) -> argparse.Namespace:
 def prepare(cfg, batch: int) -> Problem:
     """Data and model as `dlrun train` builds them, then a float64 copy in eval mode."""
     torch.manual_seed(cfg.seed)
+    check_types(cfg)
     data = build_dataset(cfg.data, cfg.seed, torch.device("cpu"))
     model = build_model(cfg.model, data.input_shape, data.n_out)
     initialize(model, cfg.init, cfg.model.get("activation"))

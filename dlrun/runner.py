@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import runlog, runs
+from dlrun import runlog, runs, speed
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
+from dlrun.choices import check_types
 from dlrun.data import Dataset, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS
 from dlrun.errors import ConfigError
@@ -136,7 +137,9 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     seed_everything(cfg.seed, cfg.trainer.deterministic)
     device = resolve_device(cfg.device.name)
     check_trainer(cfg)
+    check_types(cfg)  # model and data: typed here, as they may carry the user's own keys
     check_loggers(cfg)  # a missing tracker library stops the run before anything is written
+    speed.configure(device, cfg.trainer)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
         # down many times over: one thread each is then faster.
@@ -167,7 +170,8 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     stopper = EarlyStopping(es.patience, es.min_delta, mode)
     loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn)
+    forward = speed.forward_of(model, cfg.trainer)
+    parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn, forward)
     return parts, data, device, transfer_report
 
 

@@ -79,14 +79,21 @@ def scalar(value: Any) -> str:
 
 def annotated(node: DictConfig, indent: str = "", path: str = "") -> list[str]:
     """YAML lines of `node` (interpolations as written), each key with its description."""
-    from dlrun.choices import CHOICES
+    from dlrun.choices import CHOICES, SCHEMAS
 
     lines = []
     cls = OmegaConf.get_type(node)
     group = path.rstrip("/")
-    choice = CHOICES.get(group, {}).get(str(node.get("name")), (None, None))[1]
-    if not is_dataclass(cls) and isinstance(choice, type):  # an open choice, stored as a dict
-        cls = choice
+    if not is_dataclass(cls):  # model and data are stored as plain dicts: find their schema
+        name = str(node.get("name"))
+        values = CHOICES.get(group, {}).get(name, (None, None))[1]
+        cls = (
+            values
+            if isinstance(values, type)
+            else SCHEMAS.get(group)
+            if values is not None
+            else None
+        )
     for key in node.keys():
         value = node._get_node(key)._value() if OmegaConf.is_missing(node, key) is False else "???"
         child = node._get_node(key)

@@ -6,8 +6,9 @@ import pytest
 from omegaconf import OmegaConf
 
 from dlrun import runs
+from dlrun.argv import train_argv
 from dlrun.choices import all_keys
-from dlrun.compose import compose, train_argv
+from dlrun.compose import compose
 from dlrun.errors import UsageError
 from dlrun.hydra_errors import describe_hydra_error, did_you_mean
 
@@ -65,3 +66,28 @@ def test_a_comma_list_without_m_says_add_m():
         train_argv(["optimizer=sgd,adam", "trainer.epochs=1"])
     assert "optimizer=sgd,adam" in train_argv(["optimizer=sgd,adam", "trainer.epochs=1", "-m"])
     assert train_argv(["data.classes=[0,1]"]) == ["data.classes=[0,1]"]  # a list is no sweep
+
+
+@pytest.mark.parametrize(
+    ("override", "line"),
+    [
+        (
+            "model.width=abc",
+            "model.width: Value 'abc' of type 'str' could not be converted to Integer",
+        ),
+        (
+            "data.augment.shift=x",
+            "data.augment.shift: Value 'x' of type 'str' could not be converted to Integer",
+        ),
+    ],
+)
+def test_model_and_data_types_are_checked_before_anything_is_written(
+    make_cfg, tmp_path, override, line
+):
+    from dlrun.errors import ConfigError
+    from dlrun.runner import run
+
+    with pytest.raises(ConfigError) as e:
+        run(make_cfg(override), tmp_path / "run")
+    assert str(e.value) == line
+    assert not (tmp_path / "run").exists()
