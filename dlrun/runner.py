@@ -75,14 +75,13 @@ def _run(cfg: DictConfig, run_dir: Path, log: runlog.Log) -> dict[str, Any]:
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
     steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
     model_name = cfg.model.get("_target_") or cfg.model.name
-    say = (
-        print if runlog.job_number() is None else runlog.log_only
-    )  # a sweep job: one line at the end
+    # a sweep job shows where it runs and, at the end, one line; the details are in run.log
+    say = print if runlog.job_number() is None else runlog.log_only
     say(
         f"dlrun: {model_name} with {base['n_params']:,} parameters on {device}; "
         f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {cfg.trainer.epochs} epochs"
     )
-    say(f"dlrun: run folder {run_dir}")
+    print(f"dlrun: run folder {run_dir}")
 
     # --- train
     append = bool(cfg.resume)

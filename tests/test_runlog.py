@@ -94,10 +94,10 @@ def test_run_log_keeps_every_line_and_warning_of_a_run(make_cfg, tmp_path, capsy
     epochs = [line for line in log if line.startswith("epoch ")]
     assert epochs == [epoch_line(r | {"epoch": int(r["epoch"])}, 2) for r in rows]
     assert any("a warning from set-up" in line for line in log)  # held, then written
-    assert any(line.startswith("dlrun: mlp with") for line in log)  # start lines: log only
+    assert any(line.startswith("dlrun: mlp with") for line in log)  # the details: log only
     assert log[-1].startswith("completed after 2 epochs")
-    # the terminal: every line labelled with the job, no start lines, one line at the end
+    # the terminal: every line labelled with the job; where it runs, its epochs, one line at the end
     out = captured.out.splitlines()
     assert all(line.startswith("[job 5] ") for line in out)
-    assert [line[8:] for line in out] == [*epochs, log[-1]]
+    assert [line[8:] for line in out] == [f"dlrun: run folder {tmp_path}", *epochs, log[-1]]
     assert "[job 5] " in captured.err and "a warning from set-up" in captured.err
