@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -54,7 +55,7 @@ class Progress:
         if self.live:
             # Fixed, short columns first so the numbers fit an 80-column terminal.
             self.bar = RichProgress(
-                TextColumn(f"[bold]{runlog.prefix()}epoch"),
+                TextColumn(f"[bold]{escape(runlog.prefix())}epoch"),  # `[job 3]` is no markup
                 MofNCompleteColumn(),
                 BarColumn(bar_width=12),
                 TimeElapsedColumn(),

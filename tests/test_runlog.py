@@ -101,3 +101,19 @@ def test_run_log_keeps_every_line_and_warning_of_a_run(make_cfg, tmp_path, capsy
     assert all(line.startswith("[job 5] ") for line in out)
     assert [line[8:] for line in out] == [f"dlrun: run folder {tmp_path}", *epochs, log[-1]]
     assert "[job 5] " in captured.err and "a warning from set-up" in captured.err
+
+
+def test_on_a_terminal_a_jobs_bar_says_its_number_and_parallel_workers_get_no_bar(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(runlog, "terminal", lambda: Terminal())
+    monkeypatch.delenv("TERM", raising=False)
+    with runlog.job(3, parallel=False):
+        progress = Progress(5)
+    assert progress.live
+    label = progress.bar.columns[0].render(progress.bar.tasks[0])
+    assert label.plain == "[job 3] epoch"
+    with runlog.job(3, parallel=True):
+        assert not Progress(5).live  # workers' bars would interleave: plain lines instead
