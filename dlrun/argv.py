@@ -14,6 +14,7 @@ from typing import Any
 from dlrun import runs
 from dlrun.compose import compose, override_key, parse_overrides
 from dlrun.errors import UsageError
+from dlrun.hydra_errors import sweep_without_m
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 
@@ -57,6 +58,11 @@ def train_argv(args: Sequence[str]) -> list[str]:
     """Hydra's argv for `dlrun train`: an experiment's quick size, a resumed run's own folder,
     and, for -m, job folders named by what each job varies."""
     flags, overrides = split_argv(args)
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    if not multirun and not {"-sc", "--shell-completion"} & set(flags):
+        swept = [o for o in parse_overrides(overrides) if o.is_sweep_override()]
+        if swept:  # Hydra would say "Ambiguous value" and never mention -m
+            raise UsageError(sweep_without_m(swept[0].input_line))
     overrides = [*overrides, *quick_size(overrides)]
     parsed = parse_overrides(overrides)
     given = {override_key(o) for o in parsed}
@@ -68,7 +74,7 @@ def train_argv(args: Sequence[str]) -> list[str]:
                 f"resume={folder}: no run folder with {runs.CHECKPOINTS}/{runs.LAST} there"
             )
         overrides.append(f"hydra.run.dir={folder}")
-    if {"-m", "--multirun"} & set(flags) and EXCLUDE_KEYS not in given:
+    if multirun and EXCLUDE_KEYS not in given:
         overrides += job_folder_names(parsed)
     return [*flags, *overrides]
 

@@ -19,12 +19,15 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import runs, speed
+from dlrun import runlog, runs, speed
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
+from dlrun.choices import check_types
 from dlrun.data import Dataset, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS
 from dlrun.errors import ConfigError
 from dlrun.initializers import initialize
+from dlrun.loggers import Sinks, open_trackers
+from dlrun.loggers import check as check_loggers
 from dlrun.models import build_model, count_parameters
 from dlrun.optim import build_optimizer, build_schedule
 from dlrun.placement import resolve_device
@@ -33,8 +36,15 @@ from dlrun.train import EarlyStopping, evaluate, fit
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary."""
-    run_dir = Path(run_dir)
+    """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary.
+
+    Everything printed meanwhile, and every warning, also lands in run.log.
+    """
+    with runlog.capture() as log:
+        return _run(cfg, Path(run_dir), log)
+
+
+def _run(cfg: DictConfig, run_dir: Path, log: runlog.Log) -> dict[str, Any]:
     t0 = time.perf_counter()
     parts, data, device, transfer_report = setup(cfg)
     state = State()
@@ -43,7 +53,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     # --- the run folder
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    log.open(run_dir / runs.RUN_LOG)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(resolved))
+    trackers = open_trackers(cfg, run_dir, runs.flatten(resolved), state.epoch)
     monitor = cfg.trainer.early_stopping.monitor
     base = {
         "name": cfg.name,
@@ -57,17 +70,24 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     }
     if transfer_report is not None:
         base["transfer"] = transfer_report
+    for tracker in trackers:
+        base |= tracker.fields()
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
     steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
-    print(
-        f"dlrun: {cfg.model.name} with {base['n_params']:,} parameters on {device}; "
+    model_name = cfg.model.get("_target_") or cfg.model.name
+    # a sweep job shows where it runs and, at the end, one line; the details are in run.log
+    say = print if runlog.job_number() is None else runlog.log_only
+    say(
+        f"dlrun: {model_name} with {base['n_params']:,} parameters on {device}; "
         f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {cfg.trainer.epochs} epochs"
     )
     print(f"dlrun: run folder {run_dir}")
 
     # --- train
     append = bool(cfg.resume)
-    metrics = runs.CsvLog(run_dir / runs.METRICS, runs.metric_columns(data.task), append=append)
+    # each epoch's row: metrics.csv, then any tracker (logger=tensorboard|mlflow)
+    csv_log = runs.CsvLog(run_dir / runs.METRICS, runs.metric_columns(data.task), append=append)
+    metrics = Sinks(csv_log, trackers)
     layers = (
         runs.CsvLog(run_dir / runs.LAYERS, LAYER_COLUMNS, append=append)
         if cfg.trainer.layer_stats
@@ -94,6 +114,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 **base,
             }
             runs.write_json(run_dir / runs.SUMMARY, summary)
+            metrics.finish(summary)
 
     # --- test once, with the kept weights
     if cfg.trainer.early_stopping.restore_best and state.best_model:
@@ -105,8 +126,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if data.task == "regression" and "x_grid_std" in data.extras:
         save_predictions(parts.model, data, run_dir)
     runs.write_json(run_dir / runs.SUMMARY, summary)
-    if cfg.trainer.progress:
-        print_summary(summary, run_dir)
+    metrics.finish(summary)
+    print_summary(summary, run_dir, table=cfg.trainer.progress)
     return summary
 
 
@@ -115,6 +136,8 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     seed_everything(cfg.seed, cfg.trainer.deterministic)
     device = resolve_device(cfg.device.name)
     check_trainer(cfg)
+    check_types(cfg)  # model and data: typed here, as they may carry the user's own keys
+    check_loggers(cfg)  # a missing tracker library stops the run before anything is written
     speed.configure(device, cfg.trainer)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
@@ -122,7 +145,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
         torch.set_num_threads(cfg.trainer.threads)
     data = build_dataset(cfg.data, cfg.seed, device)
     model = build_model(cfg.model, data.input_shape, data.n_out)
-    initialize(model, cfg.init, cfg.model.activation)
+    initialize(model, cfg.init, cfg.model.get("activation"))
     transfer_report = None
     if cfg.transfer.source:
         from dlrun.transfer import apply_transfer

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dlrun.argv import train_argv
-from dlrun.compose import compose, describe_hydra_error, override_values
+from dlrun.compose import compose, override_values
 from dlrun.errors import UsageError
+from dlrun.hydra_errors import describe_hydra_error
 
 
 def test_override_values_are_parsed_as_hydra_parses_them():
@@ -46,6 +47,18 @@ def test_defaults_live_once():
     # every experiment includes the shared base diff instead of repeating it
     base = compose(["experiment=init_symmetry"])
     assert base.model.dropout == 0.0 and base.trainer.early_stopping.patience is None
+
+
+def test_job_folder_names_keep_four_significant_digits():
+    from dlrun.compose import _slug
+
+    name = _slug(
+        "model.depth=3,optimizer.lr=0.0012345678901234,optimizer.weight_decay=2.3456789e-05"
+    )
+    assert name == "model.depth=3,optimizer.lr=0.001235,optimizer.weight_decay=2.346e-05"
+    assert (
+        _slug("seed=1,optimizer=adam,x=0.5") == "seed=1,optimizer=adam,x=0.5"
+    )  # short ones as typed
 
 
 def test_hydra_composes_once_and_still_reads_hydra_mode_from_the_command_line():
