@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except BrokenPipeError:  # `dlrun runs | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell pipeline reports it
 
 
 # --- tab completion -------------------------------------------------------------

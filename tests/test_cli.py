@@ -251,3 +251,21 @@ def test_train_help_describes_each_key_from_the_schema(capsys, monkeypatch):
     assert "learning rate" in lines["lr"] and "0.001" in lines["lr"]
     assert "dotted path of an nn.Module class" in lines["_target_"]  # model=custom's own key
     assert "patience" in out and "logger: csv, tensorboard, mlflow" in out
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    # `dlrun runs | head -1`: the reader leaves early; the next write fails with
+    # EPIPE, which must end the command quietly (exit 141), not in a traceback.
+    from synthetic_runs import write_classification_run
+
+    write_classification_run(tmp_path / "outputs" / "runs" / "a", epochs=3)
+    code = (
+        "import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
+        "sys.stdout = open(1, 'w', buffering=1); from dlrun.cli import main; "
+        f"code = main(['runs', {str(tmp_path / 'outputs')!r}]); "
+        "os.write(2, f'exit {code}'.encode())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.stderr == "exit 141", proc.stderr
