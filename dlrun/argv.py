@@ -12,6 +12,7 @@ from typing import Any
 
 from dlrun.compose import compose, override_key, parse_overrides
 from dlrun.errors import UsageError
+from dlrun.hydra_errors import sweep_without_m
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 
@@ -55,10 +56,15 @@ def train_argv(args: Sequence[str]) -> list[str]:
     """Hydra's argv for `dlrun train`: an experiment's quick size and, for -m, job folders
     named by what each job varies. (`resume=` never reaches Hydra: resume_request.)"""
     flags, overrides = split_argv(args)
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    if not multirun and not {"-sc", "--shell-completion"} & set(flags):
+        swept = [o for o in parse_overrides(overrides) if o.is_sweep_override()]
+        if swept:  # Hydra would say "Ambiguous value" and never mention -m
+            raise UsageError(sweep_without_m(swept[0].input_line))
     overrides = [*overrides, *quick_size(overrides)]
     parsed = parse_overrides(overrides)
     given = {override_key(o) for o in parsed}
-    if {"-m", "--multirun"} & set(flags) and EXCLUDE_KEYS not in given:
+    if multirun and EXCLUDE_KEYS not in given:
         overrides += job_folder_names(parsed)
     return [*flags, *overrides]
 
@@ -69,7 +75,7 @@ def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
     Group choices become their `name` key (`device=cpu` -> `device.name`), so
     dlrun.resume compares them with the folder's config.yaml.
     """
-    from dlrun.config import CHOICES
+    from dlrun.choices import CHOICES
 
     flags, overrides = split_argv(args)
     parsed = parse_overrides(overrides)
@@ -91,8 +97,8 @@ def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
 def check_fixed(args: Sequence[str]) -> None:
     """For -m: the settings every job shares, range-checked before the sweep folder exists."""
     from dlrun import validate
-    from dlrun.compose import is_hydra_error
     from dlrun.errors import ConfigError
+    from dlrun.hydra_errors import is_hydra_error
 
     parsed = parse_overrides(split_argv(args)[1])
     fixed = [

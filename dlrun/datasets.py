@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dlrun.config import DataConfig
-from dlrun.errors import DataError
+from dlrun.errors import ConfigError, DataError
 from dlrun.runs import atomic_write
 
 
@@ -237,6 +237,48 @@ def build_file(cfg: DataConfig):
     return (*_split_test(np.asarray(x, dtype=np.float32), y, cfg), {})
 
 
+def build_custom(cfg: DataConfig):
+    """`data=custom`: the user's `data._target_` returns (x, y) or (x_train, y_train, x_test, y_test).
+
+    Arrays or tensors; dlrun's own data keys are not passed, the user's are.
+    With (x, y), data.test_fraction of the samples is held out as the test split.
+    """
+    from dataclasses import fields
+
+    from dlrun.compose import instantiate
+    from dlrun.config import DataConfig as Schema
+
+    if cfg.get("_target_") in (None, "???"):
+        raise DataError("data=custom needs data._target_=<module.function> (docs/custom.md)")
+    own = {f.name for f in fields(Schema)}
+    node = {key: value for key, value in cfg.items() if key not in own}
+    try:
+        out = instantiate(node)
+    except ConfigError as e:
+        raise DataError(f"data.{e}") from None
+    if isinstance(out, dict):
+        out = tuple(out[k] for k in ("x", "y", "x_test", "y_test") if k in out)
+    if not isinstance(out, (tuple, list)) or len(out) not in (2, 4):
+        raise DataError(
+            f"data._target_={cfg._target_} must return (x, y) or (x_train, y_train, x_test, y_test)"
+        )
+    arrays = [_as_array(a) for a in out]
+    for x, y in zip(arrays[::2], arrays[1::2]):
+        if len(x) != len(y):
+            raise DataError(f"data._target_={cfg._target_}: x has {len(x)} rows but y has {len(y)}")
+    if len(arrays) == 2:
+        return (*_split_test(arrays[0].astype(np.float32), arrays[1], cfg), {})
+    x_tv, y_tv, x_te, y_te = arrays
+    return x_tv.astype(np.float32), y_tv, x_te.astype(np.float32), y_te, {}
+
+
+def _as_array(a) -> np.ndarray:
+    """numpy from a tensor (any device), array or list."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
 def build_quadratic(cfg: DataConfig):
     from dlrun.quadratic import build_quadratic as build
 
@@ -258,6 +300,9 @@ BUILDERS = {
 
 def load_samples(cfg: DataConfig):
     """(x_trainval, y_trainval, x_test, y_test, extras) of the data set `cfg.name`."""
+    # data=custom, or a choice of the user's own (--config-dir) that names a _target_
+    if cfg.name == "custom" or (hasattr(cfg, "get") and cfg.get("_target_") is not None):
+        return build_custom(cfg)
     if cfg.name not in BUILDERS:
         raise DataError(f"unknown data set {cfg.name!r}; choose from {sorted(BUILDERS)}")
     return BUILDERS[cfg.name](cfg)

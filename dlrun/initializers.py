@@ -116,14 +116,21 @@ INITIALIZERS: dict[str, Callable[[torch.Tensor, InitConfig, str], None]] = {
 }
 
 
-def effective_activation(model: nn.Module, activation: str) -> str:
-    """The configured activation, or "linear" for a net without one (deep_linear)."""
-    has_nonlinearity = any(isinstance(m, _NONLINEAR) for m in model.modules())
-    return activation if has_nonlinearity else "linear"
+def effective_activation(model: nn.Module, activation: str | None) -> str:
+    """The configured activation, or "linear" for a net without one (deep_linear).
+
+    None (a custom model has no model.activation): the model's first nonlinearity.
+    """
+    found = [m for m in model.modules() if isinstance(m, _NONLINEAR)]
+    if not found:
+        return "linear"
+    if activation is None:
+        return next(name for name, cls in ACTIVATIONS.items() if isinstance(found[0], cls))
+    return activation
 
 
 @torch.no_grad()
-def initialize(model: nn.Module, cfg: InitConfig, activation: str) -> None:
+def initialize(model: nn.Module, cfg: InitConfig, activation: str | None) -> None:
     """Apply `cfg.name` to every weight layer; biases start at zero (except `default`)."""
     if cfg.name == "default":
         return

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from dlrun.config import ModelConfig
-from dlrun.errors import ModelError
+from dlrun.errors import ConfigError, ModelError
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -141,7 +141,45 @@ BUILDERS = {
 }
 
 
-def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> Net:
+def build_custom(cfg, input_shape: tuple[int, ...], n_out: int) -> nn.Module:
+    """`model=custom`: the user's `model._target_`, offered `input_shape` and `n_outputs`.
+
+    The module must map a batch of shape (N, *input_shape) to (N, n_outputs);
+    a forward pass on two zero samples checks that here, in one line if not.
+    """
+    from dlrun.compose import instantiate
+
+    if cfg.get("_target_") in (None, "???"):
+        raise ModelError("model=custom needs model._target_=<module.Class> (docs/custom.md)")
+    node = {key: value for key, value in cfg.items() if key != "name"}
+    try:
+        model = instantiate(node, input_shape=tuple(input_shape), n_outputs=n_out)
+    except ConfigError as e:
+        raise ModelError(f"model.{e}") from None
+    if not isinstance(model, nn.Module):
+        raise ModelError(
+            f"model._target_={cfg._target_} returned {type(model).__name__}, not an nn.Module"
+        )
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(2, *input_shape))
+        model.train()
+    except Exception as e:
+        raise ModelError(
+            f"model._target_={cfg._target_}: a batch of shape {(2, *input_shape)} fails: {type(e).__name__}: {e}"
+        ) from None
+    if tuple(getattr(out, "shape", ())) != (2, n_out):
+        raise ModelError(
+            f"model._target_={cfg._target_} maps a batch of shape {(2, *input_shape)} to "
+            f"{tuple(getattr(out, 'shape', ()))}; dlrun needs (2, {n_out}) (n_outputs)"
+        )
+    return model
+
+
+def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> nn.Module:
+    # model=custom, or a choice of the user's own (--config-dir) that names a _target_
+    if cfg.name == "custom" or (hasattr(cfg, "get") and cfg.get("_target_") is not None):
+        return build_custom(cfg, input_shape, n_out)
     if cfg.name not in BUILDERS:
         raise ModelError(f"unknown model {cfg.name!r}; choose from {sorted(BUILDERS)}")
     # ranges (width >= 1, dropout in [0, 1)...): dlrun.validate, before any run

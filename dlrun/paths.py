@@ -65,9 +65,25 @@ def remove_created(folder: str | Path) -> None:
             return
 
 
+def remove_refused(run_dir: Path) -> None:
+    """A refused run leaves nothing: the folder Hydra made for it, and any parents it made."""
+    from dlrun.runs import HYDRA
+
+    remove_created(run_dir)
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {HYDRA}:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a hydra.run.dir of the user's: Hydra's files
+
+
 def slug(text: str, limit: int = 80) -> str:
-    """A filesystem-safe, short folder name for a job's overrides."""
-    text = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", str(text)).strip("-")
+    """A filesystem-safe, short folder name for a job's overrides.
+
+    Decimals keep 4 significant digits (Optuna's 0.0012345678901234 -> 0.001235):
+    the job number, not the digits, keeps folders apart.
+    """
+    text = re.sub(
+        r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?", lambda m: f"{float(m[0]):.4g}", str(text)
+    )
+    text = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", text).strip("-")
     return text[:limit] or "default"
 
 

@@ -21,12 +21,14 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import runs, signals, speed, validate
+from dlrun import runlog, runs, signals, speed, validate
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
 from dlrun.data import Dataset, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS
 from dlrun.errors import ConfigError, WriteError
 from dlrun.initializers import initialize
+from dlrun.loggers import Sinks, open_trackers
+from dlrun.loggers import check as check_loggers
 from dlrun.models import build_model, count_parameters
 from dlrun.optim import build_optimizer, build_schedule
 from dlrun.placement import resolve_device
@@ -39,21 +41,25 @@ def run(
 ) -> dict[str, Any]:
     """Train one model as `cfg` says, fill `run_dir` (the run-folder contract), return the summary.
 
-    With `cfg.resume`, training continues from that folder's last.pt
-    (`resume_overrides`: what the resume changed, recorded in the summary).
-    Ctrl-C or SIGTERM ends the run at the next epoch boundary and raises
-    `Interrupted` once the folder is saved (dlrun.signals).
+    Every key is checked first (dlrun.validate); everything printed meanwhile,
+    and every warning, also lands in run.log. With `cfg.resume`, training
+    continues from that folder's last.pt (`resume_overrides`: what the resume
+    changed, recorded in the summary). Ctrl-C or SIGTERM ends the run at the
+    next epoch boundary and raises `Interrupted` once the folder is saved
+    (dlrun.signals).
     """
     run_dir, t0 = Path(run_dir), time.perf_counter()
     validate.check(cfg)
-    with signals.handled():
+    with runlog.capture() as log, signals.handled():
         built = setup(cfg)
         with runs.exclusive(run_dir):  # one process per run folder
-            return train_in_folder(cfg, run_dir, *built, t0=t0, resume_overrides=resume_overrides)
+            return train_in_folder(
+                cfg, run_dir, *built, log=log, t0=t0, resume_overrides=resume_overrides
+            )
 
 
 def train_in_folder(
-    cfg, run_dir, parts, data, device, transfer_report, *, t0, resume_overrides
+    cfg, run_dir, parts, data, device, transfer_report, *, log, t0, resume_overrides
 ) -> dict[str, Any]:
     """The run folder, the loop, the test: `run` once the config is known to be usable."""
     state, previous = State(), {}
@@ -63,8 +69,11 @@ def train_in_folder(
         transfer_report = previous.get("transfer", transfer_report)
 
     # --- the run folder (a resumed run keeps its config.yaml as it started)
+    log.open(run_dir / runs.RUN_LOG)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     if not (cfg.resume and (run_dir / runs.CONFIG).is_file()):
-        runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(resolved))
+    trackers = open_trackers(cfg, run_dir, runs.flatten(resolved), state.epoch)
     monitor = cfg.trainer.early_stopping.monitor
     base = {
         "name": cfg.name,
@@ -78,30 +87,42 @@ def train_in_folder(
     }
     if transfer_report is not None:
         base["transfer"] = transfer_report
+    for tracker in trackers:
+        base |= tracker.fields()
     if cfg.resume:
         base["resumes"] = resume_history(previous, state, resume_overrides)
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
     steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
-    print(
-        f"dlrun: {cfg.model.name} with {base['n_params']:,} parameters on {device}; "
+    model_name = cfg.model.get("_target_") or cfg.model.name
+    # a sweep job shows where it runs and, at the end, one line; the details are in run.log
+    say = print if runlog.job_number() is None else runlog.log_only
+    say(
+        f"dlrun: {model_name} with {base['n_params']:,} parameters on {device}; "
         f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {cfg.trainer.epochs} epochs"
     )
     print(f"dlrun: run folder {run_dir}")
 
     # --- train: checkpoints only at epoch boundaries, so resuming is exact
     append = bool(cfg.resume)
-    metrics = runs.CsvLog(run_dir / runs.METRICS, runs.metric_columns(data.task), append=append)
+    # each epoch's row: metrics.csv, then any tracker (logger=tensorboard|mlflow)
+    csv_log = runs.CsvLog(run_dir / runs.METRICS, runs.metric_columns(data.task), append=append)
+    metrics = Sinks(csv_log, trackers)
     layers = (
         runs.CsvLog(run_dir / runs.LAYERS, LAYER_COLUMNS, append=append)
         if cfg.trainer.layer_stats
         else None
     )
 
-    def stopped(status: str, **why: Any) -> dict[str, Any]:
+    def stop_early(status: str, **why: Any) -> None:
+        """The summary of a run that ends before its test; a full disk must not hide the error."""
         state.status = status
-        fields = {"status": status, **progress_fields(parts.stopper, state, monitor), **base}
-        fields |= {"checkpoint_epoch": state.checkpoint_epoch, **why}
-        return fields
+        summary = {"status": status, **progress_fields(parts.stopper, state, monitor), **base}
+        summary |= {"checkpoint_epoch": state.checkpoint_epoch, **why}
+        try:
+            runs.write_json(run_dir / runs.SUMMARY, summary)
+        except WriteError:
+            pass
+        metrics.finish(summary)
 
     try:
         try:
@@ -112,16 +133,14 @@ def train_in_folder(
                 layers.close()
         save_checkpoints(run_dir, checkpoint(parts, state, cfg), state)
     except KeyboardInterrupt as e:  # a second signal: last.pt stays at the last boundary saved
-        write_if_possible(run_dir, stopped(runs.INTERRUPTED, signal=signal_name(e)))
+        stop_early(runs.INTERRUPTED, signal=signal_name(e))
         raise
     except Exception as e:
-        error = " ".join(
-            (str(e) if isinstance(e, WriteError) else f"{type(e).__name__}: {e}").split()
-        )
-        write_if_possible(run_dir, stopped(runs.FAILED, error=error))
+        error = str(e) if isinstance(e, WriteError) else f"{type(e).__name__}: {e}"
+        stop_early(runs.FAILED, error=" ".join(error.split()))
         raise
     if state.status == runs.INTERRUPTED:
-        write_if_possible(run_dir, stopped(runs.INTERRUPTED, signal=signals.requested()))
+        stop_early(runs.INTERRUPTED, signal=signals.requested())
         raise signals.interrupted(
             f"{signals.requested()}: stopped after epoch {state.epoch}; "
             f"continue with: dlrun train resume={run_dir}"
@@ -137,8 +156,8 @@ def train_in_folder(
     if data.task == "regression" and "x_grid_std" in data.extras:
         save_predictions(parts.model, data, run_dir)
     runs.write_json(run_dir / runs.SUMMARY, summary)
-    if cfg.trainer.progress:
-        print_summary(summary, run_dir)
+    metrics.finish(summary)
+    print_summary(summary, run_dir, table=cfg.trainer.progress)
     if signals.requested():  # the signal came during the last epoch or the test: all is saved
         raise signals.interrupted(f"{signals.requested()}: the run had finished; nothing lost")
     return summary
@@ -153,14 +172,6 @@ def resume_history(previous: dict, state: State, overrides: dict | None) -> list
     return [*history, {**record, "overrides": dict(overrides or {})}]
 
 
-def write_if_possible(run_dir: Path, summary: dict[str, Any]) -> None:
-    """The summary of a run that ends early; a full disk must not hide the first error."""
-    try:
-        runs.write_json(run_dir / runs.SUMMARY, summary)
-    except WriteError:
-        pass
-
-
 def signal_name(e: BaseException) -> str:
     return getattr(e, "signal_name", None) or signals.requested() or "SIGINT"
 
@@ -169,6 +180,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     """Seed, device, data, model, initialisation, transfer, optimizer, schedule, early stopping."""
     seed_everything(cfg.seed, cfg.trainer.deterministic)
     device = resolve_device(cfg.device.name)
+    check_loggers(cfg)  # a missing tracker library stops the run before anything is written
     speed.configure(device, cfg.trainer)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
@@ -176,7 +188,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
         torch.set_num_threads(cfg.trainer.threads)
     data = build_dataset(cfg.data, cfg.seed, device)
     model = build_model(cfg.model, data.input_shape, data.n_out)
-    initialize(model, cfg.init, cfg.model.activation)
+    initialize(model, cfg.init, cfg.model.get("activation"))
     transfer_report = None
     if cfg.transfer.source:
         from dlrun.transfer import apply_transfer

@@ -1,6 +1,6 @@
 """The run folder: the one contract between training and reporting, and its vocabulary.
 
-config.yaml, metrics.csv, layers.csv, summary.json, checkpoints/{best,last}.pt
+config.yaml, metrics.csv, layers.csv, summary.json, run.log, checkpoints/{best,last}.pt
 (docs/run-folder.md lists every field). Every name a writer or reader of a run
 folder needs is defined here once: file names, statuses, metric columns, which
 metric is better. Writers are atomic where a reader could otherwise see half a
@@ -32,6 +32,7 @@ CHECKPOINTS = "checkpoints"  # folder of LAST and BEST
 LAST = "last.pt"  # resumes training exactly
 BEST = "best.pt"  # the kept weights (early stopping's best epoch)
 PREDICTIONS = "predictions.npz"  # regression runs: predictions on a fixed grid
+RUN_LOG = "run.log"  # every line the run printed, and every warning
 HYDRA = ".hydra"  # Hydra's own record of the composed config and overrides
 LOCK = ".lock"  # held by the process training into the folder (dlrun.runs.exclusive)
 RUN_FILES = (SUMMARY, METRICS, CONFIG)  # a folder holding any of these is a run folder
@@ -88,6 +89,20 @@ def higher_is_better(metric: str) -> bool:
 def best_key(monitor: str) -> str:
     """summary.json's key for the best value of the monitored metric, in every status."""
     return f"best_{monitor}"
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"model.width": 64, ...}, keys as users type them; lists as JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, list):
+            flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat
 
 
 # --- writers and readers ------------------------------------------------------------
@@ -156,6 +171,21 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) else None
+
+
+def summary_numbers(summary: dict[str, Any]) -> dict[str, float]:
+    """A summary's numbers (results, best values, sizes, times) for a tracker's final metrics."""
+    return {
+        key: float(value)
+        for key, value in summary.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "seed"
+    }
+
+
+def sweep_of(run_dir: Path) -> Path | None:
+    """The sweep a job folder belongs to: its parent, when that holds the sweep's state."""
+    parent = Path(run_dir).resolve().parent
+    return parent if (parent / SWEEP_STATE).is_dir() else None
 
 
 def is_finished(run_dir: Path) -> bool:

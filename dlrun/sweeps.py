@@ -20,9 +20,10 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from dlrun import runs
+from dlrun import runlog, runs
 from dlrun.compose import override_values, parse_overrides, pretrain_source, register_resolvers
 from dlrun.errors import UsageError
+from dlrun.loggers import finish_sweep
 from dlrun.placement import cpu_count, place_device, threads_per_job
 from dlrun.sweep_index import (
     Outcome,
@@ -77,9 +78,12 @@ def run_job(
         torch.set_num_threads(threads)
     if cfg.device.name in ("auto", "cuda"):
         cfg.device.name = place_device(cfg.device.name, job_num, torch.cuda.device_count())
+    # every line of the job says its number; parallel workers print plain lines, no bar
+    parallel = "basic_launcher" not in str(launcher.get("_target_") or "basic_launcher")
     try:
-        pretrain_source(cfg, task_overrides, run)
-        summary = run(cfg, run_dir)
+        with runlog.job(job_num, parallel):
+            pretrain_source(cfg, task_overrides, run)
+            summary = run(cfg, run_dir)
     except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
         error = one_line(record_failure(run_dir, cfg, e))
         print(f"dlrun: job {job_num} failed: {error}", file=sys.stderr)
@@ -159,6 +163,7 @@ def take_outcome(interrupted: bool = False) -> Outcome | None:
     if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
         # Ctrl-C or a broken launcher: the rows so far, complete
         outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
+        finish_sweep(folder, failed=True)
     lock = _driver.pop("lock", None)
     if lock is not None:
         lock.release()
@@ -198,4 +203,5 @@ class SweepIndex(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = _driver.get("folder", Path(config.hydra.sweep.dir))
-        _driver["outcome"] = finish(folder)
+        _driver["outcome"] = outcome = finish(folder)
+        finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any

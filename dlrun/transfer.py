@@ -137,6 +137,13 @@ def apply_transfer(model: nn.Module, cfg: TransferConfig, load: bool = True) -> 
         return {"source": cfg.source, "frozen": freeze(model, list(cfg.freeze))}
     path = source_checkpoint(cfg.source)
     skip = ["head"] if cfg.reset_head else []
+    if cfg.reset_head and not any(_matches(name, "head") for name in model.state_dict()):
+        # a custom model without dlrun's features + head split (docs/custom.md)
+        top = sorted({name.split(".")[0] for name in model.state_dict()})
+        raise TransferError(
+            f"transfer.reset_head: this model has no `head` module (it has {top}); "
+            "name its output layer `head`, or leave reset_head off"
+        )
     report = {"source": str(path), **load_matching(model, load_state(path), skip)}
     report["frozen"] = freeze(model, list(cfg.freeze))
     report["reset_head"] = bool(cfg.reset_head)

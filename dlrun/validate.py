@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dlrun.config import CHOICES
+from dlrun.choices import CHOICES
 from dlrun.errors import ConfigError
 from dlrun.runs import monitorable
 
@@ -185,12 +185,18 @@ RULES: dict[str, Check | None] = {
     "transfer.freeze": TYPED,
     "transfer.reset_head": TYPED,
     "transfer.pretrain": TYPED,  # composed like a command line
+    "logger.tensorboard": TYPED,
+    "logger.mlflow": TYPED,
+    "logger.tracking_uri": TYPED,  # MLflow checks its own URIs
+    "logger.experiment": lambda v: None if str(v).strip() else "must not be empty",
     "seed": lambda v: None if 0 <= v < 2**63 else "must be in [0, 2^63)",
     "name": folder_name,
     "resume": TYPED,  # checked by dlrun.resume
     "quick": TYPED,
 }
 MAY_BE_INFINITE = {"trainer.divergence_loss"}  # inf: never call a run diverged
+# model=custom, data=custom (and the user's YAML choices built on them): the name is a label
+OWN_NAMES = {"model.name": "model._target_", "data.name": "data._target_"}
 
 
 def _cross_rules(cfg: Any) -> list[tuple[str, str]]:
@@ -222,7 +228,7 @@ def problems(cfg: Any) -> list[str]:
     found = []
     for key, check in RULES.items():
         value = _select(cfg, key)
-        if value is _ABSENT:
+        if value is _ABSENT or (key in OWN_NAMES and _select(cfg, OWN_NAMES[key]) is not _ABSENT):
             continue
         problem = _finite(key, value) or (check(value) if check is not None else None)
         if problem:
@@ -234,6 +240,9 @@ def problems(cfg: Any) -> list[str]:
 
 def check(cfg: Any) -> None:
     """Raise ConfigError with the first problem of `cfg` (one line), if any."""
+    from dlrun.choices import check_types
+
+    check_types(cfg)  # model and data may be plain nodes: their types first, then the ranges
     found = problems(cfg)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

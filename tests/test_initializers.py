@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from dlrun.config import CHOICES, InitConfig
+from dlrun.choices import CHOICES
+from dlrun.config import InitConfig
 from dlrun.errors import ConfigError
 from dlrun.initializers import INITIALIZERS, initialize
 from dlrun.models import build_model, weight_layers

@@ -41,3 +41,11 @@ def test_a_long_name_is_cut_in_the_folder_and_kept_whole_in_the_summary(tmp_path
     (folder,) = (tmp_path / "outputs" / "runs").glob("*/*")
     assert folder.name.endswith("_" + "n" * paths.NAME_BYTES)
     assert json.loads((folder / "summary.json").read_text())["name"] == name
+
+
+def test_job_folder_names_keep_four_significant_digits():
+    name = paths.slug(
+        "model.depth=3,optimizer.lr=0.0012345678901234,optimizer.weight_decay=2.3456789e-05"
+    )
+    assert name == "model.depth=3,optimizer.lr=0.001235,optimizer.weight_decay=2.346e-05"
+    assert paths.slug("seed=1,optimizer=adam,x=0.5") == "seed=1,optimizer=adam,x=0.5"  # as typed

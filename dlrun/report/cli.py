@@ -17,6 +17,7 @@ from dlrun.report.study import ReportError
 
 DESCRIPTION = "Plots and tables for run folders and sweeps (PATH: a run folder, a sweep, or any folder holding runs)."
 EPILOG = """examples:
+  dlrun report                 the newest sweep (or run) under outputs/
   dlrun report outputs/sweeps/2025-01-01/12-00-00_mlp-mnist1d
   dlrun report outputs/runs --out /tmp/report --format pdf
   dlrun report outputs/sweeps/<width sweep> --x model.width --metric test_loss
@@ -39,10 +40,11 @@ def parser() -> Parser:
     )
     p.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="PATH",
-        help="run folder, sweep folder, or any folder holding run folders",
+        help="run folder, sweep folder, or any folder holding run folders "
+        "(none, or `latest`: the newest sweep under outputs/, else the newest run)",
     )
     p.add_argument("--out", type=Path, help="where to write the report (default: PATH/report)")
     p.add_argument(
@@ -77,6 +79,7 @@ def main(args: list[str]) -> int:
 
     try:
         options = parser().parse_args(args)
+        options.paths = latest_if_none(options.paths)
         return report(options)
     except ReportError as e:
         print(f"dlrun: error: {e}", file=sys.stderr)
@@ -86,6 +89,19 @@ def main(args: list[str]) -> int:
         return 1
     except SystemExit as e:  # --help
         return int(e.code or 0)
+
+
+def latest_if_none(paths: list[Path]) -> list[Path]:
+    """No PATH, or `latest`: the newest sweep under ./outputs, else the newest run."""
+    if paths and paths != [Path("latest")]:
+        return paths
+    from dlrun.listing import DEFAULT_ROOT, is_sweep, newest
+
+    found = newest(DEFAULT_ROOT) if DEFAULT_ROOT.is_dir() else None
+    if found is None:
+        raise ReportError(f"no runs under ./{DEFAULT_ROOT}: give a PATH (dlrun runs lists them)")
+    print(f"dlrun: reporting the newest {'sweep' if is_sweep(found) else 'run'}: {found}")
+    return [found]
 
 
 def output_folder(paths: list[Path], out: Path | None) -> Path:

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 from dlrun.report import html
 from dlrun.report.bias_variance import DEFAULT_THRESHOLD, plot_bias_variance, supports_bias_variance
-from dlrun.report.curves import plot_curves, plot_gap, plot_optimizers
-from dlrun.report.layers import plot_layers, supports_layers
+from dlrun.report.curves import curve_split, plot_curves, plot_gap, plot_optimizers
+from dlrun.report.layers import heatmap_count, plot_layers, supports_layers
 from dlrun.report.rates import plot_rates, rate_axis
 from dlrun.report.study import Study, numeric_keys
 from dlrun.report.style import to_bytes
@@ -49,11 +49,7 @@ def plan(
         else ""
     )
     planned = [
-        Planned(
-            "curves",
-            f"Learning curves: training (dashed) and validation (solid) against epoch; hollow dots mark the epoch early stopping kept{seeds}.",
-            lambda: plot_curves(study),
-        ),
+        Planned("curves", curves_caption(study) + seeds + ".", lambda: plot_curves(study)),
         Planned(
             "gap",
             "Generalisation gap against epoch: a gap that keeps growing while training loss falls is overfitting. Training metrics are epoch means in training mode (dropout on), so the gap can dip below zero.",
@@ -61,10 +57,12 @@ def plan(
         ),
     ]
     if numeric_keys(study) or len(study.settings()) > 1:
+        dots = not numeric_keys(study)  # the dot plot: one row per setting
         planned.append(
             Planned(
                 "sweep",
-                f"The final {study.metric} per setting, mean ± std over seeds.",
+                f"The final {study.metric} per setting, mean ± std over seeds"
+                + ("; each setting in its colour from the learning curves." if dots else "."),
                 lambda: plot_sweep(study, group),
             )
         )
@@ -72,7 +70,8 @@ def plan(
         planned.append(
             Planned(
                 "optimizers",
-                "Training loss per optimizer on a log axis (each optimizer at its best setting): steeper is faster optimisation.",
+                "Training loss per optimizer against seconds of training, on a log axis (each optimizer at its best setting): "
+                "the learning curves show the same runs per epoch, this shows what each epoch cost.",
                 lambda: plot_optimizers(study),
             )
         )
@@ -98,14 +97,34 @@ def plan(
             )
         )
     if supports_layers(study):
-        planned.append(
-            Planned(
-                "layers",
-                "Left: gradient norm per layer over training (log colour). Right: activation std per layer before training, per initialisation.",
-                lambda: plot_layers(study),
-            )
-        )
+        planned.append(Planned("layers", layers_caption(study), lambda: plot_layers(study)))
     return planned
+
+
+def curves_caption(study: Study) -> str:
+    """What the curves figure shows, for the layout plot_curves picks (one setting or several)."""
+    if curve_split(study):
+        return (
+            "Learning curves against epoch: training on the left, validation on the right "
+            "(each row on one scale), one colour per setting; hollow dots mark the epoch early "
+            "stopping kept"
+        )
+    return (
+        "Learning curves against epoch: training (dashed) and validation (solid); "
+        "the hollow dot marks the epoch early stopping kept"
+    )
+
+
+def layers_caption(study: Study) -> str:
+    """What the layers figure shows, for the layout plot_layers picks (heatmaps beside or above)."""
+    n = heatmap_count(study)
+    heat = "gradient norm per layer over training (log colour{})".format(
+        ", one scale for all panels" if n > 1 else ""
+    )
+    acts = "activation std per layer before training, per initialisation"
+    if n > 1:
+        return f"Top: {heat}, for the best {n} settings. Bottom: {acts}."
+    return f"Left: {heat}. Right: {acts}."
 
 
 def clear_old(out: Path, keep: set[str]) -> None:

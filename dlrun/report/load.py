@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from dlrun import runs as run_folder
+from dlrun.runs import flatten
 
 # Folders inside a run or a sweep that never hold run folders: not worth walking.
 SKIP_DIRS = {run_folder.HYDRA, run_folder.CHECKPOINTS, "report", "__pycache__", ".git"}
@@ -75,20 +76,6 @@ def _natural_key(path: Path) -> list[Any]:
         head = part.split("_", 1)[0]
         parts.append((0, int(head), part) if head.isdigit() else (1, 0, part))
     return parts
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> {"model.width": 64, ...}; lists become their YAML-ish text."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        elif isinstance(value, list):
-            flat[name] = json.dumps(value)
-        else:
-            flat[name] = value
-    return flat
 
 
 def read_csv_strict(
@@ -199,8 +186,19 @@ def run_ids(folders: list[Path]) -> list[str]:
     return [str(f.relative_to(common)) for f in folders]
 
 
-def load_runs(paths: list[Path], exclude: Path | None = None) -> Runs:
-    """Every run folder under `paths`, read; unreadable ones land in `skipped`."""
+def load_runs(paths: str | Path | list[str | Path], exclude: Path | None = None) -> Runs:
+    """Every run folder under `paths` (one path or several), read; unreadable ones land in `skipped`.
+
+    `.table`: one row per run (flattened config as users type the keys, then
+    summary.json), indexed by run id; `.metrics`: metrics.csv rows of every run
+    with a `run` column; `.layers` likewise for layers.csv (docs/python.md).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such folder: {', '.join(missing)}")
     folders = sorted(
         {f.resolve() for p in paths for f in find_run_dirs(p, exclude)}, key=_natural_key
     )
