@@ -51,6 +51,8 @@ def threads_per_job(launcher: dict[str, Any], n_cpus: int) -> int | None:
     """Torch threads for one job so that parallel jobs share the CPUs; None: torch's default."""
     if launcher.get("cpus_per_task"):
         return int(launcher["cpus_per_task"])
+    if os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():  # what SLURM granted this job
+        return int(os.environ["SLURM_CPUS_PER_TASK"])
     n_jobs = launcher.get("n_jobs")
     if n_jobs is not None:
         if n_jobs < 0:  # joblib's -1 is every CPU, -2 all but one

@@ -57,10 +57,16 @@ DIVERGED = "diverged"  # training loss nan or above trainer.divergence_loss
 INTERRUPTED = "interrupted"  # Ctrl-C or a signal; resumable
 FAILED = "failed"  # training raised; `error` says why
 KILLED = "killed"  # sweep.csv only: the job ended without writing a final summary
-STATUSES = (RUNNING, COMPLETED, EARLY_STOPPED, DIVERGED, INTERRUPTED, FAILED)
+# A cluster job's end as its launcher records it (hydra/launcher=slurm, docs/sweeps.md):
+REQUEUED = "requeued"  # stopped at an epoch boundary before its time limit; runs again from last.pt
+TIMEOUT = "timeout"  # reached its time limit more often than the launcher requeues; resumable
+CANCELLED = "cancelled"  # scancel (or the node was lost): the scheduler ended it
+STATUSES = (RUNNING, COMPLETED, EARLY_STOPPED, DIVERGED, INTERRUPTED, FAILED, REQUEUED, TIMEOUT)
+STATUSES += (CANCELLED,)
 FINISHED = (COMPLETED, EARLY_STOPPED, DIVERGED)  # a sweep job that never needs to run again
 USABLE = (COMPLETED, EARLY_STOPPED)  # runs whose curves and metrics the report aggregates
-BROKEN = (FAILED, INTERRUPTED, KILLED)  # a sweep with any of these exits with 1
+BROKEN = (FAILED, INTERRUPTED, KILLED, TIMEOUT, CANCELLED)  # a sweep with any of these exits 1
+CONTINUES = (REQUEUED, TIMEOUT)  # a sweep job in these resumes from its last.pt when it runs again
 
 # --- metrics ----------------------------------------------------------------------
 

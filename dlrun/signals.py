@@ -1,7 +1,8 @@
 """Stop requests: Ctrl-C (SIGINT) and SIGTERM end a run cleanly at the next epoch boundary.
 
 Schedulers (SLURM, Kubernetes, preemptible clouds) send SIGTERM before they
-kill; a person presses Ctrl-C. Both set a flag that the epoch loop reads after
+kill; a person presses Ctrl-C; SLURM sends SIGUSR2 a while before a job's time
+limit (submitit's `--signal`, hydra/launcher=slurm requeues the job then). Both set a flag that the epoch loop reads after
 each epoch (`requested()`), so the run ends with every finished epoch logged and
 last.pt holding the state after the last one: resuming from it is exact. A
 second signal raises `Interrupted` at once, wherever the program is (last.pt
@@ -18,7 +19,8 @@ from contextlib import contextmanager
 
 from dlrun.errors import Interrupted
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+# SIGUSR2: SLURM's warning before a time limit; Windows has none
+HANDLED = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGUSR2") if hasattr(signal, n))
 _state: dict[str, int] = {}  # "signal": the first one received; "depth": nested handled()
 
 
@@ -47,7 +49,7 @@ def _handler(signum: int, frame) -> None:
 
 @contextmanager
 def handled() -> Iterator[None]:
-    """SIGINT and SIGTERM set the stop flag inside this block (main thread only; nests)."""
+    """SIGINT, SIGTERM and SIGUSR2 set the stop flag inside this block (main thread only; nests)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach only the main thread: the defaults stay
         return

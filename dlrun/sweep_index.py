@@ -73,6 +73,8 @@ def _status(summary: dict[str, Any], final: str | None) -> tuple[str, str]:
     if final == runs.KILLED and status == runs.RUNNING:  # the sweep is over: the job died silently
         status = runs.KILLED
         error = f"ended without a final {runs.SUMMARY} (killed, out of memory or timed out?)"
+    elif final == runs.KILLED and status == runs.REQUEUED:
+        status, error = runs.KILLED, "requeued, but never ran again before the sweep ended"
     elif final == runs.INTERRUPTED and status == runs.RUNNING:  # Ctrl-C before training started
         status, error = runs.INTERRUPTED, "interrupted (Ctrl-C) before training started"
     return status, one_line(error)

@@ -12,6 +12,7 @@ complete the index themselves. docs/sweeps.md is the user's side of this.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,9 @@ def run_job(
     if done is not None and done.get("status") in runs.FINISHED:
         print(f"dlrun: job {job_num} skipped: already {done['status']} in {run_dir}")
         return objective(done, monitor)
-    (run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
+    resuming = continues(run_dir)
+    if not resuming:
+        (run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
     threads = threads_per_job(launcher, cpu_count())
     if threads is not None:
         torch.set_num_threads(threads)
@@ -82,13 +85,45 @@ def run_job(
     parallel = "basic_launcher" not in str(launcher.get("_target_") or "basic_launcher")
     try:
         with runlog.job(job_num, parallel):
-            pretrain_source(cfg, task_overrides, run)
-            summary = run(cfg, run_dir)
+            if resuming:
+                from dlrun.resume import resume_run
+
+                summary = resume_run(run_dir)
+            else:
+                pretrain_source(cfg, task_overrides, run)
+                summary = run(cfg, run_dir)
     except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
         error = one_line(record_failure(run_dir, cfg, e))
         print(f"dlrun: job {job_num} failed: {error}", file=sys.stderr)
         return objective({}, monitor)
     return objective(summary, monitor)
+
+
+def continues(run_dir: Path) -> bool:
+    """Whether a sweep job goes on from its own last.pt instead of starting over.
+
+    A job its launcher stopped before a time limit (`requeued`, `timeout`) and a
+    job SLURM itself started again (preemption, `scontrol requeue`: it sets
+    SLURM_RESTART_COUNT) continue as `dlrun train resume=<folder>` would, so
+    metrics.csv stays one run. Failed and interrupted jobs of a re-run sweep
+    start over (docs/sweeps.md).
+    """
+    if not runs.last_checkpoint(run_dir).is_file():
+        return False
+    status = (runs.read_summary(run_dir) or {}).get("status")
+    restarted = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+    return status in runs.CONTINUES or (restarted and status in (runs.RUNNING, runs.INTERRUPTED))
+
+
+def record_status(run_dir: Path, status: str, error: str) -> None:
+    """Set a job's status and one-line `error` in its summary.json, keeping the rest.
+
+    For what only the launcher knows (requeued, timeout, cancelled); a job that
+    never started gets a summary with these two keys alone.
+    """
+    summary = runs.read_summary(run_dir) or {}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json(run_dir / runs.SUMMARY, {**summary, "status": status, "error": one_line(error)})
 
 
 def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
@@ -150,6 +185,26 @@ def follow_monitor(config: DictConfig) -> None:
         print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
 
 
+def check_launcher(config: DictConfig) -> None:
+    """A launcher that can tell before any job that the sweep can never run says so now.
+
+    Its class's `before_sweep(config)` raises UsageError (hydra/launcher=slurm:
+    a request no node can grant); this runs before the sweep folder exists.
+    """
+    target = OmegaConf.select(config, "hydra.launcher._target_")
+    if not target:
+        return
+    from hydra.utils import get_class
+
+    try:
+        launcher = get_class(target)
+    except Exception:
+        return  # Hydra reports a launcher it cannot load itself
+    check = getattr(launcher, "before_sweep", None)
+    if check is not None:
+        check(config)
+
+
 class SweepRefused(BaseException):
     """Another driver holds the sweep folder: ends `dlrun train -m` before any job (exit 2)."""
 
@@ -181,6 +236,7 @@ class SweepIndex(Callback):
         folder = Path(config.hydra.sweep.dir)
         _driver.clear()
         try:
+            check_launcher(config)
             _driver["lock"] = drive(folder)
         except UsageError as e:
             # Hydra turns a callback's exception into a warning; a BaseException stops the sweep

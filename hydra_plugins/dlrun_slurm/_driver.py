@@ -1,0 +1,187 @@
+"""The sweep's side of hydra/launcher=slurm: what to submit, how big, and waiting that ends.
+
+The plugin's own launch() submits every job and blocks on each result in
+turn: a job that vanishes (scancel, a lost node) blocks it forever without
+SLURM accounting. Here finished jobs are skipped, the rest go out as one
+array sized from the jobs, and the driver reads results from their files
+and the queue from squeue, so every job ends in bounded time with a status
+in its run folder.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun import runs
+from dlrun.compose import override_values
+from dlrun.sweep_index import one_line, record_job, write_index
+from dlrun.sweeps import objective, record_status
+from hydra_plugins.dlrun_slurm import _cluster
+
+
+@dataclass
+class Job:
+    num: int
+    overrides: list[str]
+    cfg: DictConfig
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(str(self.cfg.hydra.sweep.dir)) / str(self.cfg.hydra.sweep.subdir)
+
+    def done(self, value: Any) -> JobReturn:
+        """The sweeper's record of a job dlrun has recorded itself (the run folder says how)."""
+        ret = JobReturn(overrides=self.overrides, status=JobStatus.COMPLETED)
+        ret.working_dir = str(self.run_dir)
+        ret.return_value = value
+        return ret
+
+    def worst(self) -> JobReturn:
+        return self.done(objective({}, self.cfg.trainer.early_stopping.monitor))
+
+
+def launcher_keys(config: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(config.hydra.launcher, resolve=True)
+
+
+def check_sweep(config: DictConfig) -> None:
+    """Before the sweep folder exists: can SLURM ever run a job of the shared settings' size?"""
+    threads = OmegaConf.select(config, "trainer.threads")
+    device = str(OmegaConf.select(config, "device.name") or "auto")
+    _cluster.check(_cluster.size(launcher_keys(config), device, threads))
+
+
+def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+    jobs = [
+        Job(initial_job_idx + i, list(o), launcher.job_config(o, initial_job_idx + i))
+        for i, o in enumerate(job_overrides)
+    ]
+    results: dict[int, JobReturn] = {}
+    todo = []
+    for job in jobs:
+        summary = runs.read_summary(job.run_dir) or {}
+        if summary.get("status") in runs.FINISHED:
+            print(f"dlrun: job {job.num} skipped: already {summary['status']} in {job.run_dir}")
+            results[job.num] = job.done(objective(summary, job.cfg.trainer.early_stopping.monitor))
+        else:
+            todo.append(job)
+    if todo:
+        request = _cluster.largest(
+            [
+                _cluster.size(launcher.params, str(j.cfg.device.name), j.cfg.trainer.threads)
+                for j in todo
+            ]
+        )
+        _cluster.check(request)  # a swept device=cuda or trainer.threads may ask for more
+        submitted = submit(launcher, todo, request)
+        results.update(wait(launcher, todo, submitted))
+    return [results[job.num] for job in jobs]
+
+
+def submit(launcher, todo: list[Job], request: _cluster.Request) -> list:
+    """One array of the unfinished jobs; each keeps its own job number (and so its folder)."""
+    import submitit
+
+    params = dict(launcher.params)
+    params.update(cpus_per_task=request.cpus, gpus_per_node=request.gpus or None)
+    folder = params.pop("submitit_folder")
+    executor = submitit.AutoExecutor(
+        folder=folder, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    state = Singleton.get_state()
+    args = [(j.overrides, "hydra.sweep.dir", j.num, f"job_id_for_{j.num}", state) for j in todo]
+    try:
+        submitted = executor.map_array(launcher, *zip(*args))
+    except submitit.core.utils.FailedJobError as e:  # sbatch refused: its own words
+        from dlrun.errors import UsageError
+
+        raise UsageError(f"sbatch refused the sweep: {one_line(str(e))}") from None
+    ids = submitted[0].job_id.split("_")[0]
+    numbers = ", ".join(str(j.num) for j in todo)
+    print(f"dlrun: SLURM job {ids}: jobs {numbers} ({request}); logs in {sweep_dir}/.submitit/")
+    return submitted
+
+
+def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
+    """Each job's result, or its loss noticed within `lost_after_s` of SLURM ending it."""
+    own = {"poll_s": 5.0, "pending_every_s": 60.0, "lost_after_s": 45.0, **launcher.own}
+    watch = _cluster.Watch(own["lost_after_s"], own["pending_every_s"])
+    waiting = {task.job_id: (task, job) for task, job in zip(submitted, todo)}
+    array_id = submitted[0].job_id.split("_")[0]
+    results: dict[int, JobReturn] = {}
+    while True:
+        for tid, (task, job) in list(waiting.items()):
+            if task.paths.result_pickle.exists():
+                results[job.num] = read_result(task, job)
+                del waiting[tid]
+        if not waiting:
+            return results
+        states = _cluster.queue(array_id)
+        for tid, state in watch.lost(set(waiting), states).items():
+            task, job = waiting.pop(tid)
+            if task.paths.result_pickle.exists():  # it came in just now
+                results[job.num] = read_result(task, job)
+                continue
+            if state.startswith("PENDING"):
+                _cluster.cancel(tid)
+            results[job.num] = lost(job, tid, state)
+        reasons = watch.pending(set(waiting), states)
+        if reasons:
+            said = ", ".join(f"job {waiting[t][1].num} ({r})" for t, r in sorted(reasons.items()))
+            print(f"dlrun: pending in SLURM: {said}", flush=True)
+        if waiting:
+            time.sleep(own["poll_s"])
+
+
+def read_result(task, job: Job) -> JobReturn:
+    """The task's JobReturn; a task that raised outside the training is recorded `failed`."""
+    from submitit.core.utils import pickle_load
+
+    outcome, value = pickle_load(task.paths.result_pickle)
+    if outcome == "success":
+        return value
+    error = one_line((str(value).strip().splitlines() or ["?"])[-1])
+    print(f"dlrun: job {job.num} failed in SLURM task {task.job_id}: {error}", file=sys.stderr)
+    finish(job, runs.FAILED, f"SLURM task {task.job_id}: {error}")
+    return job.worst()
+
+
+# what SLURM's final state means for the job, and what the user does next
+ENDS = {
+    "CANCELLED": (runs.CANCELLED, "scancel, or an administrator"),
+    "TIMEOUT": (runs.TIMEOUT, "its time limit came before an epoch ended: raise timeout_min"),
+    "OUT_OF_MEMORY": (runs.FAILED, "out of memory: raise hydra.launcher.mem_gb"),
+    "PENDING": (runs.CANCELLED, "cancelled by dlrun: SLURM would never start it"),
+}
+
+
+def lost(job: Job, tid: str, state: str) -> JobReturn:
+    status, why = ENDS.get(state.split()[0], (runs.CANCELLED, "the scheduler ended it"))
+    message = f"SLURM task {tid} ended without a result: {state}; {why}"
+    print(f"dlrun: job {job.num} {status}: {message}", file=sys.stderr, flush=True)
+    finish(job, status, message)
+    return job.worst()
+
+
+def finish(job: Job, status: str, message: str) -> None:
+    """Record a job's end in its run folder and the index (also for a job that never started)."""
+    sweep_dir = Path(str(job.cfg.hydra.sweep.dir))
+    if not (sweep_dir / runs.SWEEP_STATE / "jobs" / f"{job.num}.json").exists():
+        record_job(sweep_dir, job.num, override_values(job.overrides), job.run_dir)
+    if not runs.is_finished(job.run_dir):
+        record_status(job.run_dir, status, message)
+    write_index(sweep_dir)
