@@ -185,11 +185,12 @@ def follow_monitor(config: DictConfig) -> None:
         print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
 
 
-def check_launcher(config: DictConfig) -> None:
+def check_launcher(config: DictConfig, folder: Path) -> None:
     """A launcher that can tell before any job that the sweep can never run says so now.
 
     Its class's `before_sweep(config)` raises UsageError (hydra/launcher=slurm:
-    a request no node can grant); this runs before the sweep folder exists.
+    a request no node can grant); the sweep folder, if resolving its name just
+    made it, is removed again: a refused sweep leaves nothing behind.
     """
     target = OmegaConf.select(config, "hydra.launcher._target_")
     if not target:
@@ -202,7 +203,13 @@ def check_launcher(config: DictConfig) -> None:
         return  # Hydra reports a launcher it cannot load itself
     check = getattr(launcher, "before_sweep", None)
     if check is not None:
-        check(config)
+        try:
+            check(config)
+        except UsageError:
+            from dlrun.paths import remove_created
+
+            remove_created(folder)
+            raise
 
 
 class SweepRefused(BaseException):
@@ -236,7 +243,7 @@ class SweepIndex(Callback):
         folder = Path(config.hydra.sweep.dir)
         _driver.clear()
         try:
-            check_launcher(config)
+            check_launcher(config, folder)
             _driver["lock"] = drive(folder)
         except UsageError as e:
             # Hydra turns a callback's exception into a warning; a BaseException stops the sweep

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 
 from dlrun import runs
 from dlrun.errors import Interrupted
@@ -46,7 +46,7 @@ def after(stop: Interrupted, cfg, job_num: int, requeue, max_requeues: int) -> J
     summary = runs.read_summary(run_dir) or {}
     epoch = summary.get("epochs_run")
     monitor = cfg.trainer.early_stopping.monitor
-    ret = JobReturn(overrides=list(cfg.hydra.overrides.task))
+    ret = JobReturn(overrides=list(cfg.hydra.overrides.task), status=JobStatus.COMPLETED)
     ret.working_dir = str(run_dir)
     if summary.get("status") in runs.FINISHED:  # the signal came after the last epoch
         write_index(sweep_dir)
