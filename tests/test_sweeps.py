@@ -204,7 +204,7 @@ def test_bad_launcher_or_sweep_syntax_is_one_line_and_exit_2(tmp_path):
     cases = [
         ("hydra/launcher=bogus", "bogus"),
         ("optimizer=sgd,,adam", "optimizer=sgd,,adam"),
-        ("hydra/launcher=slurm", "srun"),
+        ("hydra/launcher=slurm", "sbatch"),
     ]
     for bad, word in cases:
         out = dlrun(bad, "seed=0,1", cwd=tmp_path, PATH=no_slurm)
@@ -214,43 +214,83 @@ def test_bad_launcher_or_sweep_syntax_is_one_line_and_exit_2(tmp_path):
 
 
 def test_slurm_preset_composes_into_an_sbatch_script(tmp_path, monkeypatch):
-    """hydra/launcher=slurm through the real plugin and submitit, up to the sbatch file."""
-    submitit = pytest.importorskip("submitit")
+    """hydra/launcher=slurm through dlrun's launcher and submitit, up to the sbatch file."""
+    pytest.importorskip("submitit")
     from hydra.utils import instantiate
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-    from omegaconf import OmegaConf
+
+    from hydra_plugins.dlrun_slurm import _cluster, _driver
 
     monkeypatch.chdir(tmp_path)  # resolving the launcher creates the sweep folder
     cfg = compose_with_hydra(
         ["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30"]
     )
     launcher = instantiate(cfg.hydra.launcher)
-    assert type(launcher).__name__ == "SlurmLauncher"
-    # what the plugin's launch() does with its parameters before submitting
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    params = {
-        k if k in base else f"slurm_{k}": v
-        for k, v in launcher.params.items()
-        if k not in ("submitit_folder", "max_num_timeout")
-    }
+    assert type(launcher).__name__ == "DlrunSlurmLauncher"
+    assert set(launcher.own) == {"nodes_have_gpus", "poll_s", "pending_every_s", "lost_after_s"}
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "srun").write_text("#!/bin/sh\n")
     (fake_bin / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ['PATH']}")
-    executor = submitit.AutoExecutor(folder=tmp_path / "submitit", cluster="slurm")
-    executor.update_parameters(**params)  # rejects any parameter submitit does not know
+    # a job with trainer.threads=2 on device=cuda, as the driver sizes it
+    request = _cluster.size(launcher.params, "cuda", 2)
+    executor = _driver.executor(launcher, request)  # rejects any parameter submitit does not know
     executor._executor.parameters["map_count"] = 100  # a 100-job sweep is one array
     script = executor._executor._make_submission_file_text("python -m job", "uid")
     for line in (
         "--partition=gpu",
         "--gpus-per-node=1",
         "--time=30",
-        "--cpus-per-task=4",
-        "--mem=16GB",
+        "--cpus-per-task=2",
+        "--mem=4GB",
         "--array=0-99%32",
+        "--signal=USR2@120",
     ):
         assert f"#SBATCH {line}\n" in script
+    cpu_only = _driver.executor(launcher, _cluster.size(launcher.params, "auto", None))
+    script = cpu_only._executor._make_submission_file_text("python -m job", "uid")
+    assert "gpus" not in script and "#SBATCH --cpus-per-task=1\n" in script
+
+
+def test_slurm_refuses_what_no_node_grants_before_the_sweep_folder_exists(tmp_path):
+    """The pre-check reads sinfo (here a recorded answer) and refuses in one line, exit 2."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    for name, text in (("sinfo", "vm|debug*|2|22644|(null)|infinite"), ("sbatch", "")):
+        (fake_bin / name).write_text(f"#!/bin/sh\necho '{text}'\n")
+        (fake_bin / name).chmod(0o755)
+    path = f"{fake_bin}{os.pathsep}{os.environ['PATH']}"
+    out = dlrun("hydra/launcher=slurm", "seed=0,1", "trainer.threads=4", cwd=tmp_path, PATH=path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "dlrun: error: trainer.threads=4 asks each job for 4 CPUs, "
+        "but the largest node of the default partition debug offers 2"
+    ]
+    assert not (tmp_path / "outputs").exists()  # nothing half-made
+
+
+def test_a_sweep_job_continues_from_last_pt_only_after_its_scheduler_stopped_it(
+    tmp_path, monkeypatch
+):
+    from dlrun.sweeps import continues
+
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    run_dir = tmp_path / "job"
+    (run_dir / "checkpoints").mkdir(parents=True)
+
+    def folder(status, last_pt=True):
+        runs.write_json(run_dir / runs.SUMMARY, {"status": status})
+        last = runs.last_checkpoint(run_dir)
+        last.write_bytes(b"x") if last_pt else last.unlink(missing_ok=True)
+        return run_dir
+
+    assert continues(folder(runs.REQUEUED)) and continues(folder(runs.TIMEOUT))
+    assert not continues(folder(runs.REQUEUED, last_pt=False))  # nothing to continue from
+    for status in (runs.INTERRUPTED, runs.RUNNING, runs.FAILED, runs.CANCELLED):
+        assert not continues(folder(status))  # a re-run sweep starts these over
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # SLURM itself ran it again (preemption)
+    assert continues(folder(runs.INTERRUPTED)) and continues(folder(runs.RUNNING))
+    assert not continues(folder(runs.FAILED))
 
 
 def test_parallel_and_search_presets_compose():

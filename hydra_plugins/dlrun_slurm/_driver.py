@@ -86,26 +86,31 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     return [results[job.num] for job in jobs]
 
 
-def submit(launcher, todo: list[Job], request: _cluster.Request) -> list:
-    """One array of the unfinished jobs; each keeps its own job number (and so its folder)."""
+def executor(launcher, request: _cluster.Request):
+    """submitit's executor with the launcher's parameters, CPUs and GPUs as sized."""
     import submitit
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 
     params = dict(launcher.params)
     params.update(cpus_per_task=request.cpus, gpus_per_node=request.gpus or None)
     folder = params.pop("submitit_folder")
-    executor = submitit.AutoExecutor(
-        folder=folder, cluster="slurm", slurm_max_num_timeout=params.pop("max_num_timeout")
-    )
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-
+    timeouts = params.pop("max_num_timeout")
+    ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=timeouts)
     base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    ex.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    return ex
+
+
+def submit(launcher, todo: list[Job], request: _cluster.Request) -> list:
+    """One array of the unfinished jobs; each keeps its own job number (and so its folder)."""
+    import submitit
+
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     state = Singleton.get_state()
     args = [(j.overrides, "hydra.sweep.dir", j.num, f"job_id_for_{j.num}", state) for j in todo]
     try:
-        submitted = executor.map_array(launcher, *zip(*args))
+        submitted = executor(launcher, request).map_array(launcher, *zip(*args))
     except submitit.core.utils.FailedJobError as e:  # sbatch refused: its own words
         from dlrun.errors import UsageError
 
@@ -117,12 +122,16 @@ def submit(launcher, todo: list[Job], request: _cluster.Request) -> list:
 
 
 def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
-    """Each job's result, or its loss noticed within `lost_after_s` of SLURM ending it."""
-    own = {"poll_s": 5.0, "pending_every_s": 60.0, "lost_after_s": 45.0, **launcher.own}
+    """Each job's result, or its loss noticed within `lost_after_s` of SLURM ending it.
+
+    Result files are looked at every second (cheap), squeue every `poll_s`.
+    """
+    own = {"poll_s": 10.0, "pending_every_s": 60.0, "lost_after_s": 45.0, **launcher.own}
     watch = _cluster.Watch(own["lost_after_s"], own["pending_every_s"])
     waiting = {task.job_id: (task, job) for task, job in zip(submitted, todo)}
     array_id = submitted[0].job_id.split("_")[0]
     results: dict[int, JobReturn] = {}
+    asked = 0.0
     while True:
         for tid, (task, job) in list(waiting.items()):
             if task.paths.result_pickle.exists():
@@ -130,21 +139,26 @@ def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
                 del waiting[tid]
         if not waiting:
             return results
-        states = _cluster.queue(array_id)
-        for tid, state in watch.lost(set(waiting), states).items():
-            task, job = waiting.pop(tid)
-            if task.paths.result_pickle.exists():  # it came in just now
-                results[job.num] = read_result(task, job)
-                continue
-            if state.startswith("PENDING"):
-                _cluster.cancel(tid)
-            results[job.num] = lost(job, tid, state)
-        reasons = watch.pending(set(waiting), states)
-        if reasons:
-            said = ", ".join(f"job {waiting[t][1].num} ({r})" for t, r in sorted(reasons.items()))
-            print(f"dlrun: pending in SLURM: {said}", flush=True)
-        if waiting:
-            time.sleep(own["poll_s"])
+        if time.monotonic() - asked >= own["poll_s"]:
+            asked = time.monotonic()
+            look(watch, waiting, _cluster.queue(array_id), results)
+        time.sleep(1.0)
+
+
+def look(watch: _cluster.Watch, waiting: dict, states: dict, results: dict) -> None:
+    """Record the tasks squeue says are lost; print why the others pend, now and then."""
+    for tid, state in watch.lost(set(waiting), states).items():
+        task, job = waiting.pop(tid)
+        if task.paths.result_pickle.exists():  # it came in just now
+            results[job.num] = read_result(task, job)
+            continue
+        if state.startswith("PENDING"):
+            _cluster.cancel(tid)
+        results[job.num] = lost(job, tid, state)
+    reasons = watch.pending(set(waiting), states)
+    if reasons:
+        said = ", ".join(f"job {waiting[t][1].num} ({r})" for t, r in sorted(reasons.items()))
+        print(f"dlrun: pending in SLURM: {said}", flush=True)
 
 
 def read_result(task, job: Job) -> JobReturn:
@@ -182,6 +196,11 @@ def finish(job: Job, status: str, message: str) -> None:
     sweep_dir = Path(str(job.cfg.hydra.sweep.dir))
     if not (sweep_dir / runs.SWEEP_STATE / "jobs" / f"{job.num}.json").exists():
         record_job(sweep_dir, job.num, override_values(job.overrides), job.run_dir)
+    if runs.read_summary(job.run_dir) is None:  # it never started: what the index shows of it
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        keys = ("seed", "name", "trainer.early_stopping.monitor")
+        base = {k.rsplit(".", 1)[-1]: OmegaConf.select(job.cfg, k) for k in keys}
+        runs.write_json(job.run_dir / runs.SUMMARY, base)
     if not runs.is_finished(job.run_dir):
         record_status(job.run_dir, status, message)
     write_index(sweep_dir)

@@ -30,8 +30,8 @@ if SlurmQueueConf is not None:
         _target_: str = "hydra_plugins.dlrun_slurm.slurm_launcher.DlrunSlurmLauncher"
         # device=auto asks for a GPU only when this says the cluster's nodes have them
         nodes_have_gpus: bool = False
-        # seconds between the driver's looks at squeue (results, lost jobs)
-        poll_s: float = 5.0
+        # seconds between the driver's looks at squeue (lost jobs, pending reasons)
+        poll_s: float = 10.0
         # a job still pending has its reason printed this often (seconds)
         pending_every_s: float = 60.0
         # a job gone from the queue (or finished there) without a result is lost after this

@@ -1,0 +1,168 @@
+"""hydra/launcher=slurm against a live single-node SLURM (tests/slurm/cluster.sh), end to end.
+
+Each test runs `dlrun train -m hydra/launcher=slurm ...` as a user would and
+checks the run folders, their statuses and sweep.csv. The cluster's short
+timers (cluster.sh) keep them to a few minutes: SLURM looks at time limits
+every 30 s, so the time-limit test takes one or two of those cycles.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slurm
+
+SLURM = ["hydra/launcher=slurm"]
+# the driver looks at squeue every second and gives a vanished job 10 s (defaults: 10 s, 45 s)
+WATCHFUL = ["hydra.launcher.poll_s=1", "hydra.launcher.lost_after_s=10"]
+QUICK = ["device=cpu", "trainer.progress=false"]
+# ~0.2 s an epoch on one core: long enough for SLURM's signals, short enough to stop at once
+LONG = ["trainer.early_stopping.patience=null", "trainer.epochs=300"]
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dlrun", "train", "-m", *SLURM, *QUICK, *args]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def sweep(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command(*args), cwd=cwd, capture_output=True, text=True, env=env(), timeout=timeout
+    )
+
+
+def start(cwd: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env(),
+    )  # fmt: skip
+
+
+def index(folder: Path) -> dict[int, dict[str, str]]:
+    with open(folder / "sweep.csv", newline="") as f:
+        return {int(row["job"]): row for row in csv.DictReader(f)}
+
+
+def summary(folder: Path, row: dict[str, str]) -> dict:
+    return json.loads((folder / row["run_dir"] / "summary.json").read_text())
+
+
+def epochs(folder: Path, row: dict[str, str]) -> list[int]:
+    with open(folder / row["run_dir"] / "metrics.csv", newline="") as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
+
+
+def submissions(out: str) -> list[tuple[str, list[int]]]:
+    """(SLURM job id, the sweep's job numbers in it) for each array the driver submitted."""
+    found = re.findall(r"dlrun: SLURM job (\d+): jobs ([\d, ]+) \(", out)
+    return [(ident, [int(n) for n in numbers.split(",")]) for ident, numbers in found]
+
+
+def test_a_four_job_sweep_runs_as_shipped(tmp_path):
+    out = sweep(
+        tmp_path, "optimizer=sgd,adam", "seed=0,1", "trainer.epochs=2", "hydra.sweep.dir=sw"
+    )
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / "sw"
+    rows = index(folder)
+    assert sorted(rows) == [0, 1, 2, 3]
+    assert {(r["optimizer"], r["seed"]) for r in rows.values()} == {
+        (o, s) for o in ("sgd", "adam") for s in ("0", "1")
+    }
+    for row in rows.values():
+        assert row["status"] == "completed" and summary(folder, row)["status"] == "completed"
+        assert epochs(folder, row) == [1, 2]
+    [(ident, numbers)] = submissions(out.stdout)
+    assert numbers == [0, 1, 2, 3]
+    # sized from the jobs: one CPU (trainer.threads unset), 4 GB, no GPU on a CPU-only node
+    script = (folder / ".submitit" / ident / f"{ident}_submission.sh").read_text()
+    assert "#SBATCH --cpus-per-task=1\n" in script and "#SBATCH --mem=4GB\n" in script
+    assert "gpu" not in script and "--partition" not in script and "--array=0-3%4" in script
+
+
+def test_a_failing_job_fails_alone_and_a_rerun_submits_only_it(tmp_path):
+    args = ("optimizer.lr=0.01,-1", "trainer.epochs=2", "hydra.sweep.dir=sw", *WATCHFUL)
+    first = sweep(tmp_path, *args)
+    assert first.returncode == 1, first.stderr
+    folder = tmp_path / "sw"
+    rows = index(folder)
+    assert rows[0]["status"] == "completed"
+    assert rows[1]["status"] == "failed" and "lr" in rows[1]["error"]
+    done = (folder / rows[0]["run_dir"] / "summary.json").stat().st_mtime_ns
+
+    again = sweep(tmp_path, *args)
+    assert again.returncode == 1, again.stderr
+    assert "job 0 skipped: already completed" in again.stdout
+    [(ident, numbers)] = submissions(again.stdout)
+    assert numbers == [1]  # the finished job got no SLURM task
+    assert not (folder / ".submitit" / f"{ident}_1").exists()  # an array of one
+    assert (folder / rows[0]["run_dir"] / "summary.json").stat().st_mtime_ns == done
+    assert index(folder)[1]["status"] == "failed" and index(folder)[0]["status"] == "completed"
+
+
+def test_scancel_ends_a_job_cancelled_and_the_driver_exits(tmp_path):
+    # job 0 is quick, job 1 long: cancel job 1 once it has trained a few epochs
+    driver = start(tmp_path, "trainer.epochs=3,2000", "trainer.early_stopping.patience=null",
+                   "hydra.sweep.dir=sw", *WATCHFUL)  # fmt: skip
+    folder = tmp_path / "sw"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        runs = list(folder.glob("1_*/metrics.csv"))
+        if runs and len(runs[0].read_text().splitlines()) > 3:
+            break
+        time.sleep(1)
+    ident = sorted(p.name for p in (folder / ".submitit").iterdir() if "_" not in p.name)[-1]
+    subprocess.run(["scancel", f"{ident}_1"], check=True)
+    stdout, stderr = driver.communicate(timeout=120)  # bounded: never a hang
+    assert driver.returncode == 1, stderr
+    rows = index(folder)
+    assert rows[0]["status"] == "completed"
+    assert rows[1]["status"] == "cancelled" and summary(folder, rows[1])["status"] == "cancelled"
+    lost = [line for line in stderr.splitlines() if line.startswith("dlrun: job 1 cancelled")]
+    assert len(lost) == 1 and f"{ident}_1" in lost[0], stderr
+    assert "UncompletedJobError" not in stderr and "Traceback" not in stderr
+
+
+def test_time_limits_requeue_from_last_pt_then_end_as_timeout(tmp_path):
+    """Two sweeps at once, each one job under a one-minute limit with SLURM's warning 5 s before:
+    one may be requeued up to 6 times and finishes; the other may not and ends `timeout`."""
+    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5", *WATCHFUL, *LONG]
+    requeued = start(tmp_path, "seed=0", "hydra.launcher.max_num_timeout=6", "hydra.sweep.dir=a",
+                     *limit)  # fmt: skip
+    timeout = start(tmp_path, "seed=1", "hydra.launcher.max_num_timeout=0", "hydra.sweep.dir=b",
+                    *limit)  # fmt: skip
+    out_b, err_b = timeout.communicate(timeout=300)
+    out_a, err_a = requeued.communicate(timeout=420)
+
+    assert requeued.returncode == 0, err_a
+    folder = tmp_path / "a"
+    [row] = index(folder).values()
+    done = summary(folder, row)
+    assert row["status"] == done["status"] == "completed" and done["epochs_run"] == 300
+    assert epochs(folder, row) == list(range(1, 301))  # one continuous run
+    assert len(done["resumes"]) >= 1  # it was requeued and continued from last.pt
+    log = "".join(p.read_text() for p in (folder / ".submitit").rglob("*_log.out"))
+    assert "Requeued job" in log and "resuming" in log
+
+    assert timeout.returncode == 1, err_b
+    folder = tmp_path / "b"
+    [row] = index(folder).values()
+    ended = summary(folder, row)
+    assert row["status"] == ended["status"] == "timeout"
+    assert "max_num_timeout=0" in ended["error"]
+    assert (
+        0 < ended["epochs_run"] < 300 and (folder / row["run_dir"] / "checkpoints/last.pt").exists()
+    )
+    assert epochs(folder, row) == list(range(1, ended["epochs_run"] + 1))
