@@ -41,3 +41,12 @@ def test_place_device_round_robins_over_several_gpus(name, job, n_gpus, expected
 )
 def test_threads_per_job_share_the_cpus(launcher, expected):
     assert placement.threads_per_job(launcher, n_cpus=8) == expected
+
+
+def test_a_slurm_job_without_cpus_per_task_uses_the_cpus_slurm_granted(monkeypatch):
+    target = {"_target_": "hydra_plugins.dlrun_slurm.slurm_launcher.DlrunSlurmLauncher"}
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert placement.threads_per_job(target, n_cpus=8) is None  # torch's own default
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "3")
+    assert placement.threads_per_job(target, n_cpus=8) == 3
+    assert placement.threads_per_job({**target, "cpus_per_task": 2}, n_cpus=8) == 2

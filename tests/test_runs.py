@@ -97,6 +97,22 @@ def test_statuses_nest_as_the_sweep_index_and_report_use_them():
     assert runs.KILLED in runs.BROKEN and runs.KILLED not in runs.STATUSES  # sweep.csv only
 
 
+def test_docs_name_every_status_and_what_a_sweep_does_with_it():
+    """run-folder.md's `status` row and sweeps.md's index and SLURM tables name each status."""
+    row = next(line for line in DOCS.read_text().splitlines() if line.startswith("| `status` |"))
+    assert set(re.findall(r"`([a-z_]+)`", row)) - {"status"} >= set(runs.STATUSES)
+    sweeps = (DOCS.parent / "sweeps.md").read_text()
+    index = next(line for line in sweeps.splitlines() if line.startswith("| `status` |"))
+    assert set(re.findall(r"`([a-z_]+)`", index)) >= {*runs.STATUSES, runs.KILLED}
+    # every status a SLURM job can end in says what the user does next
+    slurm = sweeps.split("### How a job ends", 1)[1].split("\n\n", 2)[1]
+    for status in (*runs.FINISHED, runs.FAILED, *runs.CONTINUES, runs.CANCELLED):
+        assert f"`{status}`" in slurm, status
+    assert set(runs.CONTINUES) <= set(runs.STATUSES) and not set(runs.CONTINUES) & set(
+        runs.FINISHED
+    )
+
+
 @pytest.mark.parametrize(
     ("metric", "higher"),
     [

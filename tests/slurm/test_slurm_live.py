@@ -112,23 +112,32 @@ def test_a_failing_job_fails_alone_and_a_rerun_submits_only_it(tmp_path):
     assert index(folder)[1]["status"] == "failed" and index(folder)[0]["status"] == "completed"
 
 
-def test_scancel_ends_a_job_cancelled_and_the_driver_exits(tmp_path):
-    # job 0 is quick, job 1 long: cancel job 1 once it has trained a few epochs
-    driver = start(tmp_path, "trainer.epochs=3,2000", "trainer.early_stopping.patience=null",
+def trained(folder: Path, job: int) -> int:
+    found = list(folder.glob(f"{job}_*/metrics.csv"))
+    return len(found[0].read_text().splitlines()) - 1 if found else 0
+
+
+def test_preemption_continues_a_job_and_scancel_ends_one_cancelled(tmp_path):
+    """Job 0 is requeued by SLURM (`scontrol requeue`: preemption's signals) and continues
+    from last.pt; job 1 is scancel'led: the driver records it and exits, never hangs."""
+    driver = start(tmp_path, "trainer.epochs=150,2000", "trainer.early_stopping.patience=null",
                    "hydra.sweep.dir=sw", *WATCHFUL)  # fmt: skip
     folder = tmp_path / "sw"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and driver.poll() is None:
-        runs = list(folder.glob("1_*/metrics.csv"))
-        if runs and len(runs[0].read_text().splitlines()) > 3:
+        if trained(folder, 0) > 3 and trained(folder, 1) > 3:
             break
         time.sleep(1)
     ident = sorted(p.name for p in (folder / ".submitit").iterdir() if "_" not in p.name)[-1]
+    subprocess.run(["scontrol", "requeue", f"{ident}_0"], check=True)
     subprocess.run(["scancel", f"{ident}_1"], check=True)
-    stdout, stderr = driver.communicate(timeout=120)  # bounded: never a hang
+    stdout, stderr = driver.communicate(timeout=240)  # bounded: never a hang
     assert driver.returncode == 1, stderr
     rows = index(folder)
     assert rows[0]["status"] == "completed"
+    done = summary(folder, rows[0])
+    assert epochs(folder, rows[0]) == list(range(1, 151))  # one continuous run
+    assert len(done["resumes"]) == 1 and done["resumes"][0]["from_epoch"] > 0
     assert rows[1]["status"] == "cancelled" and summary(folder, rows[1])["status"] == "cancelled"
     lost = [line for line in stderr.splitlines() if line.startswith("dlrun: job 1 cancelled")]
     assert len(lost) == 1 and f"{ident}_1" in lost[0], stderr
