@@ -6,6 +6,8 @@ Command output below is what SLURM 22.05 printed on the test cluster
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hydra_plugins.dlrun_slurm import _cluster
@@ -148,3 +150,21 @@ def test_a_pending_reason_that_never_clears_is_lost_at_once_others_are_printed_a
     assert watch.pending({"3_1"}, states) == {"3_1": "Resources"}
     clock.now = 90
     assert watch.pending({"3_1"}, states) == {}  # not again before the next interval
+
+
+@pytest.mark.parametrize(
+    "rc, stdout, stderr, expected",
+    [
+        (0, "7_0|RUNNING|None\n7_1|PENDING|Resources\n", "",
+         {"7_0": ("RUNNING", "None"), "7_1": ("PENDING", "Resources")}),
+        (1, "", "slurm_load_jobs error: Invalid job id specified", {}),  # forgotten: gone
+        (1, "", "slurm_load_jobs error: Unable to contact slurm controller", None),  # ask again
+    ],
+)  # fmt: skip
+def test_squeue_answers_and_silences_are_told_apart(tmp_path, monkeypatch, rc, stdout, stderr,
+                                                     expected):  # fmt: skip
+    fake = tmp_path / "squeue"
+    fake.write_text(f"#!/bin/sh\nprintf '{stdout}'\necho '{stderr}' >&2\nexit {rc}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert _cluster.queue("7") == expected

@@ -124,3 +124,22 @@ def test_a_job_cancelled_before_it_started_still_gets_its_row(tmp_path):
     row = index_row(tmp_path)
     assert (row["job"], row["seed"], row["status"]) == ("2", "2", runs.CANCELLED)
     assert row["run_dir"] == "2_seed=2"
+
+
+def test_the_array_is_sized_by_its_largest_job_and_device_auto_follows_nodes_have_gpus(tmp_path):
+    from types import SimpleNamespace
+
+    def job(num, device, threads):
+        cfg = job_cfg(tmp_path, num)
+        cfg.device = {"name": device}
+        cfg.trainer.threads = threads
+        return _driver.Job(num, [], cfg)
+
+    params = {"cpus_per_task": None, "gpus_per_node": None, "mem_gb": 4, "timeout_min": 60}
+    launcher = SimpleNamespace(params=params, own={"nodes_have_gpus": False})
+    jobs = [job(0, "auto", 2), job(1, "auto", 1)]
+    request = _driver.request_of(launcher, jobs)
+    assert (request.cpus, request.gpus, request.mem_gb) == (2, 0, 4)
+    launcher.own["nodes_have_gpus"] = True
+    assert _driver.request_of(launcher, jobs).gpus == 1
+    assert _driver.request_of(launcher, [job(0, "cpu", None)]).gpus == 0

@@ -187,11 +187,20 @@ def check(request: Request) -> None:
         raise UsageError(reason)
 
 
-def queue(array_id: str) -> dict[str, tuple[str, str]]:
-    """{task id: (state, reason)} of one submission, finished tasks too until SLURM forgets them."""
-    out = command("squeue", "-h", "-r", "-t", "all", "-j", array_id, "-o", "%i|%T|%r")
+def queue(array_id: str) -> dict[str, tuple[str, str]] | None:
+    """{task id: (state, reason)} of one submission, finished tasks too until SLURM forgets them.
+
+    None when squeue cannot answer now (the controller restarting, a timeout):
+    no task is judged from that. An id SLURM has forgotten (MinJobAge) is `{}`.
+    """
+    try:
+        out = command("squeue", "-h", "-r", "-t", "all", "-j", array_id, "-o", "%i|%T|%r")
+    except UsageError:
+        return None
+    if out.returncode != 0 and "Invalid job id" not in out.stderr:
+        return None
     states = {}
-    for line in out.stdout.splitlines():  # rc 1, "Invalid job id": forgotten (MinJobAge)
+    for line in out.stdout.splitlines():
         parts = line.strip().split("|")
         if len(parts) == 3:
             states[parts[0]] = (parts[1], parts[2])

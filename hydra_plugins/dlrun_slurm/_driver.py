@@ -74,12 +74,7 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
         else:
             todo.append(job)
     if todo:
-        request = _cluster.largest(
-            [
-                _cluster.size(launcher.params, str(j.cfg.device.name), j.cfg.trainer.threads)
-                for j in todo
-            ]
-        )
+        request = request_of(launcher, todo)
         _cluster.check(request)  # a swept device=cuda or trainer.threads may ask for more
         submitted = submit(launcher, todo, request)
         results.update(wait(launcher, todo, submitted))
@@ -99,6 +94,13 @@ def executor(launcher, request: _cluster.Request):
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     ex.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
     return ex
+
+
+def request_of(launcher, jobs: list[Job]) -> _cluster.Request:
+    """What each job of the array asks for: the largest of the jobs' own sizes."""
+    keys = {**launcher.params, **launcher.own}  # nodes_have_gpus is dlrun's own key
+    sizes = [_cluster.size(keys, str(j.cfg.device.name), j.cfg.trainer.threads) for j in jobs]
+    return _cluster.largest(sizes)
 
 
 def submit(launcher, todo: list[Job], request: _cluster.Request) -> list:
@@ -141,7 +143,9 @@ def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
             return results
         if time.monotonic() - asked >= own["poll_s"]:
             asked = time.monotonic()
-            look(watch, waiting, _cluster.queue(array_id), results)
+            states = _cluster.queue(array_id)
+            if states is not None:  # else squeue could not answer: judge nothing, ask again
+                look(watch, waiting, states, results)
         time.sleep(1.0)
 
 

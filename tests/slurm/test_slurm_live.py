@@ -1,5 +1,9 @@
 """hydra/launcher=slurm against a live single-node SLURM (tests/slurm/cluster.sh), end to end.
 
+Marked `slurm`: deselected by default (pyproject's addopts); `.ci/run` brings a
+cluster up and runs `pytest -m slurm tests/slurm`. Without a reachable cluster
+they skip and say why.
+
 Each test runs `dlrun train -m hydra/launcher=slurm ...` as a user would and
 checks the run folders, their statuses and sweep.csv. The cluster's short
 timers (cluster.sh) keep them to a few minutes: SLURM looks at time limits
@@ -12,6 +16,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +25,30 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slurm
+
+
+def cluster_missing() -> str | None:
+    """Why the live tests cannot run here, or None."""
+    if shutil.which("sbatch") is None:
+        return "sbatch is not on the PATH (tests/slurm/cluster.sh up installs SLURM)"
+    conf = os.environ.get("SLURM_CONF")
+    if not conf:
+        return 'SLURM_CONF is unset: eval "$(tests/slurm/cluster.sh env)"'
+    try:
+        out = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer in 20 s"
+    if out.returncode != 0 or not out.stdout.strip():
+        return f"the cluster of SLURM_CONF={conf} does not answer (tests/slurm/cluster.sh up)"
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def live_cluster():
+    reason = cluster_missing()
+    if reason:
+        pytest.skip(reason)
+
 
 SLURM = ["hydra/launcher=slurm"]
 # the driver looks at squeue every second and gives a vanished job 10 s (defaults: 10 s, 45 s)
