@@ -44,6 +44,11 @@ def test_a_job_asks_for_what_it_will_use(keys, device, threads, cpus, gpus):
     assert (request.cpus, request.gpus, request.mem_gb, request.minutes) == (cpus, gpus, 4, 120)
 
 
+def test_memory_per_cpu_replaces_the_default_memory_per_job():
+    assert size(launcher(mem_per_cpu="2G"), "cpu", None).mem_gb is None
+    assert size(launcher(mem_gb=8), "cpu", None).mem_gb == 8
+
+
 def test_the_sweep_asks_for_its_largest_job_and_names_where_that_came_from():
     jobs = [size(launcher(), "cpu", 2), size(launcher(), "cuda", None), size(launcher(), "cpu", 1)]
     top = _cluster.largest(jobs)

@@ -62,10 +62,13 @@ def size(launcher: dict, device: str, threads: int | None) -> Request:
         cuda = device.startswith("cuda") or (device == "auto" and launcher.get("nodes_have_gpus"))
         gpus = 1 if cuda else 0
         why["gpus"] = f"device={device}"
-    why["mem"] = f"hydra.launcher.mem_gb={launcher.get('mem_gb')}"
+    mem_gb = launcher.get("mem_gb")
+    if launcher.get("mem_per_cpu") or launcher.get("mem_per_gpu"):
+        mem_gb = None  # sbatch takes one of --mem, --mem-per-cpu, --mem-per-gpu
+    why["mem"] = f"hydra.launcher.mem_gb={mem_gb}"
     why["time"] = f"hydra.launcher.timeout_min={launcher.get('timeout_min')}"
     return Request(
-        int(cpus), launcher.get("mem_gb"), int(gpus), int(launcher.get("timeout_min") or 60),
+        int(cpus), mem_gb, int(gpus), int(launcher.get("timeout_min") or 60),
         launcher.get("partition"), why,
     )  # fmt: skip
 

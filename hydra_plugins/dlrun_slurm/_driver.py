@@ -88,6 +88,7 @@ def executor(launcher, request: _cluster.Request):
 
     params = dict(launcher.params)
     params.update(cpus_per_task=request.cpus, gpus_per_node=request.gpus or None)
+    params.update(mem_gb=request.mem_gb)
     folder = params.pop("submitit_folder")
     timeouts = params.pop("max_num_timeout")
     ex = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=timeouts)
