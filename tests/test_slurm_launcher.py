@@ -143,3 +143,16 @@ def test_the_array_is_sized_by_its_largest_job_and_device_auto_follows_nodes_hav
     launcher.own["nodes_have_gpus"] = True
     assert _driver.request_of(launcher, jobs).gpus == 1
     assert _driver.request_of(launcher, [job(0, "cpu", None)]).gpus == 0
+
+
+def test_sigterm_stops_the_driver_as_ctrl_c_does_and_its_handler_is_put_back():
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Interrupted) as stop:
+        with _driver.stopped_by_sigterm():
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.pause()  # the handler raises as soon as the signal lands
+    assert (stop.value.signal_name, stop.value.exit_code) == ("SIGTERM", 143)
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -10,8 +10,11 @@ in its run folder.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,19 +138,47 @@ def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
     array_id = submitted[0].job_id.split("_")[0]
     results: dict[int, JobReturn] = {}
     asked = 0.0
-    while True:
-        for tid, (task, job) in list(waiting.items()):
-            if task.paths.result_pickle.exists():
-                results[job.num] = read_result(task, job)
-                del waiting[tid]
-        if not waiting:
-            return results
-        if time.monotonic() - asked >= own["poll_s"]:
-            asked = time.monotonic()
-            states = _cluster.queue(array_id)
-            if states is not None:  # else squeue could not answer: judge nothing, ask again
-                look(watch, waiting, states, results)
-        time.sleep(1.0)
+    try:
+        with stopped_by_sigterm():
+            while True:
+                for tid, (task, job) in list(waiting.items()):
+                    if task.paths.result_pickle.exists():
+                        results[job.num] = read_result(task, job)
+                        del waiting[tid]
+                if not waiting:
+                    return results
+                if time.monotonic() - asked >= own["poll_s"]:
+                    asked = time.monotonic()
+                    states = _cluster.queue(array_id)
+                    if states is not None:  # squeue could not answer: judge nothing, ask again
+                        look(watch, waiting, states, results)
+                time.sleep(1.0)
+    except KeyboardInterrupt:  # the driver stops; the jobs are SLURM's and run on
+        print(
+            f"dlrun: the driver stopped; {len(waiting)} jobs run on in SLURM job {array_id} "
+            f"(squeue -j {array_id}; scancel {array_id} stops them), each writing its own folder",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
+
+
+@contextmanager
+def stopped_by_sigterm():
+    """SIGTERM (kill, a driver job's own time limit) stops the driver as Ctrl-C does."""
+    from dlrun.errors import Interrupted
+
+    def stop(signum, frame):
+        raise Interrupted("SIGTERM", 143)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def look(watch: _cluster.Watch, waiting: dict, states: dict, results: dict) -> None:
