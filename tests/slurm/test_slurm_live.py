@@ -179,8 +179,9 @@ def test_time_limits_requeue_from_last_pt_then_end_as_timeout(tmp_path):
     limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5", *WATCHFUL, *LONG]
     requeued = start(tmp_path, "seed=0", "hydra.launcher.max_num_timeout=6", "hydra.sweep.dir=a",
                      *limit)  # fmt: skip
+    # (2000 epochs: it ends at SLURM's first warning, however fast the machine)
     timeout = start(tmp_path, "seed=1", "hydra.launcher.max_num_timeout=0", "hydra.sweep.dir=b",
-                    *limit)  # fmt: skip
+                    *limit, "trainer.epochs=2000")  # fmt: skip
     out_b, err_b = timeout.communicate(timeout=300)
     out_a, err_a = requeued.communicate(timeout=420)
 
