@@ -55,7 +55,7 @@ SLURM = ["hydra/launcher=slurm"]
 WATCHFUL = ["hydra.launcher.poll_s=1", "hydra.launcher.lost_after_s=10"]
 QUICK = ["device=cpu", "trainer.progress=false"]
 # ~0.2 s an epoch on one core: long enough for SLURM's signals, short enough to stop at once
-LONG = ["trainer.early_stopping.patience=null", "trainer.epochs=300"]
+NO_EARLY_STOP = "trainer.early_stopping.patience=null"
 
 
 def command(*args: str) -> list[str]:
@@ -149,7 +149,7 @@ def trained(folder: Path, job: int) -> int:
 def test_preemption_continues_a_job_and_scancel_ends_one_cancelled(tmp_path):
     """Job 0 is requeued by SLURM (`scontrol requeue`: preemption's signals) and continues
     from last.pt; job 1 is scancel'led: the driver records it and exits, never hangs."""
-    driver = start(tmp_path, "trainer.epochs=150,2000", "trainer.early_stopping.patience=null",
+    driver = start(tmp_path, "trainer.epochs=150,2000", NO_EARLY_STOP,
                    "hydra.sweep.dir=sw", *WATCHFUL)  # fmt: skip
     folder = tmp_path / "sw"
     deadline = time.monotonic() + 120
@@ -176,9 +176,10 @@ def test_preemption_continues_a_job_and_scancel_ends_one_cancelled(tmp_path):
 def test_time_limits_requeue_from_last_pt_then_end_as_timeout(tmp_path):
     """Two sweeps at once, each one job under a one-minute limit with SLURM's warning 5 s before:
     one may be requeued up to 6 times and finishes; the other may not and ends `timeout`."""
-    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5", *WATCHFUL, *LONG]
+    limit = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=5", *WATCHFUL]
+    limit += [NO_EARLY_STOP]
     requeued = start(tmp_path, "seed=0", "hydra.launcher.max_num_timeout=6", "hydra.sweep.dir=a",
-                     *limit)  # fmt: skip
+                     *limit, "trainer.epochs=300")  # fmt: skip
     # (2000 epochs: it ends at SLURM's first warning, however fast the machine)
     timeout = start(tmp_path, "seed=1", "hydra.launcher.max_num_timeout=0", "hydra.sweep.dir=b",
                     *limit, "trainer.epochs=2000")  # fmt: skip
