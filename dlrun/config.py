@@ -26,8 +26,11 @@ class ModelConfig:
     # lecture keeps units with probability p and rescales at test time instead).
     dropout: float = 0.0
     bottleneck: int | None = None  # width of a narrow linear layer in the middle
-    kernel_size: int = 5  # CNNs only
+    kernel_size: int = 5  # CNNs only: every conv layer's kernel...
+    first_kernel_size: int | None = None  # ...but the first layer's (None: kernel_size)
     batch_norm: bool = False
+    residual: bool = False  # mlp only: h = h + act(fc(h)) for hidden layers after the first
+    bidirectional: bool = True  # gru only: read the sequence both ways
 
 
 @dataclass
@@ -37,6 +40,35 @@ class MLPConfig(ModelConfig):
 
     width: int = 512
     dropout: float = 0.3
+
+
+@dataclass
+class ResMLPConfig(ModelConfig):
+    """`model=resmlp`: the MNIST-1D paper's MLP, h = relu(fc1 x); h = h + relu(fc2 h)."""
+
+    width: int = 100
+    residual: bool = True
+
+
+@dataclass
+class CNN1DConfig(ModelConfig):
+    """`model=cnn1d`: the MNIST-1D paper's CNN, three stride-2 convolutions of 25 channels
+    (kernels 5, 3, 3), 5,210 parameters."""
+
+    width: int = 25
+    depth: int = 3
+    kernel_size: int = 3
+    first_kernel_size: int | None = 5
+
+
+@dataclass
+class GRUConfig(ModelConfig):
+    """`model=gru`: the MNIST-1D paper's bidirectional GRU, 6 hidden units per direction;
+    the head sees every position's output."""
+
+    width: int = 6  # hidden units per direction
+    depth: int = 1  # stacked GRU layers
+    activation: str = "tanh"  # fixed by the GRU's gates; sets the initializers' gain
 
 
 @dataclass
@@ -92,6 +124,9 @@ class DataConfig:
     n_train: int | None = None  # train on a random subset of this many samples
     classes: list[int] | None = None  # keep only these labels (renumbered 0..k-1)
     label_noise: float = 0.0  # fraction of training labels replaced at random
+    # One fixed permutation of each sample's positions (features), the same for every
+    # split and seed: the MNIST-1D paper's np.random.seed(42); np.random.permutation(40).
+    shuffle_positions: bool = False
     noise: float = 0.1  # synthetic sets: input noise (regression: target noise std)
     data_seed: int | None = 42  # seed of generated data (null: the run seed; regression only)
     condition: float = 100.0  # `quadratic`: condition number kappa of the Hessian
@@ -110,7 +145,9 @@ class EarlyStoppingConfig:
 @dataclass
 class TrainerConfig:
     epochs: int = 100
+    steps: int | None = None  # optimizer steps to train for, instead of epochs (None: epochs)
     batch_size: int = 128
+    shuffle: bool = True  # a new batch order every epoch (false: the same order every epoch)
     deterministic: bool = False  # torch.use_deterministic_algorithms
     threads: int | None = (
         None  # CPU threads for torch (None: torch's default, or a sweep job's share)
@@ -172,8 +209,14 @@ class TrainConfig:
 # dataclass of its own whose defaults are the choice's. Defaults stay in one place.
 CHOICES: dict[str, dict[str, tuple[str, dict[str, Any] | type]]] = {
     "model": {
+        "logistic": ("multinomial logistic regression: one linear layer", {"depth": 0}),
         "mlp": ("fully connected net: depth x width, activation, dropout, bottleneck", MLPConfig),
-        "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", {}),
+        "resmlp": ("the MNIST-1D paper's MLP: 100 units, h = h + relu(fc2 h)", ResMLPConfig),
+        "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", CNN1DConfig),
+        "gru": (
+            "bidirectional GRU over a sequence, every position's output to the head",
+            GRUConfig,
+        ),
         "cnn2d": ("2-D convolutions over an image (digits), then a linear head", {}),
         "deep_linear": ("the lecture's linear network W_L...W_1 x: no nonlinearity", {}),
     },

@@ -29,7 +29,7 @@ from dlrun.models import build_model, count_parameters
 from dlrun.optim import build_optimizer, build_schedule
 from dlrun.placement import resolve_device
 from dlrun.progress import print_summary
-from dlrun.train import EarlyStopping, evaluate, fit
+from dlrun.train import EarlyStopping, evaluate, fit, planned_epochs
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -59,9 +59,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         base["transfer"] = transfer_report
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
     steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
+    budget = f"{cfg.trainer.steps} steps" if cfg.trainer.steps else f"{cfg.trainer.epochs} epochs"
     print(
         f"dlrun: {cfg.model.name} with {base['n_params']:,} parameters on {device}; "
-        f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {cfg.trainer.epochs} epochs"
+        f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {budget}"
     )
     print(f"dlrun: run folder {run_dir}")
 
@@ -129,7 +130,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
         transfer_report = apply_transfer(model, cfg.transfer)
     model.to(device)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
-    schedule = build_schedule(optimizer, cfg.schedule, cfg.trainer.epochs)
+    schedule = build_schedule(optimizer, cfg.schedule, planned_epochs(cfg.trainer, len(data.train)))
     augment = None
     if cfg.data.augment.name != "none":
         from dlrun.augment import build_augment
@@ -169,6 +170,8 @@ def check_trainer(cfg) -> None:
         )
     if t.epochs < 1:
         raise ConfigError(f"trainer.epochs={t.epochs} must be at least 1")
+    if t.steps is not None and t.steps < 1:
+        raise ConfigError(f"trainer.steps={t.steps} must be at least 1 (or null: trainer.epochs)")
     if t.batch_size < 1:
         raise ConfigError(f"trainer.batch_size={t.batch_size} must be at least 1")
     p = t.early_stopping.patience

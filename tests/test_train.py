@@ -54,3 +54,29 @@ def test_divergence_is_detected(make_cfg, tmp_path):
     )
     assert summary["status"] == "diverged"
     assert summary["epochs_run"] < 10
+
+
+def test_a_step_budget_ends_inside_an_epoch(make_cfg, tmp_path):
+    # 1000 samples: 720 train at batch 100 -> 8 steps per epoch; 20 steps end in epoch 3
+    cfg = make_cfg("trainer.steps=20", "trainer.batch_size=100", "trainer.epochs=1")
+    summary = run(cfg, tmp_path)
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [8, 16, 20]
+    assert summary["status"] == "completed" and summary["steps"] == 20
+    assert summary["epochs_run"] == 3  # trainer.steps replaces trainer.epochs
+
+
+def test_early_stopping_off_tests_the_final_weights(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "trainer.epochs=4",
+        "trainer.early_stopping.patience=null",
+        "trainer.early_stopping.restore_best=false",
+        "trainer.early_stopping.monitor=val_acc",
+    )
+    summary = run(cfg, tmp_path)
+    last = read_csv(tmp_path / "metrics.csv")[-1]
+    assert summary["status"] == "completed" and summary["epochs_run"] == 4
+    assert summary["val_acc"] == pytest.approx(float(last["val_acc"]), abs=1e-6)
+    assert summary["best_val_acc"] == max(
+        float(r["val_acc"]) for r in read_csv(tmp_path / "metrics.csv")
+    )
