@@ -1,7 +1,7 @@
 """The command line: `dlrun <command>` dispatched to its function, errors as one line.
 
 `dlrun train` is a Hydra app (composition: dlrun.compose); `dlrun list`,
-`report` and `gradcheck` are plain subcommands. Bad input ends with one line on
+`report`, `gradcheck` and `check` are plain subcommands. Bad input ends with one line on
 stderr and exit code 2. Nothing here imports torch until a subcommand needs
 it, so `dlrun --help` is instant.
 """
@@ -24,11 +24,13 @@ commands:
   report PATH... [opts]    plots and tables for run folders and sweeps
   list [experiments]       config groups, their choices, and the experiments
   gradcheck [overrides]    autograd against finite differences on the configured model
+  check <experiment>       run an experiment and check its claims (--all [--quick]: every one)
 
 examples:
   dlrun train optimizer=adam init=xavier
   dlrun train -m optimizer=sgd,momentum,adam seed=0,1,2
   dlrun report outputs/sweeps/<date>/<time>_<name>
+  dlrun check init_symmetry quick=true
   dlrun train --help       every config key, with its default
 """
 
@@ -60,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         "list": list_main,
         "report": report_main,
         "gradcheck": gradcheck_main,
+        "check": check_main,
     }
     if command not in commands:
         print(USAGE, end="", file=sys.stderr)
@@ -211,3 +214,9 @@ def gradcheck_main(args: list[str]) -> int:
     from dlrun.gradcheck import main as gradcheck
 
     return gradcheck(args)
+
+
+def check_main(args: list[str]) -> int:
+    from dlrun.check import main as check
+
+    return check(args)

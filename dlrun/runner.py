@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun import runs
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
+from dlrun.claims import check_claims
 from dlrun.data import Dataset, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS
 from dlrun.errors import ConfigError
@@ -116,6 +117,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     seed_everything(cfg.seed, cfg.trainer.deterministic)
     device = resolve_device(cfg.device.name)
     check_trainer(cfg)
+    check_claims(cfg)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
         # down many times over: one thread each is then faster.

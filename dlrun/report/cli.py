@@ -122,6 +122,7 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 def report(options: argparse.Namespace) -> int:
     from dlrun.report.bias_variance import supports_bias_variance
+    from dlrun.report.claims import claims_html, evaluate, print_claims
     from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
     from dlrun.report.findings import findings
@@ -154,6 +155,7 @@ def report(options: argparse.Namespace) -> int:
     )
     extra += rate_findings(study, options.x)
     sentences = findings(study, extra)
+    claims = evaluate(study)
 
     out.mkdir(parents=True, exist_ok=True)
     frame = runs_frame(study)
@@ -165,10 +167,11 @@ def report(options: argparse.Namespace) -> int:
     )
     sources = [str(p) for p in options.paths]
     (out / "index.html").write_text(
-        page(title, sources, sentences, settings_frame(study), figures, brief)
+        page(title, sources, sentences, settings_frame(study), figures, brief, claims_html(claims))
     )
 
     console = Console(highlight=False)
+    print_claims(claims, console)
     print_runs(study, console)
     console.print("[bold]Findings[/]")
     for sentence in sentences:

@@ -24,6 +24,8 @@ from dlrun import runs as run_folder
 SKIP_DIRS = {run_folder.HYDRA, run_folder.CHECKPOINTS, "report", "__pycache__", ".git"}
 # Summary keys that repeat a config key or only say where the run was written.
 SUMMARY_DROP = {"name", "seed", "run_dir"}
+# Config keys that are not settings: an experiment's claims (dlrun.report.claims reads them).
+CONFIG_DROP = {"claims"}
 
 
 class Incomplete(Exception):
@@ -138,6 +140,7 @@ def read_run(
             layers = read_csv_strict(folder / run_folder.LAYERS, text_columns=("layer",))
         except Incomplete:
             layers = None  # diagnostics only: the run itself is still good
+    config = {k: v for k, v in config.items() if k not in CONFIG_DROP}
     return flatten(config), summary, metrics, layers
 
 
