@@ -128,6 +128,7 @@ def report(options: argparse.Namespace) -> int:
     from dlrun.report.findings import findings
     from dlrun.report.html import page
     from dlrun.report.load import load_runs
+    from dlrun.report.published import grid, grid_html, print_grid, published_figure
     from dlrun.report.rates import rate_findings
     from dlrun.report.study import make_study
     from dlrun.report.tables import print_runs, runs_frame, settings_frame
@@ -156,22 +157,33 @@ def report(options: argparse.Namespace) -> int:
     extra += rate_findings(study, options.x)
     sentences = findings(study, extra)
     claims = evaluate(study)
+    cells = grid(claims)
 
     out.mkdir(parents=True, exist_ok=True)
     frame = runs_frame(study)
     frame.to_csv(out / "runs.csv", index=False)
-    figures = render(plan(study, options.x, options.group, options.threshold), out, options.format)
+    planned = plan(study, options.x, options.group, options.threshold)
+    figures = render([*published_figure(claims, cells), *planned], out, options.format)
     brief = frame[[c for c in frame.columns if c not in study.runs.config_keys or c in study.keys]]
     title = f"dlrun report: {options.paths[0].resolve().name}" + (
         f" and {len(options.paths) - 1} more" if len(options.paths) > 1 else ""
     )
     sources = [str(p) for p in options.paths]
     (out / "index.html").write_text(
-        page(title, sources, sentences, settings_frame(study), figures, brief, claims_html(claims))
+        page(
+            title,
+            sources,
+            sentences,
+            settings_frame(study),
+            figures,
+            brief,
+            claims_html(claims) + grid_html(cells, claims),
+        )
     )
 
     console = Console(highlight=False)
     print_claims(claims, console)
+    print_grid(cells, console)
     print_runs(study, console)
     console.print("[bold]Findings[/]")
     for sentence in sentences:

@@ -22,7 +22,7 @@ from dlrun.report.style import to_bytes
 from dlrun.report.sweep import plot_sweep
 
 FORMATS = ("png", "svg", "pdf")
-NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers")
+NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers", "rates", "published")
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
 
 
