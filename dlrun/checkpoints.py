@@ -30,6 +30,7 @@ class Parts:
     generator: torch.Generator  # draws the batches (and augmentations)
     augment: Any = None  # a (batch, generator) -> batch function, or None
     loss_fn: Any = None
+    forward: Any = None  # the model's forward pass: the module, or torch.compile's form of it
 
 
 @dataclass

@@ -17,9 +17,36 @@ measures and decides.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from dlrun.errors import ConfigError
+
+
+@dataclass
+class ClaimConfig:
+    """One expected outcome of an experiment, checked on its sweep (docs/claims.md).
+
+    The quantity: `metric` of the setting `of` (mean over its seeds), minus or
+    over another setting, its log-log slope or peak along a swept key, or an
+    order of settings. The bound: `above`, `below`, or `near` within `tol`.
+    """
+
+    says: str = "???"  # required  # the claim in words
+    source: str = ""  # where the claim comes from: a paper, the lecture
+    metric: str = "test_acc"  # a summary number, or a measure (docs/claims.md)
+    of: dict[str, Any] = field(default_factory=dict)  # config values that pick the setting
+    minus: dict[str, Any] | None = None  # the difference of two settings' metrics...
+    over: dict[str, Any] | None = None  # ...or their ratio
+    slope: str | None = None  # a swept key: the slope of log(metric) against log(key)
+    peak: str | None = None  # a swept key: where along it the metric is highest
+    order: list[dict[str, Any]] | None = None  # settings from the highest metric down
+    above: float | None = None  # bounds: the quantity is above...
+    below: float | None = None  # ...and/or below these,
+    near: float | None = None  # or within `tol` of this
+    tol: float | None = None
+    quick: bool = True  # false: too small at the experiment's quick size to show
+
 
 FORMS = ("minus", "over", "slope", "peak", "order")  # none of them: the value of `of`
 

@@ -125,10 +125,12 @@ def train_main(args: list[str]) -> int:
     import hydra
 
     from dlrun import compose, sweeps
+    from dlrun.argv import train_argv
     from dlrun.paths import conf_dir
 
     compose.setup_hydra()
-    args = compose.train_argv(args)
+    compose.compose_once()
+    args = train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
         train_task

@@ -4,7 +4,8 @@ The one home of the override grammar: every `key=value` dlrun reads (the
 command line, an experiment's quick size, a transfer source's pretraining, the
 sweep index's settings) goes through Hydra's own parser here, so any quoting
 or group choice Hydra accepts works everywhere. With the CLI and the sweep
-callback, the only module that imports Hydra.
+callback, the only module that imports Hydra. dlrun.argv shapes `dlrun
+train`'s command line with it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dlrun import runs
 from dlrun.errors import UsageError
-
-EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 
 # --- resolvers and Hydra's setup -----------------------------------------------
 
@@ -74,36 +72,68 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("dlrun_textbook_momentum", textbook_momentum)
 
 
+_registered: list[bool] = []  # setup_hydra has run in this process
+
+
 def setup_hydra() -> None:
-    """Register resolvers, the schema with every group choice, and the experiments (idempotent)."""
+    """Register resolvers, the schema with every group choice, and the experiments (once).
+
+    Choices and experiments are stored as plain dicts, typed by the schema's
+    fields when Hydra merges them: a structured node per choice would cost a
+    few milliseconds each, and start-up pays for all of them.
+    """
+    register_resolvers()
+    if _registered:
+        return
+    import dataclasses
+
+    import yaml
     from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
 
     from dlrun.config import CHOICES, TrainConfig, choice_node
     from dlrun.experiments import experiment_files
 
-    register_resolvers()
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     for group, choices in CHOICES.items():
         for choice in choices:
-            cs.store(group=group, name=choice, node=choice_node(group, choice))
+            cs.store(group=group, name=choice, node=dataclasses.asdict(choice_node(group, choice)))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 20x faster
     for path in experiment_files(shared=True):
-        node = OmegaConf.load(path)
+        node = yaml.load(path.read_text(), Loader=loader) or {}
         if path.stem.startswith("_"):  # a shared diff: a root config, not a choice of experiment=
             cs.store(name=path.stem, node=node, package="_global_")
         else:
             cs.store(group="experiment", name=path.stem, node=node, package="_global_")
+    _registered.append(True)
+
+
+def compose_once() -> None:
+    """Make `hydra.main` compose the config once, not twice.
+
+    Before running, Hydra composes the whole config only to read `hydra.mode`
+    (Hydra._internal.hydra.Hydra.get_mode), then composes it again to run: a
+    few hundred milliseconds of every `dlrun train`. dlrun's configs never
+    set `hydra.mode`, so it can only come from the command line, where Hydra's
+    parser reads it; None lets `-m` decide, as Hydra does when it is unset.
+    """
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    def get_mode(self: Any, config_name: str | None, overrides: list[str]) -> Any:
+        modes = [o.value() for o in parse_overrides(overrides) if override_key(o) == "hydra.mode"]
+        return RunMode[str(modes[-1])] if modes and modes[-1] is not None else None
+
+    Hydra.get_mode = get_mode
 
 
 def compose(overrides: Sequence[str] = ()) -> Any:
     """The config `dlrun train <overrides>` would run, without Hydra's own keys (tests, tools)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     from dlrun.paths import conf_dir
-
-    from hydra.core.global_hydra import GlobalHydra
 
     setup_hydra()
     if GlobalHydra.instance().is_initialized():
@@ -139,112 +169,6 @@ def override_values(overrides: Sequence[str]) -> dict[str, str]:
         for o in parse_overrides(overrides)
         if o.value_type is not None  # `~key` deletes: no value
     }
-
-
-# Hydra's flags that take a value (None: any value; else the choices it accepts).
-_CFG = ("job", "hydra", "all")
-_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
-VALUED_FLAGS: dict[str, tuple[str, ...] | None] = {
-    "--cfg": _CFG, "-c": _CFG, "--info": _INFO, "-i": _INFO, "--package": None, "-p": None,
-    "--config-dir": None, "-cd": None, "--config-path": None, "-cp": None,
-    "--config-name": None, "-cn": None, "--experimental-rerun": None,
-    "--shell-completion": None, "-sc": None,
-}  # fmt: skip
-
-
-def split_argv(args: Sequence[str]) -> tuple[list[str], list[str]]:
-    """(Hydra's flags with their values, overrides): flags may come anywhere on the line.
-
-    An override never starts with `-` (`+key`, `~key`, `++key` do not), so
-    anything that does is a flag.
-    """
-    flags: list[str] = []
-    overrides: list[str] = []
-    args = list(args)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("-"):
-            overrides.append(arg)
-        else:
-            flags.append(arg)
-            if arg in VALUED_FLAGS and i + 1 < len(args):
-                choices = VALUED_FLAGS[arg]
-                if choices is None or args[i + 1] in choices:
-                    flags.append(args[i + 1])
-                    i += 1
-        i += 1
-    return flags, overrides
-
-
-# --- dlrun train's argv -------------------------------------------------------------
-
-
-def train_argv(args: Sequence[str]) -> list[str]:
-    """Hydra's argv for `dlrun train`: an experiment's quick size, a resumed run's own folder,
-    and, for -m, job folders named by what each job varies."""
-    flags, overrides = split_argv(args)
-    overrides = [*overrides, *quick_size(overrides)]
-    parsed = parse_overrides(overrides)
-    given = {override_key(o) for o in parsed}
-    resume = [o for o in parsed if override_key(o) == "resume" and o.value() is not None]
-    if resume and "hydra.run.dir" not in given:
-        folder = Path(str(resume[-1].value()))
-        if not runs.last_checkpoint(folder).is_file():
-            raise UsageError(
-                f"resume={folder}: no run folder with {runs.CHECKPOINTS}/{runs.LAST} there"
-            )
-        overrides.append(f"hydra.run.dir={folder}")
-    if {"-m", "--multirun"} & set(flags) and EXCLUDE_KEYS not in given:
-        overrides += job_folder_names(parsed)
-    return [*flags, *overrides]
-
-
-def quick_size(overrides: Sequence[str]) -> list[str]:
-    """An experiment's quick-size overrides when the composed config says `quick: true`.
-
-    The user's own keys win over the quick size's. Only an `experiment=` choice
-    has a quick size, so other command lines are not composed here.
-    """
-    parsed = parse_overrides(overrides)
-    chosen = [o for o in parsed if override_key(o) == "experiment" and o.value()]
-    if not chosen:
-        return []
-    fixed = [
-        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
-    ]
-    try:
-        quick = compose(fixed).quick
-    except Exception:
-        return []  # a bad override: Hydra reports it in one line when the run composes
-    if not quick:
-        return []
-    from dlrun.experiments import quick_overrides
-
-    given = {override_key(o) for o in parsed}
-    extra = parse_overrides(quick_overrides(str(chosen[-1].value())))
-    return [o.input_line for o in extra if override_key(o) not in given]
-
-
-def job_folder_names(parsed: list[Any]) -> list[str]:
-    """For -m, leave the overrides every job shares out of the job folders' names.
-
-    A job folder is then `<job number>_<what this job varies>`, e.g.
-    `3_optimizer=adam,seed=1`: short, and found again when the same sweep is
-    re-run into its folder (resume).
-    """
-    from omegaconf import OmegaConf
-
-    from dlrun.paths import conf_dir
-
-    fixed = [
-        override_key(o) for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
-    ]
-    if not fixed:
-        return []
-    defaults = OmegaConf.load(conf_dir() / "train.yaml").hydra.job.config.override_dirname
-    keys = ",".join(f"'{key}'" for key in dict.fromkeys([*defaults.exclude_keys, *fixed]))
-    return [f"{EXCLUDE_KEYS}=[{keys}]"]
 
 
 def pretrain_source(cfg: Any, task_overrides: Sequence[str], train: Callable) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlrun.claims import ClaimConfig
+
 MISSING = "???"
 
 
@@ -43,17 +45,8 @@ class MLPConfig(ModelConfig):
 
 
 @dataclass
-class ResMLPConfig(ModelConfig):
-    """`model=resmlp`: the MNIST-1D paper's MLP, h = relu(fc1 x); h = h + relu(fc2 h)."""
-
-    width: int = 100
-    residual: bool = True
-
-
-@dataclass
 class CNN1DConfig(ModelConfig):
-    """`model=cnn1d`: the MNIST-1D paper's CNN, three stride-2 convolutions of 25 channels
-    (kernels 5, 3, 3), 5,210 parameters."""
+    """`model=cnn1d`: the MNIST-1D paper's CNN, 3 stride-2 convolutions (kernels 5, 3, 3)."""
 
     width: int = 25
     depth: int = 3
@@ -63,8 +56,7 @@ class CNN1DConfig(ModelConfig):
 
 @dataclass
 class GRUConfig(ModelConfig):
-    """`model=gru`: the MNIST-1D paper's bidirectional GRU, 6 hidden units per direction;
-    the head sees every position's output."""
+    """`model=gru`: the MNIST-1D paper's bidirectional GRU; the head sees every position."""
 
     width: int = 6  # hidden units per direction
     depth: int = 1  # stacked GRU layers
@@ -124,9 +116,7 @@ class DataConfig:
     n_train: int | None = None  # train on a random subset of this many samples
     classes: list[int] | None = None  # keep only these labels (renumbered 0..k-1)
     label_noise: float = 0.0  # fraction of training labels replaced at random
-    # One fixed permutation of each sample's positions (features), the same for every
-    # split and seed: the MNIST-1D paper's np.random.seed(42); np.random.permutation(40).
-    shuffle_positions: bool = False
+    shuffle_positions: bool = False  # one fixed permutation of every sample's positions
     noise: float = 0.1  # synthetic sets: input noise (regression: target noise std)
     data_seed: int | None = 42  # seed of generated data (null: the run seed; regression only)
     condition: float = 100.0  # `quadratic`: condition number kappa of the Hessian
@@ -158,6 +148,11 @@ class TrainerConfig:
     progress: bool = True  # rich progress bar
     target_loss: float | None = None  # stop once the training loss is at or below this
     divergence_loss: float = 1e6  # train loss above this (or nan) ends the run as diverged
+    # 32 | tf32 (TensorFloat-32 products on NVIDIA GPUs) | bf16 (bfloat16 autocast of the
+    # forward pass and loss, float32 weights and optimizer): dlrun/speed.py
+    precision: str = "32"
+    compile: bool = False  # torch.compile the model's forward pass
+    compile_mode: str = "default"  # torch.compile's mode: default | reduce-overhead | max-autotune
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
@@ -174,31 +169,6 @@ class TransferConfig:
     # Overrides (key=value) that train the source first, into transfer.source,
     # when that folder has no checkpoint yet: a transfer experiment in one command.
     pretrain: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ClaimConfig:
-    """One expected outcome of an experiment, checked on its sweep (docs/claims.md).
-
-    The quantity: `metric` of the setting `of` (mean over its seeds), minus or
-    over another setting, its log-log slope or peak along a swept key, or an
-    order of settings. The bound: `above`, `below`, or `near` within `tol`.
-    """
-
-    says: str = MISSING  # the claim in words
-    source: str = ""  # where the claim comes from: a paper, the lecture
-    metric: str = "test_acc"  # a summary number, or a measure (docs/claims.md)
-    of: dict[str, Any] = field(default_factory=dict)  # config values that pick the setting
-    minus: dict[str, Any] | None = None  # the difference of two settings' metrics...
-    over: dict[str, Any] | None = None  # ...or their ratio
-    slope: str | None = None  # a swept key: the slope of log(metric) against log(key)
-    peak: str | None = None  # a swept key: where along it the metric is highest
-    order: list[dict[str, Any]] | None = None  # settings from the highest metric down
-    above: float | None = None  # bounds: the quantity is above...
-    below: float | None = None  # ...and/or below these,
-    near: float | None = None  # or within `tol` of this
-    tol: float | None = None
-    quick: bool = True  # false: too small at the experiment's quick size to show
 
 
 @dataclass
@@ -227,9 +197,7 @@ class TrainConfig:
     name: str = "${model.name}-${data.name}"  # the run folder's name after its time
     resume: str | None = None  # a run folder to continue from its last checkpoint
     quick: bool = False  # with experiment=X: X's small size (its `# quick:` header line)
-    # An experiment's expected outcome as checks `dlrun report` and `dlrun check` decide;
-    # training never reads them.
-    claims: dict[str, ClaimConfig] = field(default_factory=dict)
+    claims: dict[str, ClaimConfig] = field(default_factory=dict)  # checks; training ignores them
 
 
 # Every choice a user can type, with its one-line description (`dlrun list`) and
@@ -239,7 +207,10 @@ CHOICES: dict[str, dict[str, tuple[str, dict[str, Any] | type]]] = {
     "model": {
         "logistic": ("multinomial logistic regression: one linear layer", {"depth": 0}),
         "mlp": ("fully connected net: depth x width, activation, dropout, bottleneck", MLPConfig),
-        "resmlp": ("the MNIST-1D paper's MLP: 100 units, h = h + relu(fc2 h)", ResMLPConfig),
+        "resmlp": (
+            "the MNIST-1D paper's MLP: h = relu(fc1 x); h + relu(fc2 h)",
+            {"residual": True},
+        ),
         "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", CNN1DConfig),
         "gru": (
             "bidirectional GRU over a sequence, every position's output to the head",

@@ -17,6 +17,7 @@ import torch
 from dlrun.config import DataConfig
 from dlrun.datasets import load_samples
 from dlrun.errors import DataError
+from dlrun.speed import fits_on_device
 
 
 @dataclass
@@ -130,8 +131,13 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     if extras.get("x_grid") is not None:
         extras["x_grid_std"] = ((extras["x_grid"] - mean) / std).astype(np.float32)
 
+    # Inputs live on the device unless they would crowd out the model: then they
+    # stay in host memory and each batch is copied over (dlrun.speed.to_device).
+    n_bytes = 4 * sum(a.size for a in (x_tr, x_va, x_te))
+    x_device = device if fits_on_device(n_bytes, device) else torch.device("cpu")
+
     def to_split(x: np.ndarray, y: np.ndarray) -> Split:
-        xt = torch.as_tensor(((x - mean) / std).astype(np.float32)).to(device)
+        xt = torch.as_tensor(((x - mean) / std).astype(np.float32)).to(x_device)
         yt = torch.as_tensor(y).to(device)
         return Split(xt, yt)
 

@@ -34,21 +34,43 @@ def _split_test(x: np.ndarray, y: np.ndarray, cfg: DataConfig):
     return x[train], y[train], x[test], y[test]
 
 
-def build_mnist1d(cfg: DataConfig):
-    """MNIST-1D generated offline by the `mnist1d` package, cached by its arguments."""
-    from mnist1d.data import get_dataset_args, make_dataset
+def mnist1d_settings(cfg: DataConfig) -> dict:
+    """The generator's settings that dlrun changes, and the package version that fixes the rest."""
+    from importlib.metadata import version
 
-    args = get_dataset_args(as_dict=True)
-    args.update(num_samples=cfg.n_samples, train_split=1.0 - cfg.test_fraction, seed=cfg.data_seed)
-    args.pop("url", None)  # never the download path
-    key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / f"mnist1d-{key}.npz"
+    return {
+        "num_samples": cfg.n_samples,
+        "train_split": 1.0 - cfg.test_fraction,
+        "seed": cfg.data_seed,
+        "mnist1d": version("mnist1d"),
+    }
+
+
+def mnist1d_cache_file(cfg: DataConfig) -> Path:
+    """Where the generated MNIST-1D arrays of these settings are cached (x, y, x_test, y_test)."""
+    key = json.dumps(mnist1d_settings(cfg), sort_keys=True).encode()
+    return cache_dir() / f"mnist1d-{hashlib.sha256(key).hexdigest()[:16]}.npz"
+
+
+def build_mnist1d(cfg: DataConfig):
+    """MNIST-1D generated offline by the `mnist1d` package, cached by its arguments.
+
+    A cache hit reads one .npz without importing the package (which imports
+    matplotlib's pyplot: most of a second). The key is the settings dlrun
+    changes plus the package's version, whose defaults fix the rest.
+    """
+    settings = mnist1d_settings(cfg)
+    path = mnist1d_cache_file(cfg)
     if path.exists():
         with np.load(path) as f:
             arrays = {k: f[k] for k in f.files}
     else:
+        from mnist1d.data import get_dataset_args, make_dataset
         from mnist1d.utils import ObjectView
 
+        args = get_dataset_args(as_dict=True)
+        args.pop("url", None)  # never the download path
+        args.update({k: v for k, v in settings.items() if k in args})
         d = make_dataset(ObjectView(dict(args)))
         arrays = {k: d[k] for k in ("x", "y", "x_test", "y_test")}
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import runs
+from dlrun import runs, speed
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
 from dlrun.claims import check_claims
 from dlrun.data import Dataset, build_dataset
@@ -118,6 +118,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     device = resolve_device(cfg.device.name)
     check_trainer(cfg)
     check_claims(cfg)
+    speed.configure(device, cfg.trainer)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
         # down many times over: one thread each is then faster.
@@ -148,7 +149,8 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     stopper = EarlyStopping(es.patience, es.min_delta, mode)
     loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn)
+    forward = speed.forward_of(model, cfg.trainer)
+    parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn, forward)
     return parts, data, device, transfer_report
 
 

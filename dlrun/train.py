@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dlrun import runs
+from dlrun import runs, speed
 from dlrun.checkpoints import Parts, Snapshot, State, checkpoint, save_checkpoints
 from dlrun.data import Dataset, batches
 from dlrun.diagnostics import layer_rows, layer_table
@@ -57,13 +57,25 @@ class EarlyStopping:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch_size: int):
-    """(mean loss, accuracy or RMSE) as device tensors: no host sync here."""
+def evaluate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    task: str,
+    batch_size: int,
+    precision: str = "32",
+):
+    """(mean loss, accuracy or RMSE) as device tensors: no host sync here.
+
+    `model` may be torch.compile's form of the module; `x` may stay on the host
+    (a data set too large for the device), `y` is on the device.
+    """
     model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    score = torch.zeros((), device=x.device)
+    loss_sum = torch.zeros((), device=y.device)
+    score = torch.zeros((), device=y.device)
     for start in range(0, len(y), batch_size):
-        out = model(x[start : start + batch_size])
+        with speed.autocast(y.device, precision):
+            out = model(speed.to_device(x[start : start + batch_size], y.device)).float()
         yb = y[start : start + batch_size]
         if task == "classification":
             loss_sum += F.cross_entropy(out, yb, reduction="sum")
@@ -79,10 +91,13 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
     """The epoch loop: train, evaluate, log, early-stop; `state.status` says how it ended."""
     tcfg = cfg.trainer
     model, optimizer, loss_fn = parts.model, parts.optimizer, parts.loss_fn
+    forward = model if parts.forward is None else parts.forward
     train, val = data.train, data.val
+    device = train.y.device
+    streamed = train.x.device != device  # data too large for the device: batches move per step
     classification = data.task == "classification"
     score = runs.score_name(data.task)
-    fixed_batch = train.x[:LAYER_BATCH]  # layers.csv measures the same batch every epoch
+    fixed_batch = speed.to_device(train.x[:LAYER_BATCH], device)  # layers.csv's batch, every epoch
     if layers is not None and state.epoch == 0:
         _initial_gradients(model, fixed_batch, train.y[:LAYER_BATCH], loss_fn)
         names, table = layer_table(model, fixed_batch)
@@ -90,9 +105,9 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
         model.zero_grad(set_to_none=True)
     # Per-step numbers go into device buffers, read in the epoch's one host sync.
     steps_per_epoch = math.ceil(len(train) / tcfg.batch_size)
-    weights = torch.full((steps_per_epoch,), tcfg.batch_size / len(train), device=train.x.device)
+    weights = torch.full((steps_per_epoch,), tcfg.batch_size / len(train), device=device)
     weights[-1] = (len(train) - tcfg.batch_size * (steps_per_epoch - 1)) / len(train)
-    step_losses = torch.zeros(steps_per_epoch, device=train.x.device)
+    step_losses = torch.zeros(steps_per_epoch, device=device)
     predictions = torch.zeros_like(train.y) if classification else None
     best = Snapshot(state)
     last_save = time.perf_counter()
@@ -108,20 +123,20 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
             # forward, backward, update: one pass over the training set (a step budget,
             # trainer.steps, may end the last pass early)
             model.train()
-            order = batches(
-                len(train), tcfg.batch_size, train.x.device, parts.generator, tcfg.shuffle
-            )
+            order = batches(len(train), tcfg.batch_size, device, parts.generator, tcfg.shuffle)
             n = (
                 steps_per_epoch
                 if tcfg.steps is None
                 else min(steps_per_epoch, tcfg.steps - state.step)
             )
             for i, idx in enumerate(order[:n]):
-                xb, yb = train.x[idx], train.y[idx]
+                xb = speed.to_device(train.x[idx.cpu()], device) if streamed else train.x[idx]
+                yb = train.y[idx]
                 if parts.augment is not None:
                     xb = parts.augment(xb, parts.generator)
-                out = model(xb)
-                loss = loss_fn(out, yb)
+                with speed.autocast(device, tcfg.precision):
+                    out = forward(xb)
+                    loss = loss_fn(out, yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if tcfg.max_grad_norm is not None:
@@ -135,7 +150,9 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 parts.schedule.step()  # the rate of the next epoch
 
             # evaluate: every logged number in one host sync
-            val_loss, val_score = evaluate(model, val.x, val.y, data.task, tcfg.eval_batch_size)
+            val_loss, val_score = evaluate(
+                forward, val.x, val.y, data.task, tcfg.eval_batch_size, tcfg.precision
+            )
             train_loss = step_losses[:n] @ weights[:n] / weights[:n].sum()
             seen = torch.cat(order[:n]) if n < steps_per_epoch else slice(None)
             train_score = (

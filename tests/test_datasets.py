@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -40,3 +44,23 @@ def test_bad_files_give_clear_errors(tmp_path):
     )
     d = build_dataset(DataConfig(name="npz", path=str(tmp_path / "ok.npz")), 0, CPU)
     assert d.task == "classification" and d.n_classes == 2
+
+
+def test_mnist1d_is_the_packages_own_data_and_a_cache_hit_does_not_import_it(tmp_path):
+    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.utils import ObjectView
+
+    cfg = DataConfig(name="mnist1d", n_samples=500, test_fraction=0.2, data_seed=3)
+    x, y, x_test, y_test, _ = datasets.build_mnist1d(cfg)
+    args = get_dataset_args(as_dict=True)
+    args.update(num_samples=500, train_split=0.8, seed=3)
+    reference = make_dataset(ObjectView(args))
+    np.testing.assert_array_equal(x, reference["x"])
+    np.testing.assert_array_equal(y_test, reference["y_test"])
+    code = (
+        "import sys; from dlrun.config import DataConfig; from dlrun.datasets import build_mnist1d; "
+        "build_mnist1d(DataConfig(name='mnist1d', n_samples=500, data_seed=3)); "
+        "assert 'mnist1d' not in sys.modules and 'matplotlib' not in sys.modules, 'imported'"
+    )
+    env = {**os.environ, "DLRUN_CACHE": str(datasets.cache_dir())}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
