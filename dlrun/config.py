@@ -45,9 +45,7 @@ class MLPConfig(ModelConfig):
 
 
 @dataclass
-class CNN1DConfig(ModelConfig):
-    """`model=cnn1d`: the MNIST-1D paper's CNN, 3 stride-2 convolutions (kernels 5, 3, 3)."""
-
+class CNN1DConfig(ModelConfig):  # the MNIST-1D paper's CNN: 3 stride-2 convolutions
     width: int = 25
     depth: int = 3
     kernel_size: int = 3
@@ -55,9 +53,7 @@ class CNN1DConfig(ModelConfig):
 
 
 @dataclass
-class GRUConfig(ModelConfig):
-    """`model=gru`: the MNIST-1D paper's bidirectional GRU; the head sees every position."""
-
+class GRUConfig(ModelConfig):  # the MNIST-1D paper's GRU, reading both ways
     width: int = 6  # hidden units per direction
     depth: int = 1  # stacked GRU layers
     activation: str = "tanh"  # fixed by the GRU's gates; sets the initializers' gain
