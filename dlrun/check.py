@@ -2,10 +2,12 @@
 
     dlrun check <experiment>... [quick=true] [key=value...]
     dlrun check --all [--quick] [key=value...]
+    dlrun check <experiment> --on <sweep folder>
 
 Each experiment runs in its own process into a sweep folder of its own
 (outputs/sweeps/<date>/<time>_<name>, the training output in check.log there),
-then its claims are decided as `dlrun report` decides them. Exit 0 only when
+then its claims are decided as `dlrun report` decides them; `--on` decides the
+experiment file's claims as they are now on runs made before. Exit 0 only when
 every claim of every experiment is confirmed (claims meant for the full size
 are skipped at the quick size); 1 otherwise; 2 for bad input, before anything runs.
 """
@@ -25,9 +27,11 @@ from dlrun.errors import ConfigError, UsageError
 USAGE = """\
 usage: dlrun check <experiment>... [quick=true] [key=value...]
        dlrun check --all [--quick] [key=value...]
+       dlrun check <experiment> --on <sweep folder>
 
 Runs each experiment (its sweep, as `dlrun train -m experiment=<name>`) and checks
-its claims: exit 0 only when every claim is confirmed. `dlrun list experiments`
+its claims: exit 0 only when every claim is confirmed. With --on, decides the
+experiment's claims, as its file states them now, on a sweep that already ran. `dlrun list experiments`
 lists the experiments; docs/claims.md says how claims are written and decided.
 """
 LOG = "check.log"
@@ -40,6 +44,12 @@ def main(args: list[str]) -> int:
     from dlrun.experiments import experiment_files
 
     known = [p.stem for p in experiment_files()]
+    folder = None
+    if "--on" in args:
+        at = args.index("--on")
+        if at + 1 >= len(args):
+            raise UsageError("dlrun check --on: give the sweep folder to check")
+        folder, args = Path(args[at + 1]), args[:at] + args[at + 2 :]
     flags = [a for a in args if a.startswith("-")]
     names = [a for a in args if not a.startswith("-") and "=" not in a]
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
@@ -57,10 +67,13 @@ def main(args: list[str]) -> int:
     for name in names:
         if name not in known:
             raise UsageError(f"unknown experiment {name!r}; choose from: {', '.join(known)}")
-    for name in names:
-        validate(name, overrides)  # every bad input before the first run starts
-
+    claims = {name: validate(name, overrides) for name in names}  # bad input: before any run
     console = Console(highlight=False, soft_wrap=True)
+    if folder is not None:
+        if len(names) != 1 or not folder.is_dir():
+            raise UsageError("dlrun check --on: one experiment and an existing sweep folder")
+        return 0 if decide(names[0], folder, console, claims[names[0]]) else 1
+
     start, outcomes = time.perf_counter(), {}
     for name in names:
         outcomes[name] = check_one(name, overrides, console)
@@ -78,8 +91,8 @@ def main(args: list[str]) -> int:
     return 0 if all(outcomes.values()) else 1
 
 
-def validate(name: str, overrides: list[str]) -> None:
-    """The experiment composes with these overrides and states claims that are well formed."""
+def validate(name: str, overrides: list[str]) -> dict:
+    """The experiment's claims, composed with these overrides and well formed."""
     from dlrun.claims import check_claims
     from dlrun.compose import compose, describe_hydra_error, is_hydra_error, parse_overrides
 
@@ -95,6 +108,9 @@ def validate(name: str, overrides: list[str]) -> None:
         raise
     if not cfg.claims:
         raise UsageError(f"experiment {name} states no claims: nothing to check")
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg.claims, resolve=True)
 
 
 def new_sweep_folder(name: str) -> Path:
@@ -117,10 +133,6 @@ def new_sweep_folder(name: str) -> Path:
 
 def check_one(name: str, overrides: list[str], console: Console) -> bool:
     """Run one experiment's sweep, print its claims; True when every claim passed."""
-    from dlrun.report.claims import evaluate, print_claims, tally
-    from dlrun.report.load import load_runs
-    from dlrun.report.study import ReportError, make_study
-
     folder = new_sweep_folder(name)
     command = ["-m", f"experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
     console.print(f"dlrun check {name}: dlrun train {' '.join(command)}", markup=False)
@@ -135,16 +147,26 @@ def check_one(name: str, overrides: list[str], console: Console) -> bool:
         console.print(f"  training exited with {code} ({folder / LOG}):", markup=False)
         for line in tail:
             console.print(f"    {line}", markup=False)
+    return decide(name, folder, console, seconds=seconds) and code == 0
+
+
+def decide(name: str, folder: Path, console: Console, claims=None, seconds=None) -> bool:
+    """Print the claims decided on the folder's runs; True when every one passed."""
+    from dlrun.report.claims import evaluate, print_claims, tally
+    from dlrun.report.load import load_runs
+    from dlrun.report.study import ReportError, make_study
+
     try:
-        results = evaluate(make_study(load_runs([folder])))
+        results = evaluate(make_study(load_runs([folder])), claims)
     except ReportError as e:
         console.print(f"  no claims decided: {e}", markup=False)
         return False
     print_claims(results, console)
-    ok = code == 0 and bool(results) and all(r.passed for r in results)
+    ok = bool(results) and all(r.passed for r in results)
     verdict = "every claim confirmed" if ok else "NOT every claim confirmed"
+    took = f" in {seconds:.0f} s" if seconds is not None else ""
     console.print(
-        f"dlrun check {name}: {verdict} ({tally(results)}) in {seconds:.0f} s; "
+        f"dlrun check {name}: {verdict} ({tally(results)}){took}; "
         f"dlrun report {folder} for the figures",
         markup=False,
     )

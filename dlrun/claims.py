@@ -17,7 +17,7 @@ measures and decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dlrun.errors import ConfigError
@@ -113,6 +113,9 @@ def check_claims(cfg: Any) -> None:
 
 
 def claim_problem(claim: Any, cfg: Any) -> str | None:
+    unknown = set(claim) - {f.name for f in fields(ClaimConfig)}
+    if unknown:  # `+claims.x.nera=1` gets past the schema: Hydra's `+` adds to any node
+        return f"unknown field {sorted(unknown)[0]!r}; fields: {', '.join(f.name for f in fields(ClaimConfig))}"
     if claim.get("says") in (None, "", "???"):
         return "`says` is missing: the claim in words"
     used = [f for f in FORMS if claim.get(f) is not None]

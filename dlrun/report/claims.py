@@ -68,10 +68,15 @@ def run_claims(study: Study) -> dict[str, tuple[dict[str, Any], list[str]]]:
     return found
 
 
-def evaluate(study: Study) -> list[Result]:
-    """Every claim the runs carry, decided on their usable runs."""
+def evaluate(study: Study, claims: dict[str, Any] | None = None) -> list[Result]:
+    """Every claim the runs carry (or `claims`, for all the runs), decided on their usable runs."""
     results = []
-    for name, (claim, runs) in run_claims(study).items():
+    found = (
+        run_claims(study)
+        if claims is None
+        else {name: (claim, list(study.table.index)) for name, claim in claims.items()}
+    )
+    for name, (claim, runs) in found.items():
         usable = study.usable[study.usable.index.isin(runs)]
         if not claim.get("quick", True) and len(usable) and usable.get("quick", False).all():
             results.append(Result(name, claim, SKIPPED, "checked at the full size only"))
