@@ -109,7 +109,8 @@ def same(value: Any, wanted: Any) -> bool:
         return str(value).lower() == str(wanted).lower()
     if isinstance(wanted, (int, float)) and isinstance(value, (int, float, np.number)):
         return math.isclose(float(value), float(wanted), rel_tol=1e-9)
-    return str(value) == str(wanted)
+    # a folder matches the paths inside it (transfer.source: the run records its checkpoint)
+    return str(value) == str(wanted) or str(value).startswith(str(wanted).rstrip("/") + "/")
 
 
 def one_setting(study: Study, usable: pd.DataFrame, selector, metric: str) -> tuple[str, Stat]:
