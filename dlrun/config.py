@@ -108,7 +108,7 @@ class DataConfig:
     task: str | None = None  # None: inferred (classification or regression)
     n_samples: int = 5000  # generated data sets: samples before the test split
     test_fraction: float = 0.2  # fraction held out as the test split
-    val_fraction: float = 0.1  # fraction of the training split used for validation
+    val_fraction: float = 0.1  # fraction of the training split used for validation (0: none)
     n_train: int | None = None  # train on a random subset of this many samples
     classes: list[int] | None = None  # keep only these labels (renumbered 0..k-1)
     label_noise: float = 0.0  # fraction of training labels replaced at random

@@ -77,8 +77,8 @@ def encode_labels(y_trainval: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarra
 
 def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     """Build, split (train/val/test), standardise with training statistics, move to device."""
-    if not 0.0 < cfg.val_fraction < 1.0:
-        raise DataError(f"data.val_fraction={cfg.val_fraction} must be in (0, 1)")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise DataError(f"data.val_fraction={cfg.val_fraction} must be in [0, 1)")
     if not 0.0 <= cfg.label_noise <= 1.0:
         raise DataError(f"data.label_noise={cfg.label_noise} must be in [0, 1]")
     if cfg.data_seed is None:  # generated data drawn anew for every run seed
@@ -109,7 +109,8 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
         train_idx, val_idx = np.arange(k), np.arange(k, len(y_tv))
     else:
         order = rng.permutation(len(y_tv))
-        n_val = max(1, int(round(len(order) * cfg.val_fraction)))
+        # 0: no validation split, every training row trains (a paper's protocol)
+        n_val = max(1, int(round(len(order) * cfg.val_fraction))) if cfg.val_fraction else 0
         val_idx, train_idx = order[:n_val], order[n_val:]
     if cfg.n_train is not None:
         if not 0 < cfg.n_train <= len(train_idx):

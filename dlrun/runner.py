@@ -146,6 +146,11 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
         )
     mode = "max" if runs.higher_is_better(monitor) else "min"
     es = cfg.trainer.early_stopping
+    if not len(data.val) and monitor.startswith("val_") and es.patience is not None:
+        raise ConfigError(
+            f"trainer.early_stopping.patience={es.patience} watches {monitor}, but "
+            "data.val_fraction=0 leaves no validation split: set patience=null"
+        )
     stopper = EarlyStopping(es.patience, es.min_delta, mode)
     loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -203,6 +208,8 @@ def final_metrics(model: torch.nn.Module, data: Dataset, batch_size: int) -> dic
     numbers: dict[str, float] = {}
     for split_name in ("train", "val", "test"):
         split = getattr(data, split_name)
+        if not len(split):
+            continue  # data.val_fraction=0: no validation split
         loss, value = evaluate(model, split.x, split.y, data.task, batch_size)
         numbers[f"{split_name}_loss"], numbers[f"{split_name}_{score}"] = torch.stack(
             [loss, value]

@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+from dlrun.errors import ConfigError
 from dlrun.runner import run
 from dlrun.train import EarlyStopping
 
@@ -80,3 +81,16 @@ def test_early_stopping_off_tests_the_final_weights(make_cfg, tmp_path):
     assert summary["best_val_acc"] == max(
         float(r["val_acc"]) for r in read_csv(tmp_path / "metrics.csv")
     )
+
+
+def test_without_a_validation_split_every_training_row_trains(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "data.val_fraction=0", "trainer.early_stopping.patience=null", "trainer.epochs=2"
+    )
+    summary = run(cfg, tmp_path)
+    assert summary["status"] == "completed" and "val_loss" not in summary
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [7, 14]  # 800 rows at batch 128: nothing held out
+    assert all(np.isnan(float(r["val_loss"])) for r in rows)
+    with pytest.raises(ConfigError, match="no validation split: set patience=null"):
+        run(make_cfg("data.val_fraction=0"), tmp_path / "stopping")
