@@ -73,6 +73,11 @@ LAYER_MEASURES = {
     "grad_norm": "the layer's gradient norm before training (layers.csv, epoch 0)",
     "unit_spread": "the largest difference between two units' weights at the end (last.pt)",
 }
+# <measure>@<metrics.csv column>: what a run's curve did.
+CURVE_MEASURES = {
+    "jitter": "the std of the column over the last 10 epochs: how much the curve still bounces",
+}
+JITTER_EPOCHS = 10
 # Numbers of a setting as a whole, measured across its seeds (regression runs).
 SETTING_MEASURES = {
     "bias2": "bias² of the seeds' predictions on the fixed grid",
@@ -87,15 +92,16 @@ def form(claim: Any) -> str:
 
 
 def layer_measure(metric: str) -> tuple[str, str] | None:
-    """('act_std', 'features.fc30') for 'act_std@features.fc30'; None for other metrics."""
-    measure, at, layer = metric.partition("@")
-    return (measure, layer) if at else None
+    """('act_std', 'features.fc30') for 'act_std@features.fc30' (or ('jitter', 'val_loss'));
+    None for other metrics."""
+    measure, at, where = metric.partition("@")
+    return (measure, where) if at else None
 
 
 def known_metric(metric: str) -> bool:
     parts = layer_measure(metric)
     if parts is not None:
-        return parts[0] in LAYER_MEASURES and bool(parts[1])
+        return (parts[0] in LAYER_MEASURES or parts[0] in CURVE_MEASURES) and bool(parts[1])
     return metric in SUMMARY_METRICS or metric in DERIVED_METRICS or metric in SETTING_MEASURES
 
 

@@ -62,6 +62,8 @@ def per_run(study: Study, runs: pd.DataFrame, metric: str) -> pd.Series:
     layer = form.layer_measure(metric)
     if layer is not None:
         name, at = layer
+        if name == "jitter":
+            return jitter(study, runs, at)
         if name == "unit_spread":
             return pd.Series({run: unit_spread(path, at) for run, path in runs["path"].items()})
         layers = study.runs.layers
@@ -74,6 +76,15 @@ def per_run(study: Study, runs: pd.DataFrame, metric: str) -> pd.Series:
     if metric == "gap":
         return column(runs, "val_loss") - column(runs, "train_loss")
     return column(runs, metric)
+
+
+def jitter(study: Study, runs: pd.DataFrame, column_name: str) -> pd.Series:
+    """Per run: the std of a metrics.csv column over its last epochs (form.JITTER_EPOCHS)."""
+    metrics = study.runs.metrics
+    if column_name not in metrics:
+        raise Unmeasured(f"metrics.csv has no column {column_name}")
+    curves = metrics[metrics["run"].isin(runs.index)].groupby("run")[column_name]
+    return curves.apply(lambda c: c.tail(form.JITTER_EPOCHS).std(ddof=1)).reindex(runs.index)
 
 
 def column(runs: pd.DataFrame, name: str) -> pd.Series:
