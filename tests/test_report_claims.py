@@ -186,3 +186,18 @@ def test_a_report_without_claims_has_no_claims_section(tmp_path):
 
 def page_text(tmp_path) -> str:
     return (tmp_path / "sweep" / "report" / "index.html").read_text()
+
+
+def test_runs_made_before_their_experiment_stated_claims_get_its_claims(tmp_path):
+    for setting, accs in ACCS.items():
+        for seed, acc in enumerate(accs):
+            metrics = classification_metrics(5)
+            write_run(
+                tmp_path / "old" / f"{setting}_{seed}",
+                {"init.name": setting, "seed": seed, "name": "init_symmetry", "claims": {}},
+                metrics,
+                summary_from(metrics, "completed", test_acc=acc),
+            )
+    results = {r.name: r for r in evaluate(make_study(load_runs([tmp_path / "old"])))}
+    assert results["zeros_stay_at_chance"].verdict == CONFIRMED  # experiments/init_symmetry.yaml
+    assert results["xavier_learns"].verdict == UNMEASURED  # these runs have no init=constant

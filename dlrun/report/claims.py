@@ -53,7 +53,11 @@ class Result:
 
 
 def run_claims(study: Study) -> dict[str, tuple[dict[str, Any], list[str]]]:
-    """{claim name: (claim, the runs that carry it)} from each run's config.yaml."""
+    """{claim name: (claim, the runs that carry it)} from each run's config.yaml.
+
+    Runs made before their experiment stated claims carry none: they get the
+    claims of the experiment file their `name` names, as it is now.
+    """
     found: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for run, path in study.table["path"].items():
         try:
@@ -61,11 +65,25 @@ def run_claims(study: Study) -> dict[str, tuple[dict[str, Any], list[str]]]:
                 config = yaml.load(f, Loader=yaml.CSafeLoader) or {}
         except (OSError, yaml.YAMLError):
             continue
-        for name, claim in (config.get("claims") or {}).items():
+        claims = config.get("claims") or experiment_claims(str(config.get("name")))
+        for name, claim in claims.items():
             known = found.setdefault(name, (claim, []))
             if known[0] == claim:  # another experiment's claim of the same name stays apart
                 known[1].append(run)
     return found
+
+
+def experiment_claims(name: str) -> dict[str, dict[str, Any]]:
+    """The claims experiments/<name>.yaml states, with the schema's defaults filled in."""
+    from dataclasses import asdict
+
+    from dlrun.paths import experiments_dir
+
+    path = experiments_dir() / f"{name}.yaml"
+    if "/" in name or not path.is_file():
+        return {}
+    stated = (yaml.load(path.read_text(), Loader=yaml.CSafeLoader) or {}).get("claims") or {}
+    return {key: {**asdict(form.ClaimConfig()), **claim} for key, claim in stated.items()}
 
 
 def evaluate(study: Study, claims: dict[str, Any] | None = None) -> list[Result]:
