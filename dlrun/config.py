@@ -45,11 +45,12 @@ class MLPConfig(ModelConfig):
 
 
 @dataclass
-class CNN1DConfig(ModelConfig):  # the MNIST-1D paper's CNN: 3 stride-2 convolutions
+class CNN1DConfig(ModelConfig):  # the MNIST-1D paper's CNN (batch_norm=false: exactly)
     width: int = 25
     depth: int = 3
     kernel_size: int = 3
     first_kernel_size: int | None = 5
+    batch_norm: bool = True  # Adam at 1e-3 trains it in 100 epochs (0.78 -> 0.92 here)
 
 
 @dataclass

@@ -39,10 +39,12 @@ def test_the_papers_four_models_are_the_defaults_of_their_choices():
         "gru": 2 * 3 * (6 * 1 + 6 * 6 + 6 + 6) + (2 * 6 * 40 * 10 + 10),
     }
     for name, expected in counts.items():
-        net = paper_model(name)
+        net = paper_model(name, "model.batch_norm=false")  # cnn1d's default adds batch norm
         assert sum(p.numel() for p in net.parameters()) == expected, name
         assert net(torch.randn(3, 40)).shape == (3, 10)
     convs = [m for m in paper_model("cnn1d").features if isinstance(m, torch.nn.Conv1d)]
+    norms = [m for m in paper_model("cnn1d").features if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(norms) == 3
     assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
         (25, 5, 2),
         (25, 3, 2),

@@ -96,7 +96,8 @@ def evaluate(study: Study, claims: dict[str, Any] | None = None) -> list[Result]
     )
     for name, (claim, runs) in found.items():
         usable = study.usable[study.usable.index.isin(runs)]
-        if not claim.get("quick", True) and len(usable) and usable.get("quick", False).all():
+        quick = "quick" in usable and len(usable) and usable["quick"].astype(bool).all()
+        if not claim.get("quick", True) and quick:
             results.append(Result(name, claim, SKIPPED, "checked at the full size only"))
             continue
         try:
