@@ -152,7 +152,8 @@ def check_one(name: str, overrides: list[str], console: Console) -> bool:
 
 def decide(name: str, folder: Path, console: Console, claims=None, seconds=None) -> bool:
     """Print the claims decided on the folder's runs; True when every one passed."""
-    from dlrun.report.claims import evaluate, print_claims, tally
+    from dlrun.report.claim_section import print_claims, tally
+    from dlrun.report.claims import evaluate
     from dlrun.report.load import load_runs
     from dlrun.report.study import ReportError, make_study
 

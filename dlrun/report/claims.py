@@ -1,4 +1,4 @@
-"""The Claims section: each claim of the runs' experiment measured on the sweep and decided.
+"""Claims decided on a sweep: each claim of the runs' experiment measured and judged.
 
 A claim (dlrun.claims, docs/claims.md) bounds one quantity. Each setting's
 metric is the mean over its seeds, known to within its standard error
@@ -256,38 +256,3 @@ def combine(verdicts: list[str]) -> str:
         if verdict in verdicts:
             return verdict
     return CONFIRMED
-
-
-def tally(results: list[Result]) -> str:
-    """'5 confirmed, 1 not confirmed': the section's heading."""
-    counts = pd.Series([r.verdict for r in results]).value_counts()
-    order = [CONFIRMED, REFUTED, INCONCLUSIVE, UNMEASURED, SKIPPED]
-    return ", ".join(f"{MARKS[v]} {counts[v]} {v}" for v in order if v in counts)
-
-
-def print_claims(results: list[Result], console) -> None:
-    if not results:
-        return
-    console.print(f"[bold]Claims[/] ({tally(results)})", soft_wrap=True)
-    for result in results:
-        console.print(f"  {result.line()}", markup=False, soft_wrap=True)
-
-
-def claims_html(results: list[Result]) -> str:
-    """The page's Claims section (empty when the runs carry no claims)."""
-    import html
-
-    if not results:
-        return ""
-    items = "\n".join(
-        f'<li class="claim"><b>{MARKS[r.verdict]} {html.escape(r.name)}</b>: {html.escape(r.claim["says"])}'
-        + (
-            f' <span class="meta">[{html.escape(r.claim["source"])}]</span>'
-            if r.claim.get("source")
-            else ""
-        )
-        + f"<br>{html.escape(r.measured)}; expected {html.escape(form.describe_bound(r.claim))}"
-        f" → <b>{r.verdict}</b></li>"
-        for r in results
-    )
-    return f'<h2>Claims</h2>\n<p class="meta">{html.escape(tally(results))}</p>\n<ul class="findings">\n{items}\n</ul>\n'

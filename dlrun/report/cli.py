@@ -122,7 +122,8 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 def report(options: argparse.Namespace) -> int:
     from dlrun.report.bias_variance import supports_bias_variance
-    from dlrun.report.claims import claims_html, evaluate, print_claims
+    from dlrun.report.claim_section import claims_html, print_claims
+    from dlrun.report.claims import evaluate
     from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
     from dlrun.report.findings import findings
