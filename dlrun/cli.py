@@ -1,7 +1,7 @@
 """The command line: `dlrun <command>` dispatched to its function, errors as one line.
 
 `dlrun train` is a Hydra app (composition: dlrun.compose); `dlrun list`,
-`report` and `gradcheck` are plain subcommands. Bad input ends with one line on
+`report`, `gradcheck` and `check` are plain subcommands. Bad input ends with one line on
 stderr and exit code 2. Nothing here imports torch until a subcommand needs
 it, so `dlrun --help` is instant.
 """
@@ -25,14 +25,16 @@ commands:
   export KIND PATH...      copy run folders to tensorboard event files or an mlflow store
   list [experiments]       config groups, their choices, and the experiments
   gradcheck [overrides]    autograd against finite differences on the configured model
+  check <experiment>       run an experiment and check its claims (--all [--quick]: every one)
 
 examples:
   dlrun train optimizer=adam init=xavier
   dlrun train -m optimizer=sgd,momentum,adam seed=0,1,2
   dlrun report             the newest sweep (or run) under outputs/
+  dlrun check init_symmetry quick=true
   dlrun train --help       every config key, with its default and what it means
 """
-COMMANDS = ("train", "report", "runs", "export", "list", "gradcheck")
+COMMANDS = ("train", "report", "runs", "export", "list", "gradcheck", "check")
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -53,13 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] in ("-sc", "--shell-completion"):
         return complete(argv)
     command, args = argv[0], argv[1:]
-    commands = {
-        "train": train_main,
-        "report": report_main,
-        "runs": runs_main,
-        "export": export_main,
-        "list": list_main,
-        "gradcheck": gradcheck_main,
+    commands = {"train": train_main, "list": list_main} | {
+        name: delegated(module) for name, module in ELSEWHERE.items()
     }
     if command not in commands:
         print(USAGE, end="", file=sys.stderr)
@@ -294,25 +291,20 @@ def list_main(args: list[str]) -> int:
 # --- other subcommands --------------------------------------------------------
 
 
-def runs_main(args: list[str]) -> int:
-    from dlrun.listing import main as runs
-
-    return runs(args)
-
-
-def export_main(args: list[str]) -> int:
-    from dlrun.export import main as export
-
-    return export(args)
+# commands whose code is a module of its own, imported only when typed
+ELSEWHERE = {
+    "report": "dlrun.report.cli",
+    "runs": "dlrun.listing",
+    "export": "dlrun.export",
+    "gradcheck": "dlrun.gradcheck",
+    "check": "dlrun.check",
+}
 
 
-def report_main(args: list[str]) -> int:
-    from dlrun.report.cli import main as report
+def delegated(module: str):
+    def command(args: list[str]) -> int:
+        import importlib
 
-    return report(args)
+        return importlib.import_module(module).main(args)
 
-
-def gradcheck_main(args: list[str]) -> int:
-    from dlrun.gradcheck import main as gradcheck
-
-    return gradcheck(args)
+    return command
