@@ -94,7 +94,8 @@ def main(args: list[str]) -> int:
 def validate(name: str, overrides: list[str]) -> dict:
     """The experiment's claims, composed with these overrides and well formed."""
     from dlrun.claims import check_claims
-    from dlrun.compose import compose, describe_hydra_error, is_hydra_error, parse_overrides
+    from dlrun.compose import compose, parse_overrides
+    from dlrun.hydra_errors import describe_hydra_error, is_hydra_error
 
     fixed = [o.input_line for o in parse_overrides(overrides) if not o.is_sweep_override()]
     try:
