@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omegaconf.errors import MissingMandatoryValue
+
 from dlrun.choices import CHOICES
 from dlrun.errors import ConfigError
 from dlrun.runs import monitorable
@@ -276,7 +278,7 @@ def _select(cfg: Any, key: str) -> Any:
     for part in key.split("."):
         try:
             node = getattr(node, part)
-        except (AttributeError, KeyError):
+        except (AttributeError, KeyError, MissingMandatoryValue):  # `???`: reported where used
             return _ABSENT
     if type(node).__name__ == "ListConfig":
         node = list(node)

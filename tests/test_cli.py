@@ -233,7 +233,7 @@ def test_completion_offers_subcommands_then_hydra_keys_then_paths(tmp_path):
         return out.stdout.split()
 
     assert complete("dlrun t") == ["train"]
-    assert complete("dlrun ") == ["train", "report", "runs", "export", "list", "gradcheck"]
+    assert complete("dlrun ") == ["train", "report", "runs", "export", "list", "gradcheck", "check"]
     keys = complete("dlrun train tr")
     assert "trainer." in keys and "transfer." in keys
     assert "optimizer=adam" in complete("dlrun train optimizer=")

@@ -81,7 +81,6 @@ def test_the_gru_reads_every_position_in_both_directions():
     [
         (["model=logistic", "model.depth=2"], "no hidden layers"),
         (["model=gru", "model.activation=relu"], "gates are fixed"),
-        (["model=cnn1d", "model.residual=true"], "only mlp"),
     ],
 )
 def test_impossible_model_settings_are_one_line_errors(make_cfg, overrides, message):
@@ -89,3 +88,12 @@ def test_impossible_model_settings_are_one_line_errors(make_cfg, overrides, mess
 
     with pytest.raises(ModelError, match=message):
         build_model(make_cfg(*overrides).model, (40,), 10)
+
+
+def test_residual_blocks_are_refused_outside_the_mlp_before_anything_is_built(make_cfg):
+    from dlrun.validate import problems
+
+    assert problems(make_cfg("model=cnn1d", "model.residual=true")) == [
+        "model.residual=True is for mlp only, not model=cnn1d"
+    ]
+    assert problems(make_cfg("model=mlp", "model.residual=true")) == []
