@@ -1,0 +1,333 @@
+"""Batched replicas: jobs that differ in values, not shapes, trained as one stacked model.
+
+A sweep over seeds, learning rates or dropout rates trains R copies of one
+architecture. Stacked, their weights gain a leading replica dimension and each
+layer is one batched matrix product (torch.baddbmm) instead of R small ones.
+Each replica is built exactly as a run alone builds it (the same seeding order,
+split, initial weights, batch order and torch.optim optimizer), so its run
+folder cannot tell the difference except by speed.
+
+Here: which configs may share a stack (`compatible_key`, `unbatchable_reason`,
+`group_jobs`), one job's parts (`build_replica`) and the stacked net
+(`StackedNet`). The epoch loop is `dlrun.replica_loop.fit_replicas`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+from torch import nn
+
+from dlrun.checkpoints import Parts, State
+from dlrun.config import ConfigError
+from dlrun.data import Dataset, build_dataset
+from dlrun.initializers import initialize
+from dlrun.models import ACTIVATIONS, build_model
+from dlrun.optim import build_optimizer, build_schedule
+from dlrun.sweep_index import maximize
+from dlrun.train import EarlyStopping, metric_columns  # moves with the runner refactor
+
+# Settings that may differ inside one stack, and why they can. Every other
+# setting must be equal (so a setting added later is safe until listed here).
+PER_REPLICA = {
+    "seed": "each replica draws its own split, initial weights, batches and dropout",
+    "name": "a label",
+    "init": "each replica is initialised as its own solo model, then stacked",
+    "optimizer": "each replica steps its own torch.optim optimizer",
+    "schedule": "each replica's optimizer has its own schedule",
+    "model.dropout": "a drop probability per replica",
+    "data.label_noise": "only the labels' values differ",
+    "data.noise": "values, not shapes",
+    "data.data_seed": "values, not shapes",
+    "data.condition": "values, not shapes",
+    "trainer.epochs": "a limit per replica; the stack runs until its last replica stops",
+    "trainer.early_stopping": "early stopping per replica",
+    "trainer.target_loss": "checked per replica",
+    "trainer.divergence_loss": "checked per replica",
+    "trainer.max_grad_norm": "gradients are clipped per replica",
+    "trainer.eval_batch_size": "evaluation runs per replica",
+    "trainer.layer_stats": "diagnostics run per replica",
+    "trainer.progress": "display only",
+}
+
+STACKABLE_MODELS = ("mlp", "deep_linear")
+
+
+def unbatchable_reason(cfg) -> str | None:
+    """Why this job must run alone, or None when it can join a stack."""
+    if cfg.model.name not in STACKABLE_MODELS:
+        return f"model={cfg.model.name}: only {' and '.join(STACKABLE_MODELS)} are stacked"
+    if cfg.model.batch_norm:
+        return "model.batch_norm=true: batch statistics are not stacked"
+    if cfg.data.augment.name != "none":
+        return f"data/augment={cfg.data.augment.name}: augmentations are drawn per run, not stacked"
+    if cfg.transfer.source:
+        return "transfer.source: pretrained weights are loaded by the solo path"
+    if cfg.resume:
+        return "resume: a run folder continues on its own"
+    return None
+
+
+def compatible_key(cfg) -> str:
+    """The settings that must be equal for jobs to share a stack, as a comparable string."""
+    tree = OmegaConf.to_container(OmegaConf.create(cfg) if not OmegaConf.is_config(cfg) else cfg)
+    for dotted in PER_REPLICA:
+        *parents, leaf = dotted.split(".")
+        node = tree
+        for key in parents:
+            node = node.get(key, {})
+        node.pop(leaf, None)
+    return json.dumps(tree, sort_keys=True, default=str)
+
+
+def group_jobs(
+    cfgs: list, max_replicas: int | None = None
+) -> tuple[list[list[int]], dict[int, str]]:
+    """Indices of jobs that can share a stack, in first-seen order; and why the others can't.
+
+    Every job lands in exactly one group; an unbatchable job is a group of one.
+    """
+    groups: list[list[int]] = []
+    open_group: dict[str, list[int]] = {}
+    reasons: dict[int, str] = {}
+    for i, cfg in enumerate(cfgs):
+        reason = unbatchable_reason(cfg)
+        if reason is not None:
+            reasons[i] = reason
+            groups.append([i])
+            continue
+        key = compatible_key(cfg)
+        group = open_group.get(key)
+        if group is None or (max_replicas is not None and len(group) >= max_replicas):
+            group = open_group[key] = []
+            groups.append(group)
+        group.append(i)
+    return groups, reasons
+
+
+@dataclass
+class Replica:
+    """One job of a stack: a solo run's parts and data, and what the loop changes."""
+
+    cfg: Any
+    data: Dataset
+    parts: Parts  # model, optimizer, schedule, stopper, batch generator, loss_fn
+    dropout_generator: torch.Generator  # the stream the solo run's dropout draws from
+    mode: str  # "min" or "max": how early stopping reads the monitored metric
+    state: State = field(default_factory=State)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
+    layers: list[dict[str, Any]] = field(default_factory=list)  # layers.csv rows
+
+
+def build_replica(cfg, device: torch.device) -> Replica:
+    """One job's data, model, optimizer and generators, drawn in the order a run alone draws them.
+
+    The runner seeds, builds the data, builds the model, initialises it and then
+    creates the batch generator; doing the same here makes the split, the label
+    noise, the initial weights and the batch order equal to the solo run's
+    bit for bit. The global RNGs are restored afterwards.
+    """
+    reason = unbatchable_reason(cfg)
+    if reason is not None:
+        raise ConfigError(f"this job cannot join a stack: {reason}")
+    with _restored_global_rng():
+        _seed_everything(cfg.seed)
+        data = build_dataset(cfg.data, cfg.seed, device)
+        model = build_model(cfg.model, data.input_shape, data.n_out)
+        initialize(model, cfg.init, cfg.model.activation)
+        dropout_generator = _global_stream(device, cfg.seed)
+    model.to(device)
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
+    schedule = build_schedule(optimizer, cfg.schedule, cfg.trainer.epochs)
+    es = cfg.trainer.early_stopping
+    columns = metric_columns(data.task)
+    if es.monitor not in columns[2:]:
+        raise ConfigError(
+            f"trainer.early_stopping.monitor={es.monitor!r}: choose from {columns[2:]}"
+        )
+    mode = "max" if maximize(es.monitor) else "min"
+    stopper = EarlyStopping(es.patience, es.min_delta, mode)
+    loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
+    generator = torch.Generator(device=device).manual_seed(cfg.seed)
+    parts = Parts(model, optimizer, schedule, stopper, generator, None, loss_fn)
+    return Replica(cfg, data, parts, dropout_generator, mode)
+
+
+def _seed_everything(seed: int) -> None:
+    # The runner's seed_everything without its deterministic switch (process-wide).
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _global_stream(device: torch.device, seed: int) -> torch.Generator:
+    """A generator holding the state the solo run's global RNG has when training starts."""
+    if device.type == "cpu":  # seeded, then advanced by the model's initialisation
+        generator = torch.Generator()
+        generator.set_state(torch.get_rng_state())
+        return generator
+    # A device's global generator is only seeded: models are built on the CPU.
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@contextmanager
+def _restored_global_rng() -> Iterator[None]:
+    py, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        yield
+    random.setstate(py)
+    np.random.set_state(np_state)
+
+
+@contextmanager
+def as_global_rng(generator: torch.Generator) -> Iterator[None]:
+    """Run solo code that draws from the global RNG (nn.Dropout) from `generator` instead."""
+    module = torch if generator.device.type == "cpu" else torch.get_device_module(generator.device)
+    saved = module.get_rng_state()
+    module.set_rng_state(generator.get_state())
+    try:
+        yield
+    finally:
+        generator.set_state(module.get_rng_state())
+        module.set_rng_state(saved)
+
+
+class StackedNet:
+    """R nets of one architecture as stacked parameters: weight [R, out, in], bias [R, out].
+
+    While stacked, every net's parameters are views of its slice of the stack,
+    so the solo net, its torch.optim optimizer and dlrun's own evaluation and
+    diagnostics see the replica's current weights without a copy.
+    """
+
+    def __init__(self, nets: list[nn.Module], dropout_generators: list[torch.Generator]):
+        keys = list(nets[0].state_dict())
+        for net in nets[1:]:
+            state = net.state_dict()
+            if list(state) != keys or any(
+                state[k].shape != nets[0].state_dict()[k].shape for k in keys
+            ):
+                raise ValueError("replicas differ in shape: compatible_key let them into one stack")
+        # The net with dropout layers (if any replica has them) gives the layer sequence.
+        template = max(nets, key=lambda n: sum(isinstance(m, nn.Dropout) for m in n.modules()))
+        self.ops = _ops(template)
+        self.nets = list(nets)
+        self.generators = list(dropout_generators)
+        self.drop = [_drop_probability(net) for net in nets]
+        self.params = {
+            k: torch.stack([net.state_dict()[k].detach() for net in nets]).requires_grad_()
+            for k in keys
+        }
+        self._alias()
+
+    def __len__(self) -> int:
+        return len(self.nets)
+
+    def forward(self, x: torch.Tensor, train: bool = True) -> torch.Tensor:
+        """x [R, B, ...] -> outputs [R, B, n_out]; `train` applies dropout."""
+        h = x
+        for kind, name, module in self.ops:
+            if kind == "flatten":
+                h = h.flatten(2)
+            elif kind == "linear":
+                w, b = self.params[f"{name}.weight"], self.params[f"{name}.bias"]
+                h = torch.baddbmm(b.unsqueeze(1), h, w.mT)
+            elif kind == "act":
+                h = module(h)  # elementwise, so the replica dimension passes through
+            elif train:
+                h = h * self._dropout_noise(h)
+        return h
+
+    def _dropout_noise(self, h: torch.Tensor) -> torch.Tensor:
+        # As F.dropout on a CPU draws it: bernoulli(1 - p) / (1 - p), one call per
+        # replica from its own stream, so on a CPU the masks equal the solo run's.
+        noise = torch.empty_like(h, requires_grad=False)
+        for r, (p, generator) in enumerate(zip(self.drop, self.generators)):
+            if p > 0:
+                noise[r].bernoulli_(1 - p, generator=generator).div_(1 - p)
+            else:
+                noise[r].fill_(1.0)
+        return noise
+
+    def zero_grad(self) -> None:
+        for p in self.params.values():
+            p.grad = None
+
+    def bind_grads(self) -> None:
+        """Each net's parameter gradients become views of its slice of the stacked gradients."""
+        for r, net in enumerate(self.nets):
+            for name, p in net.named_parameters():
+                g = self.params[name].grad
+                p.grad = None if g is None else g[r]
+
+    def keep(self, rows: list[int]) -> None:
+        """Shrink the stack to these rows; the other nets keep their weights as their own."""
+        for r, net in enumerate(self.nets):
+            if r not in rows:
+                _own(net)
+        index = torch.tensor(rows, dtype=torch.long, device=next(iter(self.params.values())).device)
+        self.params = {
+            k: v.detach().index_select(0, index).requires_grad_() for k, v in self.params.items()
+        }
+        self.nets = [self.nets[r] for r in rows]
+        self.generators = [self.generators[r] for r in rows]
+        self.drop = [self.drop[r] for r in rows]
+        self._alias()
+
+    def release(self) -> None:
+        """Every net owns its weights again (the stack can be dropped)."""
+        self.keep([])
+
+    def _alias(self) -> None:
+        for r, net in enumerate(self.nets):
+            for name, p in net.named_parameters():
+                p.data = self.params[name].detach()[r]
+
+
+def _own(net: nn.Module) -> None:
+    net.zero_grad(set_to_none=True)  # its gradients were views of the stack's
+    for p in net.parameters():
+        p.data = p.data.clone()
+
+
+_ACTIVATION_TYPES = tuple(ACTIVATIONS.values())
+
+
+def _ops(net: nn.Module) -> list[tuple[str, str, nn.Module]]:
+    """The net's leaf modules in forward order as (kind, name, module)."""
+    ops = []
+    for name, m in net.named_modules():
+        if list(m.children()):
+            continue
+        if isinstance(m, nn.Flatten):
+            ops.append(("flatten", name, m))
+        elif isinstance(m, nn.Linear):
+            ops.append(("linear", name, m))
+        elif isinstance(m, nn.Dropout):
+            ops.append(("dropout", name, m))
+        elif isinstance(m, _ACTIVATION_TYPES):
+            ops.append(("act", name, m))
+        else:
+            raise ValueError(f"{name} ({type(m).__name__}) cannot be stacked")
+    return ops
+
+
+def _drop_probability(net: nn.Module) -> float:
+    return next((m.p for m in net.modules() if isinstance(m, nn.Dropout)), 0.0)
+
+
+def unstack_state(stacked: dict[str, torch.Tensor], r: int) -> dict[str, torch.Tensor]:
+    """Replica r's state dict in the solo model's key names, as tensors of its own.
+
+    Cloned, not views: torch.save of a view would write the whole stack.
+    """
+    return {k: v.detach()[r].clone() for k, v in stacked.items()}
