@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from dlrun.checkpoints import Snapshot
 from dlrun.data import batches
 from dlrun.diagnostics import layer_rows, layer_table
-from dlrun.replicas import Replica, StackedNet, as_global_rng
+from dlrun.replicas import Replica, as_global_rng, compatible_key
+from dlrun.stacked import StackedNet
 from dlrun.train import evaluate, metric_name  # moves with the runner refactor
 
 # Called after each replica's epoch with (replica, metrics.csv row, layers.csv rows);
@@ -33,6 +34,10 @@ EpochHook = Callable[[Replica, dict[str, Any] | None, list[dict[str, Any]]], Non
 
 def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> None:
     """Train every replica until it completes, stops early or diverges; fill its state and rows."""
+    if len({compatible_key(r.cfg) for r in replicas}) > 1:
+        raise ValueError(
+            "these replicas differ in shape settings (see dlrun.replicas.compatible_key)"
+        )
     first = replicas[0]
     task, batch_size = first.data.task, first.cfg.trainer.batch_size
     classification = task == "classification"

@@ -17,14 +17,8 @@ from dlrun.data import Split, batches
 from dlrun.models import build_model
 from dlrun.optim import build_optimizer, build_schedule
 from dlrun.replica_loop import _clip_grad_norms, _epoch_order, fit_replicas
-from dlrun.replicas import (
-    StackedNet,
-    build_replica,
-    compatible_key,
-    group_jobs,
-    unbatchable_reason,
-    unstack_state,
-)
+from dlrun.replicas import build_replica, compatible_key, group_jobs, unbatchable_reason
+from dlrun.stacked import StackedLinear, StackedNet, unstack_state
 from dlrun.train import run
 
 CPU = torch.device("cpu")
@@ -311,6 +305,18 @@ def test_a_replica_in_a_stack_equals_it_alone_in_float64(base):
         assert_rows_close(replica.metrics, alone.metrics, rel=1e-6, keys=("val_loss", "val_acc"))
         for k, v in replica.parts.model.state_dict().items():
             torch.testing.assert_close(v, alone.parts.model.state_dict()[k], rtol=1e-12, atol=1e-12)
+
+
+def test_stacked_linear_gradients_pass_gradcheck():
+    gen = torch.Generator().manual_seed(0)
+    x, w, b = (
+        torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+        for shape in ((3, 5, 4), (3, 6, 4), (3, 6))
+    )
+    assert torch.autograd.gradcheck(StackedLinear.apply, (x, w, b))
+    out = StackedLinear.apply(x, w, b)
+    for r in range(3):
+        torch.testing.assert_close(out[r], torch.nn.functional.linear(x[r], w[r], b[r]))
 
 
 # --- optimizers: each replica's torch.optim step on views of the stack
