@@ -86,7 +86,8 @@ def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> 
                     predictions[:, rows] = out.detach().argmax(2)
 
             # --- evaluate every replica; the one host sync of the epoch
-            train_loss = step_losses @ weights
+            # one dot product per replica: a matrix-vector product sums in another order
+            train_loss = torch.stack([losses @ weights for losses in step_losses])
             if classification:
                 train_score = (predictions == y_epoch).to(weights.dtype).mean(1)
             else:
@@ -188,11 +189,13 @@ def _epoch_order(live: list[Replica], x: torch.Tensor, y: torch.Tensor, batch_si
 
 
 def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
-    """Each replica's mean loss on its batch, [R]: the solo loss_fn per replica."""
-    if classification:
-        per_sample = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
-        return per_sample.view(y.shape).mean(1)
-    return F.mse_loss(out, y, reduction="none").flatten(1).mean(1)
+    """Each replica's mean loss on its batch, [R], by the solo loss function itself.
+
+    One small call per replica: a vectorised mean rounds differently, and the
+    logged training loss would then differ from the solo run's in the last bit.
+    """
+    loss_fn = F.cross_entropy if classification else F.mse_loss
+    return torch.stack([loss_fn(o, t) for o, t in zip(out, y)])
 
 
 def _clip_limits(replicas: list[Replica]) -> torch.Tensor | None:
