@@ -35,16 +35,13 @@ EpochHook = Callable[[Replica, dict[str, Any] | None, list[dict[str, Any]]], Non
 def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> None:
     """Train every replica until it completes, stops early or diverges; fill its state and rows."""
     if len({compatible_key(r.cfg) for r in replicas}) > 1:
-        raise ValueError(
-            "these replicas differ in shape settings (see dlrun.replicas.compatible_key)"
-        )
+        raise ValueError("these replicas differ in shape settings (dlrun.replicas.compatible_key)")
     first = replicas[0]
-    task, batch_size = first.data.task, first.cfg.trainer.batch_size
-    classification = task == "classification"
+    batch_size, x0 = first.cfg.trainer.batch_size, first.data.train.x
+    classification = first.data.task == "classification"
     n = len(first.data.train)
     steps_per_epoch = math.ceil(n / batch_size)
     # The weight of each step's mean loss in the epoch's training loss (as fit does).
-    x0 = first.data.train.x
     weights = torch.full((steps_per_epoch,), batch_size / n, device=x0.device, dtype=x0.dtype)
     weights[-1] = (n - batch_size * (steps_per_epoch - 1)) / n
 
@@ -61,64 +58,18 @@ def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> 
             epoch += 1
             # --- each replica's batch order, exactly as its run alone draws it
             x_epoch, y_epoch = _epoch_order(live, x_train, y_train, batch_size)
-            step_losses = torch.zeros(
-                len(live), steps_per_epoch, dtype=x_train.dtype, device=x_train.device
-            )
-            predictions = torch.zeros_like(y_epoch) if classification else None
-
             # --- forward, backward, update: one stacked pass, then each replica's optimizer
-            for i in range(steps_per_epoch):
-                rows = slice(i * batch_size, (i + 1) * batch_size)
-                xb, yb = x_epoch[:, rows], y_epoch[:, rows]
-                out = stack.forward(xb)
-                losses = _losses(out, yb, classification)
-                stack.zero_grad()
-                # Each replica's loss depends on its own weights only, so the sum's
-                # gradient is every replica's solo gradient at once.
-                losses.sum().backward()
-                if clip is not None:
-                    _clip_grad_norms(stack, clip)
-                stack.bind_grads()
-                for replica in live:
-                    replica.parts.optimizer.step()
-                step_losses[:, i] = losses.detach()
-                if classification:
-                    predictions[:, rows] = out.detach().argmax(2)
-
-            # --- evaluate every replica; the one host sync of the epoch
-            # one dot product per replica: a matrix-vector product sums in another order
+            step_losses, predictions = _train_epoch(
+                stack, live, x_epoch, y_epoch, batch_size, clip, classification
+            )
+            # --- evaluate every replica: the one host sync of the epoch
+            # One dot product per replica: a matrix-vector product sums in another order.
             train_loss = torch.stack([losses @ weights for losses in step_losses])
-            if classification:
-                train_score = (predictions == y_epoch).to(weights.dtype).mean(1)
-            else:
-                train_score = train_loss.sqrt()
-            numbers, lrs, names = [train_loss, train_score], [], []
-            for replica in live:
-                parts, tcfg, val = replica.parts, replica.cfg.trainer, replica.data.val
-                lrs.append(parts.optimizer.param_groups[0]["lr"])
-                if parts.schedule is not None:
-                    parts.schedule.step()
-                loss, score = evaluate(parts.model, val.x, val.y, task, tcfg.eval_batch_size)
-                numbers.append(torch.stack([loss, score]))
-                layer_names = []
-                if tcfg.layer_stats:
-                    layer_names, table = layer_table(parts.model, replica.data.train.x[:256])
-                    numbers.append(table.flatten())
-                names.append(layer_names)
-            values = torch.cat([v.double() for v in numbers]).tolist()
-
-            # --- per replica: log, then decide whether it goes on
+            results = _evaluate(live, train_loss, predictions, y_epoch, epoch)
             wall_s = time.perf_counter() - start
-            at = 2 * len(live)
-            for j, replica in enumerate(live):
-                val_loss, val_score = values[at : at + 2]
-                table = values[at + 2 : at + 2 + 3 * len(names[j])]
-                at += 2 + len(table)
-                rows3 = [table[k : k + 3] for k in range(0, len(table), 3)]
-                epoch_numbers = (values[j], values[len(live) + j], val_loss, val_score, lrs[j])
-                layers = layer_rows(names[j], rows3, epoch)
-                _end_epoch(replica, epoch, steps_per_epoch, epoch_numbers, wall_s, layers, on_epoch)
-
+            # --- per replica: log, then decide whether it goes on
+            for replica, (numbers, layers) in zip(live, results):
+                _end_epoch(replica, epoch, steps_per_epoch, numbers, wall_s, layers, on_epoch)
             # --- replicas that stopped leave the stack with their weights as they are
             going_on = [j for j, r in enumerate(live) if r.state.status == "running"]
             if len(going_on) < len(live):
@@ -129,6 +80,80 @@ def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> 
                 live = [live[j] for j in going_on]
     finally:
         stack.release()
+
+
+def _train_epoch(
+    stack: StackedNet,
+    live: list[Replica],
+    x_epoch: torch.Tensor,
+    y_epoch: torch.Tensor,
+    batch_size: int,
+    clip: torch.Tensor | None,
+    classification: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One epoch of steps: each step's loss per replica [R, steps] and, for classification,
+    each sample's predicted class in the epoch's order [R, n]. Nothing syncs with the host."""
+    steps = math.ceil(y_epoch.shape[1] / batch_size)
+    step_losses = torch.zeros(len(live), steps, dtype=x_epoch.dtype, device=x_epoch.device)
+    predictions = torch.zeros_like(y_epoch) if classification else None
+    for i in range(steps):
+        batch = slice(i * batch_size, (i + 1) * batch_size)
+        out = stack.forward(x_epoch[:, batch])
+        losses = _losses(out, y_epoch[:, batch], classification)
+        stack.zero_grad()
+        # Each replica's loss depends on its own weights only, so the gradient of
+        # the sum is every replica's solo gradient at once.
+        losses.sum().backward()
+        if clip is not None:
+            _clip_grad_norms(stack, clip)
+        stack.bind_grads()
+        for replica in live:
+            replica.parts.optimizer.step()
+        step_losses[:, i] = losses.detach()
+        if classification:
+            predictions[:, batch] = out.detach().argmax(2)
+    return step_losses, predictions
+
+
+def _evaluate(
+    live: list[Replica],
+    train_loss: torch.Tensor,
+    predictions: torch.Tensor | None,
+    y_epoch: torch.Tensor,
+    epoch: int,
+) -> list[tuple[tuple[float, ...], list[dict[str, Any]]]]:
+    """Per replica: (train loss, train score, val loss, val score, lr) and its layers.csv rows.
+
+    Validation and layer statistics run through the solo code on each replica's
+    own net; the schedules step here, after the epoch's rate is read (as in fit).
+    """
+    if predictions is not None:
+        train_score = (predictions == y_epoch).to(train_loss.dtype).mean(1)
+    else:
+        train_score = train_loss.sqrt()
+    numbers, lrs, names = [train_loss, train_score], [], []
+    for replica in live:
+        parts, tcfg, data = replica.parts, replica.cfg.trainer, replica.data
+        lrs.append(parts.optimizer.param_groups[0]["lr"])
+        if parts.schedule is not None:
+            parts.schedule.step()
+        loss, score = evaluate(parts.model, data.val.x, data.val.y, data.task, tcfg.eval_batch_size)
+        numbers.append(torch.stack([loss, score]))
+        layer_names = []
+        if tcfg.layer_stats:
+            layer_names, table = layer_table(parts.model, data.train.x[:256])
+            numbers.append(table.flatten())
+        names.append(layer_names)
+    values = torch.cat([v.double() for v in numbers]).tolist()  # the host sync
+
+    results, R, at = [], len(live), 2 * len(live)
+    for j in range(R):
+        val_loss, val_score = values[at : at + 2]
+        table = values[at + 2 : at + 2 + 3 * len(names[j])]
+        at += 2 + len(table)
+        rows = layer_rows(names[j], [table[k : k + 3] for k in range(0, len(table), 3)], epoch)
+        results.append(((values[j], values[R + j], val_loss, val_score, lrs[j]), rows))
+    return results
 
 
 def _end_epoch(
