@@ -78,7 +78,8 @@ def unbatchable_reason(cfg) -> str | None:
 
 def compatible_key(cfg) -> str:
     """The settings that must be equal for jobs to share a stack, as a comparable string."""
-    tree = OmegaConf.to_container(OmegaConf.create(cfg) if not OmegaConf.is_config(cfg) else cfg)
+    node = cfg if OmegaConf.is_config(cfg) else OmegaConf.structured(cfg)
+    tree = OmegaConf.to_container(node, resolve=True)  # values as the run folder records them
     for dotted in PER_REPLICA:
         *parents, leaf = dotted.split(".")
         node = tree

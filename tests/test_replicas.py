@@ -419,8 +419,13 @@ def test_early_stopping_freezes_one_replica_while_the_others_go_on(base, tmp_pat
     going_on = cfg_with(base, "seed=1", "trainer.epochs=5", "trainer.early_stopping.patience=null")
     shorter = cfg_with(base, "seed=2", "trainer.epochs=3")
     replicas = [build_replica(c, CPU) for c in (stopping, going_on, shorter)]
-    fit_replicas(replicas)
+    calls = []
+    fit_replicas(replicas, on_epoch=lambda r, row, layers: calls.append((r, row, r.state.status)))
     assert [r.state.status for r in replicas] == ["early_stopped", "completed", "completed"]
+    for replica in replicas:  # the hook: epoch 0 (layers only), then each epoch once
+        mine = [(row, status) for r, row, status in calls if r is replica]
+        assert mine[0] == (None, "running") and [row for row, _ in mine[1:]] == replica.metrics
+        assert [status for _, status in mine[1:-1]] == ["running"] * (len(mine) - 2)
     assert [r.state.epoch for r in replicas] == [2, 5, 3]
     for cfg, replica in zip((stopping, going_on, shorter), replicas):
         metrics, _, folder = solo_rows(cfg, tmp_path)
@@ -449,6 +454,24 @@ def test_a_diverging_replica_is_frozen_and_the_others_are_unaffected(base, tmp_p
     for r in (0, 2):
         metrics, _, _ = solo_rows(cfgs[r], tmp_path)
         assert_rows_close(replicas[r].metrics, metrics, rel=1e-4)
+
+
+def test_regression_with_data_per_seed_and_a_target_loss_matches_solo_runs(base, tmp_path):
+    # data.data_seed=null: every seed draws its own training set (the bias-variance sweeps)
+    common = ("data=regression", "data.data_seed=null", "data.noise=0.3")
+    cfgs = [
+        cfg_with(base, *common, "seed=0"),
+        cfg_with(base, *common, "seed=1", "optimizer=sgd", "optimizer.lr=0.05"),
+        cfg_with(base, *common, "seed=2", "trainer.target_loss=100.0"),
+    ]
+    replicas = [build_replica(c, CPU) for c in cfgs]
+    assert not torch.equal(replicas[0].data.train.x, replicas[1].data.train.x)
+    fit_replicas(replicas)
+    assert replicas[2].state.steps_to_target == 0 and replicas[2].state.epoch == 1
+    for cfg, replica in zip(cfgs, replicas):
+        metrics, _, _ = solo_rows(cfg, tmp_path)
+        keys = ("train_loss", "val_loss", "train_rmse", "val_rmse", "lr")
+        assert_rows_close(replica.metrics, metrics, rel=1e-4, keys=keys)
 
 
 # --- out of the stack: solo key names, solo predictions, solo optimizer state
