@@ -22,12 +22,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dlrun.cli import compose
+from dlrun.compose import compose
 from dlrun.data import build_dataset
 from dlrun.initializers import initialize
 from dlrun.models import build_model
 from dlrun.optim import OPTIMIZERS
-from dlrun.train import resolve_device, run
+from dlrun.placement import resolve_device
+from dlrun.runner import run
 
 
 def hand_written(cfg, device: torch.device) -> float:

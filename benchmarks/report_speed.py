@@ -24,7 +24,8 @@ from pathlib import Path
 import matplotlib
 import pandas
 
-from dlrun.report.synthetic import classification_metrics, layer_rows, summary_from, write_run
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test fixtures
+from synthetic_runs import classification_metrics, layer_rows, summary_from, write_run
 
 RATES = [1e-4, 1e-3, 1e-2, 1e-1]
 WIDTHS = [16, 32, 64, 128, 256]

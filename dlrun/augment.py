@@ -14,13 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from dlrun.config import AugmentConfig, ConfigError
+from dlrun.config import AugmentConfig
+from dlrun.errors import AugmentError
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
-
-
-class AugmentError(ConfigError):
-    """Augmentation settings that do not fit the data."""
 
 
 def _uniform(n: int, low: float, high: float, like: Tensor, gen: torch.Generator) -> Tensor:

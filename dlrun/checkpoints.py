@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from dlrun import runs
-from dlrun.config import ConfigError
+from dlrun.errors import ConfigError
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Parts:
     generator: torch.Generator  # draws the batches (and augmentations)
     augment: Any = None  # a (batch, generator) -> batch function, or None
     loss_fn: Any = None
+    forward: Any = None  # the model's forward pass: the module, or torch.compile's form of it
 
 
 @dataclass
@@ -65,11 +66,11 @@ def checkpoint(parts: Parts, state: State, cfg) -> dict:
 
 def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
     """Write last.pt and best.pt atomically (a crash mid-write keeps the old file)."""
-    folder = run_dir / "checkpoints"
+    folder = run_dir / runs.CHECKPOINTS
     folder.mkdir(exist_ok=True)
     best = {**ckpt, "model": state.best_model or ckpt["model"], "epoch_saved": ckpt["epoch"]}
     best["optimizer"] = state.best_optimizer or ckpt["optimizer"]
-    for name, payload in (("last.pt", ckpt), ("best.pt", best)):
+    for name, payload in ((runs.LAST, ckpt), (runs.BEST, best)):
         tmp = folder / f".{name}.tmp"
         torch.save(payload, tmp)
         tmp.replace(folder / name)
@@ -117,9 +118,9 @@ def _copy_into(buffers: dict[str, Any], source: dict[str, Any]) -> dict[str, Any
 
 def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> None:
     """Restore everything last.pt holds; drop log rows written after it."""
-    last = folder / "checkpoints" / "last.pt"
+    last = runs.last_checkpoint(folder)
     if not last.is_file():
-        raise ConfigError(f"resume={folder}: no checkpoints/last.pt to resume from")
+        raise ConfigError(f"resume={folder}: no {runs.CHECKPOINTS}/{runs.LAST} to resume from")
     ckpt = torch.load(last, map_location=device, weights_only=True)
     parts.model.load_state_dict(ckpt["model"])
     parts.optimizer.load_state_dict(ckpt["optimizer"])
@@ -130,7 +131,7 @@ def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> No
     batches = ckpt["rng"]["batches"]
     parts.generator.set_state(batches.cpu() if device.type == "cpu" else batches)
     state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
-    best = torch.load(folder / "checkpoints" / "best.pt", map_location=device, weights_only=True)
+    best = torch.load(runs.best_checkpoint(folder), map_location=device, weights_only=True)
     state.best_model, state.best_optimizer = best["model"], best["optimizer"]
-    runs.truncate_csv(folder / "metrics.csv", state.epoch)
-    runs.truncate_csv(folder / "layers.csv", state.epoch)
+    runs.truncate_csv(folder / runs.METRICS, state.epoch)
+    runs.truncate_csv(folder / runs.LAYERS, state.epoch)

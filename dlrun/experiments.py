@@ -1,10 +1,20 @@
-"""The experiment library: YAML diffs in experiments/, each headed by its command and claim."""
+"""The experiment library: YAML diffs in experiments/, each headed by its command and claim.
+
+Files whose name starts with `_` are shared diffs that experiments include
+(`defaults: [/_base]`), not experiments of their own.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from dlrun.paths import experiments_dir
+
+
+def experiment_files(shared: bool = False) -> list[Path]:
+    """The experiment files, sorted; with `shared`, the shared diffs they include too."""
+    paths = sorted(experiments_dir().glob("*.yaml"))
+    return [p for p in paths if shared or not p.stem.startswith("_")]
 
 
 def header(path: Path) -> dict[str, str]:
@@ -21,22 +31,10 @@ def header(path: Path) -> dict[str, str]:
 
 def list_experiments() -> list[tuple[str, str]]:
     """(name, one-line purpose) for every experiment file."""
-    return [(p.stem, header(p).get("shows", "")) for p in sorted(experiments_dir().glob("*.yaml"))]
+    return [(p.stem, header(p).get("shows", "")) for p in experiment_files()]
 
 
 def quick_overrides(name: str) -> list[str]:
-    """The overrides of an experiment's quick size: its `# quick:` header line."""
+    """The overrides of an experiment's quick size (`quick=true`): its `# quick:` header line."""
     path = experiments_dir() / f"{name}.yaml"
     return header(path).get("quick", "").split() if path.is_file() else []
-
-
-def with_quick_size(args: list[str]) -> list[str]:
-    """`experiment=X quick=true` -> args plus X's quick overrides (the user's own keys win)."""
-    if not any(a in ("quick=true", "quick=True") for a in args):
-        return args
-    names = [a.split("=", 1)[1] for a in args if a.startswith("experiment=")]
-    if not names:
-        return args
-    given = {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a}
-    extra = [o for o in quick_overrides(names[-1]) if o.split("=", 1)[0] not in given]
-    return [*args, *extra]

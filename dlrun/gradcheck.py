@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlrun.data import build_dataset
+from dlrun.errors import ConfigError, UsageError
 from dlrun.initializers import initialize
 from dlrun.models import build_model, count_parameters
 
@@ -64,8 +65,6 @@ class Result:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line through the CLI's UsageError, not argparse's exit
-        from dlrun.cli import UsageError
-
         raise UsageError(f"gradcheck: {message}")
 
 
@@ -206,8 +205,7 @@ def report(result: Result, problem: Problem, eps: float, tol: float) -> str:
 
 def main(args: list[str]) -> int:
     """`dlrun gradcheck [overrides] [--k K] [--eps E] [--tol T] [--graph [--graph-out FILE]]`."""
-    from dlrun.cli import UsageError, compose, describe_hydra_error
-    from dlrun.config import ConfigError
+    from dlrun.compose import compose, describe_hydra_error, is_hydra_error
 
     ns = parse(args)
     try:
@@ -216,7 +214,7 @@ def main(args: list[str]) -> int:
     except ConfigError as e:
         raise UsageError(str(e)) from None
     except Exception as e:
-        if type(e).__module__.startswith(("hydra", "omegaconf")):
+        if is_hydra_error(e):
             raise UsageError(describe_hydra_error(e)) from None
         raise
     n_params = count_parameters(problem.model)

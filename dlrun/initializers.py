@@ -16,7 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dlrun.config import ConfigError, InitConfig
+from dlrun.config import InitConfig
+from dlrun.errors import ConfigError
 from dlrun.models import ACTIVATIONS, weight_layers
 
 # Activation modules whose presence makes a network nonlinear.

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from dlrun.config import ConfigError, ModelConfig
+from dlrun.config import ModelConfig
+from dlrun.errors import ModelError
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -23,10 +24,6 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "elu": nn.ELU,
     "identity": nn.Identity,
 }
-
-
-class ModelError(ConfigError):
-    """A model that cannot be built from the given settings and data."""
 
 
 class Net(nn.Module):

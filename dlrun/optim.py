@@ -18,11 +18,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from dlrun.config import ConfigError, OptimizerConfig, ScheduleConfig
-
-
-class OptimError(ConfigError):
-    """An optimizer or schedule that cannot be built from the given settings."""
+from dlrun.config import OptimizerConfig, ScheduleConfig
+from dlrun.errors import OptimError
 
 
 def _sgd(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:

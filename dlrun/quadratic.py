@@ -22,6 +22,8 @@ import math
 
 import numpy as np
 
+from dlrun.errors import DataError
+
 L_MAX = 2.0  # largest Hessian eigenvalue (the bias direction has exactly this curvature)
 
 
@@ -36,8 +38,6 @@ def build_quadratic(cfg, n_train: int = 200):
     the rest validation; inputs are not standardised (extras["standardize"]).
     """
     if cfg.condition < 1:
-        from dlrun.data import DataError
-
         raise DataError(f"data.condition={cfg.condition} must be at least 1")
     rng = np.random.default_rng(cfg.data_seed)
     dim = cfg.dim

@@ -27,9 +27,6 @@ try:
 except ImportError:  # Windows: the atomic replace alone still keeps sweep.csv whole
     fcntl = None
 
-INDEX = "sweep.csv"
-STATE = ".dlrun"  # inside the sweep folder
-BROKEN = ("failed", "interrupted", "killed")  # any of these makes the sweep exit with 1
 SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
 Row = dict[str, Any]
 
@@ -38,30 +35,19 @@ def one_line(text: str, limit: int = 300) -> str:
     return " ".join(str(text).split())[:limit]
 
 
-def maximize(metric: str) -> bool:
-    """Accuracies improve upwards; losses and RMSEs downwards."""
-    return metric.endswith("_acc")
-
-
-def parse_overrides(overrides: list[str]) -> dict[str, str]:
-    """{'optimizer': 'adam', 'seed': '1'} from ['optimizer=adam', '+seed=1'], values as typed."""
-    pairs = (override.split("=", 1) for override in overrides if "=" in override)
-    return {key.lstrip("+~"): value for key, value in pairs}
-
-
 def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
     """Note which keys the sweep varies (its columns, even before two jobs differ)."""
-    (sweep_dir / STATE).mkdir(parents=True, exist_ok=True)
-    runs.write_json(sweep_dir / STATE / "sweep.json", {"swept": swept})
+    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
 
 
-def record_job(sweep_dir: Path, job_num: int, overrides: list[str], run_dir: Path) -> None:
-    """Note a job as it starts, so that one killed later still has its row."""
-    folder = sweep_dir / STATE / "jobs"
+def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir: Path) -> None:
+    """Note a job as it starts, with its overrides as typed, so one killed later still has its row."""
+    folder = sweep_dir / runs.SWEEP_STATE / "jobs"
     folder.mkdir(parents=True, exist_ok=True)
     record = {
         "job": job_num,
-        "overrides": parse_overrides(overrides),
+        "overrides": overrides,
         "run_dir": os.path.relpath(run_dir, sweep_dir),
     }
     runs.write_json(folder / f"{job_num}.json", record)
@@ -75,17 +61,17 @@ def _read_json(path: Path) -> Any:
 
 
 def _status(summary: dict[str, Any], final: str | None) -> tuple[str, str]:
-    status, error = summary.get("status", "running"), summary.get("error") or ""
+    status, error = summary.get("status", runs.RUNNING), summary.get("error") or ""
     epoch = summary.get("epochs_run")
-    if status == "diverged" and not error:
+    if status == runs.DIVERGED and not error:
         error = f"training loss diverged at epoch {epoch}"
-    if status == "interrupted" and not error:
+    if status == runs.INTERRUPTED and not error:
         error = f"interrupted (Ctrl-C or a signal) after epoch {epoch}"
-    if final == "killed" and status == "running":  # the sweep is over: the job died without a word
-        status = "killed"
-        error = "ended without a final summary.json (killed, out of memory or timed out?)"
-    elif final == "interrupted" and status == "running":  # Ctrl-C before its training started
-        status, error = "interrupted", "interrupted (Ctrl-C) before training started"
+    if final == runs.KILLED and status == runs.RUNNING:  # the sweep is over: the job died silently
+        status = runs.KILLED
+        error = f"ended without a final {runs.SUMMARY} (killed, out of memory or timed out?)"
+    elif final == runs.INTERRUPTED and status == runs.RUNNING:  # Ctrl-C before training started
+        status, error = runs.INTERRUPTED, "interrupted (Ctrl-C) before training started"
     return status, one_line(error)
 
 
@@ -102,12 +88,10 @@ def _params(jobs: list[Row], declared: list[str]) -> list[str]:
 
 def _scores(summary: dict[str, Any]) -> dict[str, Any]:
     """best_<monitor> and the test metrics of a summary."""
-    if "best_monitor" in summary and "monitor" in summary:  # a run that stopped early says it so
-        summary = {**summary, "best_" + summary["monitor"]: summary["best_monitor"]}
     return {
         key: value
         for key, value in summary.items()
-        if key.startswith(("best_", "test_")) and key not in ("best_epoch", "best_monitor")
+        if key.startswith(("best_", "test_")) and key != "best_epoch"
     }
 
 
@@ -117,9 +101,9 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     `final`: the sweep is over, so a job still `running` is reported as this
     (`killed`, or `interrupted` when the sweep itself was).
     """
-    jobs = [_read_json(path) for path in (sweep_dir / STATE / "jobs").glob("*.json")]
+    jobs = [_read_json(path) for path in (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")]
     jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
-    declared = (_read_json(sweep_dir / STATE / "sweep.json") or {}).get("swept", [])
+    declared = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
     params = _params(jobs, declared)
     rows, metrics = [], set()
     for job in jobs:
@@ -148,7 +132,7 @@ def _locked(path: Path):
 
 def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
     """Rebuild sweep.csv; `final` as for index_rows."""
-    with _locked(sweep_dir / STATE / "lock"):
+    with _locked(sweep_dir / runs.SWEEP_STATE / "lock"):
         columns, rows = index_rows(sweep_dir, final)
         buffer = io.StringIO()
         writer = csv.DictWriter(
@@ -156,7 +140,7 @@ def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], l
         )
         writer.writeheader()
         writer.writerows(rows)
-        runs.atomic_write_text(sweep_dir / INDEX, buffer.getvalue())
+        runs.atomic_write_text(sweep_dir / runs.SWEEP_INDEX, buffer.getvalue())
     return columns, rows
 
 
@@ -170,12 +154,12 @@ class Outcome:
 
     @property
     def failed(self) -> list[Row]:
-        return [row for row in self.rows if row["status"] in BROKEN]
+        return [row for row in self.rows if row["status"] in runs.BROKEN]
 
     @property
     def message(self) -> str:
         return (
-            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / INDEX}); "
+            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / runs.SWEEP_INDEX}); "
             f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
         )
 
@@ -185,11 +169,11 @@ def ranked(rows: list[Row]) -> tuple[str | None, list[Row]]:
     metric = next((key for row in rows for key in row if key.startswith("best_")), None)
     if metric is None:
         return None, rows
-    sign = -1 if maximize(metric) else 1
+    sign = -1 if runs.higher_is_better(metric) else 1
 
     def key(row: Row) -> tuple[bool, float]:
         value = row.get(metric)
-        missing = value in (None, "") or row["status"] in BROKEN
+        missing = value in (None, "") or row["status"] in runs.BROKEN
         return missing, 0.0 if missing else sign * float(value)
 
     return metric, sorted(rows, key=key)
@@ -224,14 +208,16 @@ def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
         table.add_row(*(_cell(row.get(column)) for column in shown))
     console.print(table)
     if len(rows) > SHOWN:
-        console.print(f"... and {len(rows) - SHOWN} more in {folder / INDEX}", markup=False)
+        console.print(
+            f"... and {len(rows) - SHOWN} more in {folder / runs.SWEEP_INDEX}", markup=False
+        )
     for row in rows:
-        if row["status"] in (*BROKEN, "diverged"):
+        if row["status"] in (*runs.BROKEN, runs.DIVERGED):
             line = f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})"
             console.print(line, markup=False)
 
 
-def finish(folder: Path, stopped: str = "killed") -> Outcome:
+def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
     """Complete the index once no job of the sweep runs any more, and print the table.
 
     `stopped`: the status of a job that never wrote its final summary.
@@ -239,5 +225,5 @@ def finish(folder: Path, stopped: str = "killed") -> Outcome:
     columns, rows = write_index(folder, final=stopped)
     if rows:
         print_table(folder, columns, rows)
-    print(f"dlrun: sweep index {folder / INDEX}")
+    print(f"dlrun: sweep index {folder / runs.SWEEP_INDEX}")
     return Outcome(folder, rows)

@@ -1,6 +1,6 @@
 """Sweeps: one job of a Hydra multirun, where it runs, and the callback that keeps the index.
 
-`dlrun train -m` runs `run_job` once per job (through cli._task), and Hydra
+`dlrun train -m` runs `run_job` once per job (through cli.train_task), and Hydra
 calls `SweepIndex` (conf/train.yaml, hydra.callbacks) around the sweep and
 each job. Hydra calls the job hooks in the process that ran the job (a joblib
 worker, a SLURM task), so each job's end rebuilds sweep.csv there
@@ -12,7 +12,6 @@ complete the index themselves. docs/sweeps.md is the user's side of this.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,17 +21,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from dlrun import runs
-from dlrun.cli import register_resolvers
-from dlrun.sweep_index import (
-    STATE,
-    Outcome,
-    finish,
-    maximize,
-    one_line,
-    record_job,
-    record_sweep,
-    write_index,
-)
+from dlrun.compose import override_values, parse_overrides, pretrain_source, register_resolvers
+from dlrun.placement import cpu_count, place_device, threads_per_job
+from dlrun.sweep_index import Outcome, finish, one_line, record_job, record_sweep, write_index
 
 # Launcher workers unpickle this module (the callback) before they resolve
 # hydra.sweep.subdir, which uses dlrun's resolvers.
@@ -42,73 +33,43 @@ register_resolvers()
 # --- one job ------------------------------------------------------------------
 
 
-def cpu_count() -> int:
-    """CPUs this process may use (SLURM and taskset restrict it below os.cpu_count())."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def default_n_jobs() -> int:
-    """Parallel local jobs (hydra/launcher=parallel): one per GPU, else one per CPU."""
-    import torch
-
-    n_gpus = torch.cuda.device_count()
-    return n_gpus if n_gpus > 0 else cpu_count()
-
-
-def threads_per_job(launcher: dict[str, Any], n_cpus: int) -> int | None:
-    """Torch threads for one job so that parallel jobs share the CPUs; None: torch's default."""
-    if launcher.get("cpus_per_task"):
-        return int(launcher["cpus_per_task"])
-    n_jobs = launcher.get("n_jobs")
-    if n_jobs is not None:
-        if n_jobs < 0:  # joblib's -1 is every CPU, -2 all but one
-            n_jobs = n_cpus + 1 + n_jobs
-        return max(1, n_cpus // max(1, n_jobs))
-    if "submitit" in str(launcher.get("_target_", "")):
-        return 1  # submitit_local starts every job at once; SLURM grants one CPU unless asked
-    return None  # the basic launcher runs one job at a time
-
-
-def place_device(name: str, job_num: int, n_gpus: int) -> str:
-    """Round robin over the GPUs a job sees: job k runs on cuda:(k mod n) when n > 1."""
-    if n_gpus > 1 and name in ("auto", "cuda"):
-        return f"cuda:{job_num % n_gpus}"
-    return name
-
-
 def objective(summary: dict[str, Any], monitor: str) -> float:
     """best_<monitor>, or the worst possible value for a job that has none.
 
     hydra-optuna-sweeper 1.2 ends the whole search when a trial returns None or
     nan, so a failed job returns +inf (-inf when maximising): a bad trial.
     """
-    value = summary.get("best_" + monitor)
-    if value is None or math.isnan(value):
-        return -math.inf if maximize(monitor) else math.inf
+    value = summary.get(runs.best_key(monitor))
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return -math.inf if runs.higher_is_better(monitor) else math.inf
     return float(value)
 
 
-def run_job(cfg: DictConfig, run_dir: Path, job_num: int, launcher: dict[str, Any]) -> float:
+def run_job(
+    cfg: DictConfig,
+    run_dir: Path,
+    job_num: int,
+    launcher: dict[str, Any],
+    task_overrides: list[str],
+) -> float:
     """Train one sweep job unless its folder already finished; record a failure, never raise it."""
     import torch
 
-    from dlrun.train import run
+    from dlrun.runner import run
 
     monitor = cfg.trainer.early_stopping.monitor
     done = runs.read_summary(run_dir)
     if done is not None and done.get("status") in runs.FINISHED:
         print(f"dlrun: job {job_num} skipped: already {done['status']} in {run_dir}")
         return objective(done, monitor)
-    (run_dir / "summary.json").unlink(missing_ok=True)  # a stale `failed` or `running`
+    (run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
     threads = threads_per_job(launcher, cpu_count())
     if threads is not None:
         torch.set_num_threads(threads)
     if cfg.device.name in ("auto", "cuda"):
         cfg.device.name = place_device(cfg.device.name, job_num, torch.cuda.device_count())
     try:
+        pretrain_source(cfg, task_overrides, run)
         summary = run(cfg, run_dir)
     except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
         error = one_line(record_failure(run_dir, cfg, e))
@@ -125,15 +86,15 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
     would otherwise leave no trace in the run folder.
     """
     summary = runs.read_summary(run_dir) or {}
-    if summary.get("status") == "failed" and summary.get("error"):
+    if summary.get("status") == runs.FAILED and summary.get("error"):
         return summary["error"]
     message = one_line(f"{type(error).__name__}: {error}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "config.yaml").exists():
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    if not (run_dir / runs.CONFIG).exists():
+        (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg))
     base = {"seed": cfg.seed, "name": cfg.name, "monitor": cfg.trainer.early_stopping.monitor}
-    failed = {**base, **summary, "status": "failed", "error": message}
-    runs.write_json(run_dir / "summary.json", failed)
+    failed = {**base, **summary, "status": runs.FAILED, "error": message}
+    runs.write_json(run_dir / runs.SUMMARY, failed)
     return message
 
 
@@ -142,12 +103,10 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
 
 def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> list[str]:
     """The keys a sweep varies: sweeps on the command line and in hydra.sweeper.params."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     # params first: a fixed value on the command line replaces a swept one, as in Optuna's sweeper
     lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *overrides]
     try:
-        parsed = OverridesParser.create().parse_overrides(lines)
+        parsed = parse_overrides(lines)
     except Exception:
         return []
     keys: dict[str, None] = {}
@@ -171,7 +130,7 @@ def follow_monitor(config: DictConfig) -> None:
     if "direction" not in sweeper or OmegaConf.is_list(sweeper.direction):
         return  # not Optuna, or several objectives: the user's choice
     monitor = config.trainer.early_stopping.monitor
-    wanted = "maximize" if maximize(monitor) else "minimize"
+    wanted = "maximize" if runs.higher_is_better(monitor) else "minimize"
     if getattr(sweeper.direction, "name", str(sweeper.direction)) != wanted:
         with read_write(sweeper):
             sweeper.direction = wanted
@@ -184,9 +143,9 @@ _driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then 
 def take_outcome(interrupted: bool = False) -> Outcome | None:
     """The sweep this process drove, once (cli.train_main); finishes one that ended early."""
     folder, outcome = _driver.pop("folder", None), _driver.pop("outcome", None)
-    if outcome is None and folder is not None and (folder / STATE / "jobs").is_dir():
+    if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
         # Ctrl-C or a broken launcher: the rows so far, complete
-        outcome = finish(folder, "interrupted" if interrupted else "killed")
+        outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
     return outcome
 
 
@@ -208,7 +167,7 @@ class SweepIndex(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _in_sweep(config):
-            overrides = list(config.hydra.overrides.task)
+            overrides = override_values(list(config.hydra.overrides.task))
             run_dir = Path(config.hydra.runtime.output_dir)
             record_job(Path(config.hydra.sweep.dir), config.hydra.job.num, overrides, run_dir)
 

@@ -16,25 +16,24 @@ from typing import Any
 import torch
 from torch import nn
 
-from dlrun.config import ConfigError, TransferConfig
+from dlrun import runs
+from dlrun.config import TransferConfig
+from dlrun.errors import TransferError
 
 
-class TransferError(ConfigError):
-    """A transfer source or freeze setting that cannot be used."""
-
-
-def ensure_source(cfg: Any, train: Callable[[Any, Path], dict]) -> None:
+def ensure_source(
+    cfg: Any, train: Callable[[Any, Path], dict], source_config: Callable[[], Any]
+) -> None:
     """Train the transfer source first when it has no checkpoint and `transfer.pretrain` says how.
 
-    The source config is this run's config with the pretrain overrides merged in
-    (so `data.classes=[0,1,2,3,4]` pretrains on other classes of the same data).
-    Parallel sweep jobs share one source: the first takes a lock file and trains,
-    the others wait for its best.pt.
+    `source_config()` composes the source's config (dlrun.compose: this run's
+    command line with the pretrain overrides after it); its transfer settings
+    are reset here, so the source is an ordinary run. Parallel sweep jobs
+    share one source: the first takes a lock file and trains, the others wait
+    for its best.pt.
     """
-    from omegaconf import OmegaConf
-
     folder = Path(cfg.transfer.source).expanduser()
-    best = folder / "checkpoints" / "best.pt"
+    best = runs.best_checkpoint(folder)
     if not cfg.transfer.pretrain or best.is_file():
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -50,11 +49,7 @@ def ensure_source(cfg: Any, train: Callable[[Any, Path], dict]) -> None:
             ) from None
         return
     try:
-        try:
-            overrides = OmegaConf.from_dotlist(list(cfg.transfer.pretrain))
-            source = OmegaConf.merge(cfg, overrides)
-        except Exception as e:  # a typo in an override: one line
-            raise TransferError(f"transfer.pretrain: {str(e).splitlines()[0]}") from None
+        source = source_config()
         source.transfer.source, source.transfer.pretrain = None, []
         source.transfer.freeze, source.transfer.reset_head = [], False
         source.resume = None
@@ -71,11 +66,13 @@ def source_checkpoint(source: str) -> Path:
     path = Path(source).expanduser()
     if path.is_file():
         return path
-    best = path / "checkpoints" / "best.pt"
+    best = runs.best_checkpoint(path)
     if not path.is_dir():
         raise TransferError(f"transfer.source={source}: no such run folder")
     if not best.is_file():
-        raise TransferError(f"transfer.source={source}: no checkpoints/best.pt in that folder")
+        raise TransferError(
+            f"transfer.source={source}: no {runs.CHECKPOINTS}/{runs.BEST} in that folder"
+        )
     return best
 
 

@@ -9,6 +9,8 @@ import torch
 
 from dlrun.augment import build_augment
 from dlrun.config import AugmentConfig
+from dlrun.errors import ConfigError
+from dlrun.runner import run
 
 
 def _gen() -> torch.Generator:
@@ -61,7 +63,6 @@ def test_image_shifts_flips_and_rotations():
 
 
 def test_augment_settings_that_do_not_fit_the_data_are_config_errors():
-    from dlrun.config import ConfigError
 
     with pytest.raises(ConfigError, match="rotate/flip need images"):
         build_augment(AugmentConfig(name="x", rotate=5.0), (40,))
@@ -74,3 +75,12 @@ def test_augment_choices_compose_into_data_augment(make_cfg):
     assert cfg.data.name == "digits" and cfg.data.augment.name == "image"
     assert cfg.data.augment.rotate > 0
     assert make_cfg().data.augment.name == "none"
+
+
+def test_augmented_run_trains_and_is_reproducible(make_cfg, tmp_path):
+    cfg = make_cfg("data/augment=signal", "model.width=32", "trainer.epochs=2")
+    first = run(cfg, tmp_path / "a")
+    second = run(cfg, tmp_path / "b")
+    assert first["train_loss"] == second["train_loss"]
+    plain = run(make_cfg("model.width=32", "trainer.epochs=2"), tmp_path / "c")
+    assert plain["train_loss"] != first["train_loss"]  # the transform was applied

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from dlrun.config import CHOICES
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = [
     "device=cpu",
@@ -125,3 +127,45 @@ def test_wheel_carries_conf_and_experiments(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlrun/_data/conf/train.yaml" in names
     assert any(n.startswith("dlrun/_data/experiments/") for n in names)
+
+
+def test_dlrun_list_shows_every_choice(capsys, monkeypatch):
+    from dlrun.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for group in ("init", "optimizer", "schedule", "data/augment"):
+        assert group in out
+        for choice, (description, _) in CHOICES[group].items():
+            assert choice in out and description in out, (group, choice)
+            assert description and "\n" not in description
+
+
+@pytest.mark.parametrize(
+    "override, names",
+    [
+        ("model.dropout=1.5", "model.dropout"),
+        ("optimizer.lr=-1", "optimizer.lr"),
+        ("init=glorious", "glorious"),
+    ],
+)
+def test_bad_values_fail_with_one_line_and_exit_2(tmp_path, override, names):
+    env = {**os.environ, "COLUMNS": "200"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "train",
+        "data=moons",
+        "device=cpu",
+        "trainer.progress=false",
+        override,
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlrun: error:") and names in lines[0], (
+        proc.stderr
+    )
+    assert not list(tmp_path.rglob("summary.json"))  # no run folder left behind

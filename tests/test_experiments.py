@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from dlrun.experiments import header, list_experiments, quick_overrides, with_quick_size
+from dlrun.compose import parse_overrides
+from dlrun.experiments import header, list_experiments, quick_overrides
 from dlrun.paths import experiments_dir
 
 NAMES = [name for name, _ in list_experiments()]
@@ -51,14 +52,9 @@ def test_every_experiment_composes_with_its_header(make_cfg, name):
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["name"] == name
     # the quick size composes too (sweep values are checked by Hydra at launch)
-    singles = [o for o in quick_overrides(name) if "," not in o.split("=", 1)[1]]
+    parsed = parse_overrides(quick_overrides(name))
+    singles = [o.input_line for o in parsed if not o.is_sweep_override()]
     OmegaConf.to_container(make_cfg(f"experiment={name}", *singles, quick=False), resolve=True)
-
-
-def test_quick_size_adds_the_header_overrides_but_the_user_wins():
-    args = with_quick_size(["experiment=double_descent", "quick=true", "seed=5"])
-    assert "model.width=4,16,64" in args and "seed=5" in args and "seed=0" not in args
-    assert with_quick_size(["experiment=double_descent"]) == ["experiment=double_descent"]
 
 
 # --- the quick sizes, run as a user runs them ---------------------------------

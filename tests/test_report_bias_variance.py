@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dlrun.report.bias_variance import (
     decomposition,
+    interpolation_threshold,
     plot_bias_variance,
+    size_stats,
     supports_bias_variance,
-    threshold_findings,
 )
+from dlrun.report.double_descent import threshold_findings
 from dlrun.report.load import load_runs
 from dlrun.report.study import make_study
-from dlrun.report.synthetic import (
+
+from synthetic_runs import (
     classification_metrics,
     regression_metrics,
     summary_from,
@@ -175,3 +179,19 @@ def test_no_bias_variance_figure_without_a_size_sweep(tmp_path):
             summary_from(metrics, "completed"),
         )
     assert not supports_bias_variance(make_study(load_runs([tmp_path])), None)
+
+
+def test_interpolation_threshold_is_the_smallest_interpolating_size():
+    # size 2 interpolates in one seed of two: its mean, 0.015, is what counts
+    errs = pd.DataFrame(
+        {
+            "group": "all runs",
+            "x": [1, 1, 2, 2, 3, 3],
+            "train": [0.5, 0.4, 0.03, 0.0, 0.0, 0.0],
+            "test": 0.3,
+        }
+    )
+    stats = size_stats(errs)
+    assert interpolation_threshold(stats, 0.01) == 3
+    assert interpolation_threshold(stats, 0.02) == 2
+    assert interpolation_threshold(stats.assign(train_mean=1.0), 0.01) is None

@@ -10,7 +10,8 @@ import pytest
 
 from dlrun.cli import main
 from dlrun.report.load import find_run_dirs, load_runs
-from dlrun.report.synthetic import (
+
+from synthetic_runs import (
     classification_metrics,
     summary_from,
     write_classification_run,
@@ -159,7 +160,7 @@ def test_bad_input_is_one_line_and_exit_2(sweep, tmp_path, capsys, args, message
 
 
 def test_mixed_tasks_are_an_error(sweep, capsys):
-    from dlrun.report.synthetic import regression_metrics
+    from synthetic_runs import regression_metrics
 
     metrics = regression_metrics(5)
     write_run(
@@ -193,7 +194,7 @@ def test_config_is_flattened_with_the_keys_users_type(sweep):
 
 def test_report_on_real_runs(make_cfg, tmp_path, capsys):
     """The run folders training writes (not the synthetic ones) give a report with the decomposition."""
-    from dlrun.train import run
+    from dlrun.runner import run
 
     for width in (4, 16):
         for seed in (0, 1):

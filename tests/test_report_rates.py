@@ -9,7 +9,8 @@ from dlrun.report.figures import plan
 from dlrun.report.load import load_runs
 from dlrun.report.rates import plot_rates, rate_axis, rate_findings
 from dlrun.report.study import make_study
-from dlrun.report.synthetic import classification_metrics, summary_from, write_run
+
+from synthetic_runs import classification_metrics, summary_from, write_run
 
 KAPPAS = [10.0, 100.0, 1000.0, 10000.0]
 # steps = c * kappa^p: gradient descent p = 1, momentum p = 0.5 (with seed jitter of 1 step)

@@ -1,9 +1,4 @@
-"""Sweeps as a user runs them: `dlrun train -m` through Hydra's real launchers, in subprocesses.
-
-Plus the pieces underneath without Hydra: the index, thread and GPU placement,
-a job's failure record. Sweeps are tiny (2-3 epochs, 1000 samples, CPU) so the
-file stays near a minute on 2 cores; the submitit grid is `slow`.
-"""
+"""Sweeps as a user runs them: `dlrun train -m` through Hydra's real launchers (dlrun/sweeps.py)."""
 
 from __future__ import annotations
 
@@ -18,35 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dlrun import runs, sweep_index, sweeps
-
-QUICK = ["device=cpu", "trainer.progress=false", "data.n_samples=1000", "model.width=64"]
-GRID = ["optimizer=sgd,momentum,adam", "seed=0,1"]
-
-
-def dlrun(*args: str, cwd: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
-    command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout
-    )
-
-
-def compose_with_hydra(overrides: list[str]):
-    """The config with Hydra's own node, as `dlrun train -m <overrides>` would compose it."""
-    from hydra import compose, initialize_config_dir
-
-    from dlrun.cli import setup_hydra
-    from dlrun.paths import conf_dir
-
-    setup_hydra()
-    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
-        return compose("train", overrides=overrides, return_hydra_config=True)
-
-
-def sweep_folder(cwd: Path) -> Path:
-    (folder,) = (cwd / "outputs" / "sweeps").glob("*/*")
-    return folder
+from dlrun import placement, runs, sweeps
 
 
 def read_index(folder: Path) -> list[dict[str, str]]:
@@ -65,6 +32,48 @@ def grid(tmp_path_factory) -> Path:
     out = dlrun(*GRID, "trainer.epochs=3", cwd=cwd)
     assert out.returncode == 0, out.stderr[-3000:]
     return sweep_folder(cwd)
+
+
+def sweep_folder(cwd: Path) -> Path:
+    (folder,) = (cwd / "outputs" / "sweeps").glob("*/*")
+    return folder
+
+
+GRID = ["optimizer=sgd,momentum,adam", "seed=0,1"]
+
+
+def dlrun(*args: str, cwd: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
+    command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+QUICK = ["device=cpu", "trainer.progress=false", "data.n_samples=1000", "model.width=64"]
+
+
+def assert_same_rows(rows: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
+    assert sorted(map(key, rows)) == sorted(map(key, expected))
+    by_key = {key(row): row for row in expected}
+    for row in rows:
+        assert row["status"] == "completed" and row["run_dir"] == by_key[key(row)]["run_dir"]
+        # same seeds, same data: the same numbers, up to float summation order across threads
+        assert float(row["best_val_loss"]) == pytest.approx(
+            float(by_key[key(row)]["best_val_loss"]), rel=1e-4
+        )
+
+
+def compose_with_hydra(overrides: list[str]):
+    """The config with Hydra's own node, as `dlrun train -m <overrides>` would compose it."""
+    from hydra import compose, initialize_config_dir
+
+    from dlrun.compose import setup_hydra
+    from dlrun.paths import conf_dir
+
+    setup_hydra()
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
+        return compose("train", overrides=overrides, return_hydra_config=True)
 
 
 def test_grid_sweep_leaves_six_run_folders_and_a_complete_index(grid):
@@ -112,17 +121,6 @@ def test_submitit_local_launcher_gives_the_same_rows(grid, tmp_path):
     folder = sweep_folder(tmp_path)
     assert (folder / ".submitit").is_dir()  # the jobs really went through submitit
     assert_same_rows(read_index(folder), read_index(grid))
-
-
-def assert_same_rows(rows: list[dict[str, str]], expected: list[dict[str, str]]) -> None:
-    assert sorted(map(key, rows)) == sorted(map(key, expected))
-    by_key = {key(row): row for row in expected}
-    for row in rows:
-        assert row["status"] == "completed" and row["run_dir"] == by_key[key(row)]["run_dir"]
-        # same seeds, same data: the same numbers, up to float summation order across threads
-        assert float(row["best_val_loss"]) == pytest.approx(
-            float(by_key[key(row)]["best_val_loss"]), rel=1e-4
-        )
 
 
 def test_a_failing_setting_is_recorded_the_others_complete_and_the_exit_code_says_so(tmp_path):
@@ -214,9 +212,6 @@ def test_bad_launcher_or_sweep_syntax_is_one_line_and_exit_2(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("dlrun: error:") and word in lines[0]
 
 
-# --- configuration ----------------------------------------------------------------
-
-
 def test_slurm_preset_composes_into_an_sbatch_script(tmp_path, monkeypatch):
     """hydra/launcher=slurm through the real plugin and submitit, up to the sbatch file."""
     submitit = pytest.importorskip("submitit")
@@ -260,7 +255,7 @@ def test_slurm_preset_composes_into_an_sbatch_script(tmp_path, monkeypatch):
 def test_parallel_and_search_presets_compose():
     cfg = compose_with_hydra(["hydra/launcher=parallel", "hydra/sweeper=search"])
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
-    assert cfg.hydra.launcher.n_jobs == sweeps.default_n_jobs() >= 1
+    assert cfg.hydra.launcher.n_jobs == placement.default_n_jobs() >= 1
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
     assert set(cfg.hydra.sweeper.params) == {
         "optimizer.lr",
@@ -275,49 +270,10 @@ def test_workers_get_dlrun_resolvers_from_the_callback_module():
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
-# --- units --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "job", "n_gpus", "expected"),
-    [
-        ("auto", 5, 4, "cuda:1"),
-        ("cuda", 2, 2, "cuda:0"),
-        ("cuda", 3, 1, "cuda"),
-        ("cpu", 3, 4, "cpu"),
-        ("auto", 0, 0, "auto"),
-    ],
-)
-def test_place_device_round_robins_over_several_gpus(name, job, n_gpus, expected):
-    assert sweeps.place_device(name, job, n_gpus) == expected
-
-
-@pytest.mark.parametrize(
-    ("launcher", "expected"),
-    [
-        ({"n_jobs": 2}, 4),
-        ({"n_jobs": -1}, 1),
-        ({"n_jobs": -2}, 1),
-        ({"n_jobs": 3}, 2),
-        ({"cpus_per_task": 6, "_target_": "x.SlurmLauncher"}, 6),
-        (
-            {
-                "cpus_per_task": None,
-                "_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher",
-            },
-            1,
-        ),
-        ({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}, None),
-    ],
-)
-def test_threads_per_job_share_the_cpus(launcher, expected):
-    assert sweeps.threads_per_job(launcher, n_cpus=8) == expected
-
-
 def test_run_job_puts_job_k_on_its_own_gpu(make_cfg, tmp_path, monkeypatch):
     import torch
 
-    import dlrun.train
+    import dlrun.runner
 
     seen = {}
 
@@ -327,24 +283,24 @@ def test_run_job_puts_job_k_on_its_own_gpu(make_cfg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.setdefault("threads", n))
-    monkeypatch.setattr(dlrun.train, "run", run)
+    monkeypatch.setattr(dlrun.runner, "run", run)
     cfg = make_cfg("device=auto")
-    assert sweeps.run_job(cfg, tmp_path / "job", 6, {"n_jobs": 4}) == 0.5
-    assert seen["device"] == "cuda:2" and seen["threads"] == max(1, sweeps.cpu_count() // 4)
+    assert sweeps.run_job(cfg, tmp_path / "job", 6, {"n_jobs": 4}, []) == 0.5
+    assert seen["device"] == "cuda:2" and seen["threads"] == max(1, placement.cpu_count() // 4)
 
 
 def test_an_error_mid_training_leaves_a_failed_summary_and_a_bad_objective(
     make_cfg, tmp_path, monkeypatch
 ):
-    import dlrun.train
+    import dlrun.runner
 
     def fit(*args, **kwargs):
         raise RuntimeError("CUDA out of memory\n(on the second line)")
 
-    monkeypatch.setattr(dlrun.train, "fit", fit)
-    assert sweeps.run_job(make_cfg(), tmp_path, 0, {}) == math.inf
+    monkeypatch.setattr(dlrun.runner, "fit", fit)
+    assert sweeps.run_job(make_cfg(), tmp_path, 0, {}, []) == math.inf
     assert (
-        sweeps.run_job(make_cfg("trainer.early_stopping.monitor=val_acc"), tmp_path, 0, {})
+        sweeps.run_job(make_cfg("trainer.early_stopping.monitor=val_acc"), tmp_path, 0, {}, [])
         == -math.inf
     )
     summary = runs.read_summary(tmp_path)
@@ -355,48 +311,8 @@ def test_an_error_mid_training_leaves_a_failed_summary_and_a_bad_objective(
 
 
 def test_run_job_skips_a_finished_folder(make_cfg, tmp_path, monkeypatch):
-    import dlrun.train
+    import dlrun.runner
 
-    monkeypatch.setattr(dlrun.train, "run", lambda *a: pytest.fail("a finished job ran again"))
+    monkeypatch.setattr(dlrun.runner, "run", lambda *a: pytest.fail("a finished job ran again"))
     runs.write_json(tmp_path / "summary.json", {"status": "early_stopped", "best_val_loss": 0.25})
-    assert sweeps.run_job(make_cfg(), tmp_path, 0, {}) == 0.25
-
-
-def test_index_columns_statuses_and_killed_jobs(tmp_path):
-    sweep_index.record_sweep(tmp_path, ["optimizer.lr"])
-    jobs = [
-        ("0_a", ["optimizer.lr=0.1", "seed=3", "device=cpu"]),
-        ("1_b", ["optimizer.lr=1.0", "seed=3", "device=cpu"]),
-    ]
-    for num, (name, overrides) in enumerate(jobs):
-        sweep_index.record_job(tmp_path, num, overrides, tmp_path / name)
-    (tmp_path / "0_a").mkdir()
-    runs.write_json(
-        tmp_path / "0_a" / "summary.json",
-        {
-            "status": "interrupted",
-            "monitor": "val_loss",
-            "best_monitor": 0.5,
-            "seed": 3,
-            "epochs_run": 4,
-        },
-    )
-    columns, rows = sweep_index.index_rows(tmp_path)
-    assert columns[:4] == ["job", "optimizer.lr", "seed", "status"] and "device" not in columns
-    assert rows[0]["best_val_loss"] == 0.5 and "after epoch 4" in rows[0]["error"]
-    assert rows[1]["status"] == "running"  # started, no summary yet
-    _, rows = sweep_index.write_index(tmp_path, final="killed")
-    assert rows[1]["status"] == "killed" and rows[1]["status"] in sweep_index.BROKEN
-    assert [row["status"] for row in read_index(tmp_path)] == ["interrupted", "killed"]
-
-
-def test_sweep_argv_leaves_shared_overrides_out_of_job_folder_names():
-    from dlrun.cli import _sweep_argv
-
-    args = _sweep_argv(
-        ["-m", "optimizer=sgd,adam", "device=cpu", "+foo=1", "hydra/launcher=joblib"]
-    )
-    assert args[-1].startswith("hydra.job.config.override_dirname.exclude_keys=[")
-    excluded = set(re.findall(r"'([^']+)'", args[-1]))
-    assert {"device", "foo", "name"} <= excluded and "optimizer" not in excluded
-    assert _sweep_argv(["device=cpu"]) == ["device=cpu"]  # single runs are left alone
+    assert sweeps.run_job(make_cfg(), tmp_path, 0, {}, []) == 0.25

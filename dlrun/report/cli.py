@@ -121,7 +121,8 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 
 def report(options: argparse.Namespace) -> int:
-    from dlrun.report.bias_variance import supports_bias_variance, threshold_findings
+    from dlrun.report.bias_variance import supports_bias_variance
+    from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
     from dlrun.report.findings import findings
     from dlrun.report.html import page

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-RUN_FILES = ("summary.json", "metrics.csv", "config.yaml")
+from dlrun import runs as run_folder
+
 # Folders inside a run or a sweep that never hold run folders: not worth walking.
-SKIP_DIRS = {".hydra", "checkpoints", "report", "__pycache__", ".git"}
+SKIP_DIRS = {run_folder.HYDRA, run_folder.CHECKPOINTS, "report", "__pycache__", ".git"}
 # Summary keys that repeat a config key or only say where the run was written.
 SUMMARY_DROP = {"name", "seed", "run_dir"}
-USABLE = ("completed", "early_stopped")  # runs whose curves and metrics enter the aggregates
 
 
 class Incomplete(Exception):
@@ -42,7 +42,7 @@ class Runs:
 
     def predictions(self, run: str) -> dict[str, np.ndarray] | None:
         """The run's predictions.npz (regression grid), read on demand."""
-        path = Path(self.table.loc[run, "path"]) / "predictions.npz"
+        path = Path(self.table.loc[run, "path"]) / run_folder.PREDICTIONS
         if not path.is_file():
             return None
         with np.load(path) as npz:
@@ -54,7 +54,7 @@ def find_run_dirs(path: Path, exclude: Path | None = None) -> list[Path]:
     found = []
     for root, dirs, files in os.walk(path):
         here = Path(root)
-        if any(name in files for name in RUN_FILES):
+        if any(name in files for name in run_folder.RUN_FILES):
             found.append(here)
             dirs.clear()  # runs do not nest; their subfolders are checkpoints and .hydra
             continue
@@ -112,29 +112,30 @@ def read_run(
     folder: Path,
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame | None, pd.DataFrame | None]:
     """(flat config, summary, metrics, layers) of one run folder, or raise Incomplete."""
+    summary_file, config_file = folder / run_folder.SUMMARY, folder / run_folder.CONFIG
     try:
-        summary = json.loads((folder / "summary.json").read_text())
+        summary = json.loads(summary_file.read_text())
     except FileNotFoundError:
-        raise Incomplete("no summary.json") from None
+        raise Incomplete(f"no {run_folder.SUMMARY}") from None
     except (OSError, ValueError):
-        raise Incomplete("summary.json is unreadable") from None
+        raise Incomplete(f"{run_folder.SUMMARY} is unreadable") from None
     status = summary.get("status")
-    if status == "running":
+    if status == run_folder.RUNNING:
         raise Incomplete("status is still `running` (training, or killed before it finished)")
     try:
-        config = yaml.load((folder / "config.yaml").read_text(), Loader=yaml.CSafeLoader) or {}
+        config = yaml.load(config_file.read_text(), Loader=yaml.CSafeLoader) or {}
     except FileNotFoundError:
-        raise Incomplete("no config.yaml") from None
+        raise Incomplete(f"no {run_folder.CONFIG}") from None
     except (OSError, yaml.YAMLError):
-        raise Incomplete("config.yaml is unreadable") from None
+        raise Incomplete(f"{run_folder.CONFIG} is unreadable") from None
     metrics = layers = None
-    if (folder / "metrics.csv").is_file():
-        metrics = read_csv_strict(folder / "metrics.csv")
-    elif status in USABLE:
-        raise Incomplete("no metrics.csv")
-    if (folder / "layers.csv").is_file():
+    if (folder / run_folder.METRICS).is_file():
+        metrics = read_csv_strict(folder / run_folder.METRICS)
+    elif status in run_folder.USABLE:
+        raise Incomplete(f"no {run_folder.METRICS}")
+    if (folder / run_folder.LAYERS).is_file():
         try:
-            layers = read_csv_strict(folder / "layers.csv", text_columns=("layer",))
+            layers = read_csv_strict(folder / run_folder.LAYERS, text_columns=("layer",))
         except Incomplete:
             layers = None  # diagnostics only: the run itself is still good
     return flatten(config), summary, metrics, layers
@@ -144,7 +145,8 @@ def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[s
     """The summary's scalars, flattened, plus what the curves say when the summary is partial."""
     row = {k: v for k, v in flatten(summary).items() if k not in SUMMARY_DROP}
     if not row.get("task") and metrics is not None:
-        row["task"] = "classification" if "train_acc" in metrics.columns else "regression"
+        classification = f"train_{run_folder.score_name('classification')}" in metrics.columns
+        row["task"] = "classification" if classification else "regression"
     if metrics is not None and len(metrics):
         row["last_epoch"] = int(metrics["epoch"].iloc[-1])
         row["last_train_loss"] = float(metrics["train_loss"].iloc[-1])

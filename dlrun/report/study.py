@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from dlrun.report.load import USABLE, Runs
+from dlrun import runs as run_folder
+from dlrun.report.load import Runs
 
 # Keys that differ between runs without making them a different experiment.
 NOT_SETTINGS = {
@@ -43,16 +44,16 @@ class Study:
     @property
     def usable(self) -> pd.DataFrame:
         """Runs that finished normally: the ones aggregated and drawn."""
-        return self.table[self.table["status"].isin(USABLE)]
+        return self.table[self.table["status"].isin(run_folder.USABLE)]
 
     @property
     def higher_is_better(self) -> bool:
-        return higher_is_better(self.metric)
+        return run_folder.higher_is_better(self.metric)
 
     @property
     def score(self) -> str:
         """The per-epoch curve column next to the loss: acc or rmse."""
-        return "acc" if self.task == "classification" else "rmse"
+        return run_folder.score_name(self.task)
 
     @property
     def ordered(self) -> bool:
@@ -99,10 +100,6 @@ def numeric_keys(study: Study) -> list[str]:
         if pd.api.types.is_numeric_dtype(column) and column.nunique() > 1:
             keys.append(key)
     return keys
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric.endswith("_acc")
 
 
 def sort_values(column: pd.Series) -> pd.Series:
@@ -182,7 +179,7 @@ def make_study(runs: Runs, metric: str | None = None) -> Study:
             "these runs mix classification and regression: report each task's folder separately"
         )
     task = str(tasks[0]) if len(tasks) else "classification"
-    usable = table[table["status"].isin(USABLE)]
+    usable = table[table["status"].isin(run_folder.USABLE)]
     keys = drop_implied(usable, varying_keys(usable, runs.config_keys)) if len(usable) else []
     fallback = (
         str(table["name"].iloc[0])

@@ -1,15 +1,40 @@
-"""Settings: keys swept over null and a value, and transfer sources, name distinct settings."""
+"""Settings, the ranking metric and seed aggregates (dlrun/report/study.py)."""
 
 from __future__ import annotations
 
+from dlrun.report.curves import plot_curves
 from dlrun.report.load import load_runs
 from dlrun.report.study import make_study
-from dlrun.report.synthetic import classification_metrics, summary_from, write_run
+
+from synthetic_runs import (
+    classification_metrics,
+    summary_from,
+    write_classification_run,
+    write_run,
+)
+
+
+def lines_with(ax, prefix: str) -> list:
+    return [line for line in ax.get_lines() if (line.get_gid() or "").startswith(prefix)]
 
 
 def write(folder, overrides):
     metrics = classification_metrics(5)
     return write_run(folder, overrides, metrics, summary_from(metrics, "completed"))
+
+
+def test_many_settings_are_capped_to_the_best(tmp_path):
+    for i, width in enumerate(range(10, 210, 10)):  # 20 settings
+        write_classification_run(
+            tmp_path / f"{i}", {"model.width": width}, epochs=5, val_end=1.0 - width / 400
+        )
+    study = make_study(load_runs([tmp_path]))
+    fig = plot_curves(study)
+    val_ax = next(ax for ax in fig.axes if ax.get_title() == "Loss: validation")
+    assert len(lines_with(val_ax, "val_loss:")) == 8
+    assert any("best 8 of 20 settings" in t.get_text() for t in fig.axes[0].texts)
+    drawn = {line.get_gid().split(":")[1] for line in lines_with(val_ax, "val_loss:")}
+    assert drawn == {f"model.width={w}" for w in range(130, 210, 10)}  # the lowest val loss
 
 
 def test_a_key_swept_over_null_and_a_value_is_a_setting(tmp_path):

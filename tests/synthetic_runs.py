@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dlrun import runs
 from dlrun.config import SCHEMAS, TrainerConfig, TransferConfig
 
 LAYER_NAMES = ("features.fc1", "features.fc2", "head")
@@ -121,7 +122,7 @@ def summary_from(
     """summary.json as training writes it, with the best-epoch values of the curves."""
     finite = metrics.dropna(subset=["val_loss"])
     best = finite.loc[finite["val_loss"].idxmin()] if len(finite) else metrics.iloc[-1]
-    score = "acc" if task == "classification" else "rmse"
+    score = runs.score_name(task)
     summary = {
         "status": status,
         "best_epoch": int(best["epoch"]),
@@ -138,7 +139,7 @@ def summary_from(
         "git_commit": None,
         "host": "synthetic",
     }
-    if status in ("completed", "early_stopped"):
+    if status in runs.USABLE:
         for split, column in (("train", "train"), ("val", "val"), ("test", "val")):
             summary[f"{split}_loss"] = float(best[f"{column}_loss"])
             summary[f"{split}_{score}"] = float(best[f"{column}_{score}"])
@@ -157,19 +158,17 @@ def write_run(
     """Write whichever run-folder files are given (config.yaml always)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump(base_config(overrides), sort_keys=False))
+    (folder / runs.CONFIG).write_text(yaml.safe_dump(base_config(overrides), sort_keys=False))
     if metrics is not None:
-        metrics.to_csv(
-            folder / "metrics.csv", index=False, na_rep="nan"
-        )  # as csv.DictWriter writes it
+        metrics.to_csv(folder / runs.METRICS, index=False, na_rep="nan")  # as csv.DictWriter does
     if layers is not None:
-        layers.to_csv(folder / "layers.csv", index=False)
+        layers.to_csv(folder / runs.LAYERS, index=False)
     if summary is not None:
         config = base_config(overrides)
         full = {"name": config["name"], "seed": config["seed"], "run_dir": str(folder), **summary}
-        (folder / "summary.json").write_text(json.dumps(full, indent=2))
+        (folder / runs.SUMMARY).write_text(json.dumps(full, indent=2))
     if predictions is not None:
-        np.savez(folder / "predictions.npz", **predictions)
+        np.savez(folder / runs.PREDICTIONS, **predictions)
     return folder
 
 

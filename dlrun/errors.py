@@ -1,0 +1,41 @@
+"""dlrun's exceptions, in one module that imports nothing, so every layer can raise them.
+
+Two kinds reach the user as one line: `UsageError` (bad input at the command
+line, exit 2) and `ConfigError` (a setting that is well typed but cannot be
+used, found by the library; the CLI turns it into a UsageError). `RunFailed`
+is training that raised after it started (exit 1, the run folder says `failed`).
+"""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+class ConfigError(ValueError):
+    """A setting that is well typed but cannot be used (one line, exit code 2)."""
+
+
+class DataError(ConfigError):
+    """A data set that cannot be built from the given settings or file."""
+
+
+class ModelError(ConfigError):
+    """A model that cannot be built from the given settings and data."""
+
+
+class OptimError(ConfigError):
+    """An optimizer or schedule that cannot be built from the given settings."""
+
+
+class AugmentError(ConfigError):
+    """An augmentation that does not fit the data."""
+
+
+class TransferError(ConfigError):
+    """A transfer source or freeze setting that cannot be used."""
+
+
+class RunFailed(Exception):
+    """Training raised; the run folder keeps what was saved and says `failed`."""

@@ -1,0 +1,66 @@
+"""Where samples come from: the MNIST-1D cache and the user's files (dlrun/datasets.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from dlrun import datasets
+from dlrun.config import DataConfig
+from dlrun.data import build_dataset
+from dlrun.errors import DataError
+
+CPU = torch.device("cpu")
+
+
+def test_mnist1d_is_generated_once_then_loaded_from_the_cache(monkeypatch):
+    cfg = DataConfig(name="mnist1d", n_samples=600, data_seed=7)
+    first = build_dataset(cfg, 0, CPU)
+
+    import mnist1d.data
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated again instead of loading the cache")
+
+    monkeypatch.setattr(mnist1d.data, "make_dataset", no_generation)
+    second = build_dataset(cfg, 0, CPU)
+    assert torch.equal(first.train.x, second.train.x)
+    assert list(datasets.cache_dir().glob("mnist1d-*.npz"))
+
+
+def test_bad_files_give_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        build_dataset(DataConfig(name="table", path=str(tmp_path / "nope.csv"), target="y"), 0, CPU)
+    np.savez(tmp_path / "bad.npz", features=np.zeros(3))
+    with pytest.raises(DataError, match="'x' and 'y'"):
+        build_dataset(DataConfig(name="npz", path=str(tmp_path / "bad.npz")), 0, CPU)
+    np.savez(
+        tmp_path / "ok.npz", x=np.random.default_rng(0).normal(size=(50, 3)), y=np.arange(50) % 2
+    )
+    d = build_dataset(DataConfig(name="npz", path=str(tmp_path / "ok.npz")), 0, CPU)
+    assert d.task == "classification" and d.n_classes == 2
+
+
+def test_mnist1d_is_the_packages_own_data_and_a_cache_hit_does_not_import_it(tmp_path):
+    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.utils import ObjectView
+
+    cfg = DataConfig(name="mnist1d", n_samples=500, test_fraction=0.2, data_seed=3)
+    x, y, x_test, y_test, _ = datasets.build_mnist1d(cfg)
+    args = get_dataset_args(as_dict=True)
+    args.update(num_samples=500, train_split=0.8, seed=3)
+    reference = make_dataset(ObjectView(args))
+    np.testing.assert_array_equal(x, reference["x"])
+    np.testing.assert_array_equal(y_test, reference["y_test"])
+    code = (
+        "import sys; from dlrun.config import DataConfig; from dlrun.datasets import build_mnist1d; "
+        "build_mnist1d(DataConfig(name='mnist1d', n_samples=500, data_seed=3)); "
+        "assert 'mnist1d' not in sys.modules and 'matplotlib' not in sys.modules, 'imported'"
+    )
+    env = {**os.environ, "DLRUN_CACHE": str(datasets.cache_dir())}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
