@@ -1,7 +1,7 @@
 """R seeds of one job trained as a stack of replicas against R runs alone, side by side.
 
 Same model, data, optimizer, epochs and steps, in one process, patience off so
-every job runs every epoch. Solo: `dlrun.train.run` once per seed; its time is
+every job runs every epoch. Solo: `dlrun.runner.run` once per seed; its time is
 the summary's `wall_s` (the epoch loop with evaluation, layers.csv, early-stopping
 bookkeeping), summed. Batched: `build_replica` per seed, then one
 `fit_replicas`; its time is that call (the same per-replica bookkeeping, in
@@ -25,11 +25,12 @@ from pathlib import Path
 
 import torch
 
-from dlrun.cli import compose
+from dlrun.compose import compose
+from dlrun.placement import resolve_device
 from dlrun.replica_loop import fit_replicas
 from dlrun.replicas import build_replica
+from dlrun.runner import run
 from dlrun.stacked import StackedNet
-from dlrun.train import resolve_device, run
 
 
 def solo(cfgs) -> tuple[float, float]:
@@ -44,7 +45,7 @@ def solo(cfgs) -> tuple[float, float]:
 def batched(cfgs, device: torch.device) -> tuple[float, float]:
     """(epoch loops, build + loops) in seconds for the jobs as one stack."""
     start = time.perf_counter()
-    replicas = [build_replica(cfg, device) for cfg in cfgs]
+    replicas = [build_replica(cfg) for cfg in cfgs]
     sync(device)
     loop_start = time.perf_counter()
     fit_replicas(replicas)
@@ -56,7 +57,7 @@ def batched(cfgs, device: torch.device) -> tuple[float, float]:
 
 def optimizer_steps(cfgs, device: torch.device, repeats: int = 20) -> tuple[float, float]:
     """Milliseconds per stack step: per-replica fused torch.optim vs hand-written stacked Adam."""
-    replicas = [build_replica(cfg, device) for cfg in cfgs]
+    replicas = [build_replica(cfg) for cfg in cfgs]
     stack = StackedNet([r.parts.model for r in replicas], [r.dropout_generator for r in replicas])
     for p in stack.params.values():
         p.grad = torch.randn_like(p) * 1e-3

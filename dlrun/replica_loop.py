@@ -21,12 +21,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from dlrun import runs
 from dlrun.checkpoints import Snapshot
 from dlrun.data import batches
 from dlrun.diagnostics import layer_rows, layer_table
 from dlrun.replicas import Replica, as_global_rng, compatible_key
 from dlrun.stacked import StackedNet
-from dlrun.train import evaluate, metric_name  # moves with the runner refactor
+from dlrun.train import evaluate
 
 # Called after each replica's epoch with (replica, metrics.csv row, layers.csv rows);
 # replica.state.status says whether it was the last. Epoch 0 (layers.csv only) has row None.
@@ -170,7 +171,7 @@ def _end_epoch(
     tl, ts, vl, vs, lr = numbers
     state, tcfg, parts = replica.state, replica.cfg.trainer, replica.parts
     state.epoch, state.step, state.wall_s = epoch, state.step + steps_per_epoch, wall_s
-    suffix = metric_name(replica.data.task)
+    suffix = runs.score_name(replica.data.task)
     row = {
         "epoch": epoch,
         "step": state.step,

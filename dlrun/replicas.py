@@ -23,17 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from dlrun.checkpoints import Parts, State
-from dlrun.config import ConfigError
-from dlrun.data import Dataset, build_dataset
-from dlrun.initializers import initialize
-from dlrun.models import build_model
-from dlrun.optim import build_optimizer, build_schedule
-from dlrun.sweep_index import maximize
-from dlrun.train import EarlyStopping, metric_columns  # moves with the runner refactor
+from dlrun.data import Dataset
+from dlrun.errors import ConfigError
+from dlrun.runner import setup
 
 # Settings that may differ inside one stack, and why they can. Every other
 # setting must be equal (so a setting added later is safe until listed here).
@@ -73,6 +68,10 @@ def unbatchable_reason(cfg) -> str | None:
         return "transfer.source: pretrained weights are loaded by the solo path"
     if cfg.resume:
         return "resume: a run folder continues on its own"
+    if cfg.trainer.compile:
+        return "trainer.compile=true: the stacked step is not compiled"
+    if str(cfg.trainer.precision) == "bf16":
+        return "trainer.precision=bf16: the stacked step runs in float32"
     return None
 
 
@@ -122,61 +121,38 @@ class Replica:
     data: Dataset
     parts: Parts  # model, optimizer, schedule, stopper, batch generator, loss_fn
     dropout_generator: torch.Generator  # the stream the solo run's dropout draws from
-    mode: str  # "min" or "max": how early stopping reads the monitored metric
     state: State = field(default_factory=State)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
     layers: list[dict[str, Any]] = field(default_factory=list)  # layers.csv rows
 
 
-def build_replica(cfg, device: torch.device) -> Replica:
-    """One job's data, model, optimizer and generators, drawn in the order a run alone draws them.
+def build_replica(cfg) -> Replica:
+    """One job's data, model, optimizer and generators: the runner's own `setup`.
 
-    The runner seeds, builds the data, builds the model, initialises it and then
-    creates the batch generator; doing the same here makes the split, the label
-    noise, the initial weights and the batch order equal to the solo run's
-    bit for bit. The global RNGs are restored afterwards.
+    The runner seeds, builds the data, the model and its initial weights, then
+    the optimizer and the batch generator; calling it here makes the split, the
+    label noise, the initial weights and the batch order equal to the solo
+    run's bit for bit. The global RNG state it leaves (where the solo run's
+    dropout draws from) becomes the replica's own dropout stream, and the
+    process's global RNGs are restored afterwards.
     """
     reason = unbatchable_reason(cfg)
     if reason is not None:
         raise ConfigError(f"this job cannot join a stack: {reason}")
     with _restored_global_rng():
-        _seed_everything(cfg.seed)
-        data = build_dataset(cfg.data, cfg.seed, device)
-        model = build_model(cfg.model, data.input_shape, data.n_out)
-        initialize(model, cfg.init, cfg.model.activation)
-        dropout_generator = _global_stream(device, cfg.seed)
-    model.to(device)
-    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
-    schedule = build_schedule(optimizer, cfg.schedule, cfg.trainer.epochs)
-    es = cfg.trainer.early_stopping
-    columns = metric_columns(data.task)
-    if es.monitor not in columns[2:]:
-        raise ConfigError(
-            f"trainer.early_stopping.monitor={es.monitor!r}: choose from {columns[2:]}"
-        )
-    mode = "max" if maximize(es.monitor) else "min"
-    stopper = EarlyStopping(es.patience, es.min_delta, mode)
-    loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    parts = Parts(model, optimizer, schedule, stopper, generator, None, loss_fn)
-    return Replica(cfg, data, parts, dropout_generator, mode)
+        parts, data, device, _ = setup(cfg)
+        dropout_generator = _global_stream(device)
+    return Replica(cfg, data, parts, dropout_generator)
 
 
-def _seed_everything(seed: int) -> None:
-    # The runner's seed_everything without its deterministic switch (process-wide).
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _global_stream(device: torch.device, seed: int) -> torch.Generator:
-    """A generator holding the state the solo run's global RNG has when training starts."""
-    if device.type == "cpu":  # seeded, then advanced by the model's initialisation
-        generator = torch.Generator()
+def _global_stream(device: torch.device) -> torch.Generator:
+    """A generator holding the state the global RNG of `device` has now."""
+    generator = torch.Generator(device=device)
+    if device.type == "cpu":
         generator.set_state(torch.get_rng_state())
-        return generator
-    # A device's global generator is only seeded: models are built on the CPU.
-    return torch.Generator(device=device).manual_seed(seed)
+    else:
+        generator.set_state(torch.get_device_module(device).get_rng_state(device))
+    return generator
 
 
 @contextmanager

@@ -12,22 +12,21 @@ import torch
 from conftest import QUICK
 from omegaconf import OmegaConf
 
-import dlrun.train
+import dlrun.runner
 from dlrun.data import Split, batches
 from dlrun.models import build_model
 from dlrun.optim import build_optimizer, build_schedule
 from dlrun.replica_loop import _clip_grad_norms, _epoch_order, fit_replicas
 from dlrun.replicas import build_replica, compatible_key, group_jobs, unbatchable_reason
+from dlrun.runner import run
 from dlrun.stacked import StackedLinear, StackedNet, unstack_state
-from dlrun.train import run
 
 CPU = torch.device("cpu")
 SMALL = ["model.width=32", "trainer.batch_size=64"]
 
 
 def compose_cfg(*overrides: str):
-    """The one place that knows where composition lives (moving to dlrun.compose)."""
-    from dlrun.cli import compose
+    from dlrun.compose import compose
 
     return compose([*QUICK, *overrides])
 
@@ -79,7 +78,7 @@ def solo_start(cfg, tmp_path, monkeypatch):
         )
         raise _Started
 
-    monkeypatch.setattr(dlrun.train, "fit", capture)
+    monkeypatch.setattr(dlrun.runner, "fit", capture)
     with pytest.raises(_Started):
         run(cfg, tmp_path / f"solo-{cfg.seed}")
     return seen
@@ -182,7 +181,7 @@ def test_initial_weights_data_and_streams_equal_the_solo_runs(
         cfg = cfg_with(
             base, model, init, f"seed={seed}", "model.dropout=0.2", "data.label_noise=0.1"
         )
-        replica = build_replica(cfg, CPU)
+        replica = build_replica(cfg)
         solo = solo_start(cfg, tmp_path, monkeypatch)
         for k, v in replica.parts.model.state_dict().items():
             assert torch.equal(v, solo["model"][k]), (seed, k)
@@ -195,7 +194,7 @@ def test_initial_weights_data_and_streams_equal_the_solo_runs(
 
 
 def test_batch_order_per_replica_equals_batches(base):
-    replicas = [build_replica(cfg_with(base, f"seed={s}"), CPU) for s in (0, 1, 2)]
+    replicas = [build_replica(cfg_with(base, f"seed={s}")) for s in (0, 1, 2)]
     x = torch.stack([r.data.train.x for r in replicas])
     y = torch.stack([r.data.train.y for r in replicas])
     solo_generators = [torch.Generator().manual_seed(s) for s in (0, 1, 2)]
@@ -209,7 +208,7 @@ def test_batch_order_per_replica_equals_batches(base):
 
 def test_dropout_masks_equal_the_solo_nets_on_cpu(base):
     replicas = [
-        build_replica(cfg_with(base, f"seed={s}", f"model.dropout={p}"), CPU)
+        build_replica(cfg_with(base, f"seed={s}", f"model.dropout={p}"))
         for s, p in ((0, 0.3), (1, 0.0), (2, 0.5))
     ]
     twins = [copy.deepcopy(r.dropout_generator) for r in replicas]
@@ -234,7 +233,7 @@ def test_three_replicas_match_three_solo_runs(base, tmp_path):
         cfg_with(base, f"seed={s}", f"optimizer.lr={lr}", "model.dropout=0.0")
         for s, lr in ((0, 1e-3), (1, 3e-3), (2, 1e-2))
     ]
-    replicas = [build_replica(c, CPU) for c in cfgs]
+    replicas = [build_replica(c) for c in cfgs]
     fit_replicas(replicas)
     for cfg, replica in zip(cfgs, replicas):
         metrics, layers, _ = solo_rows(cfg, tmp_path)
@@ -270,7 +269,7 @@ def test_mixed_optimizers_schedules_dropout_and_clipping_match_solo_runs(base, t
         ),
         cfg_with(base, "seed=3", "optimizer=rmsprop", "model.dropout=0.1", "init=he"),
     ]
-    replicas = [build_replica(c, CPU) for c in cfgs]
+    replicas = [build_replica(c) for c in cfgs]
     fit_replicas(replicas)
     for cfg, replica in zip(cfgs, replicas):
         metrics, _, _ = solo_rows(cfg, tmp_path)
@@ -294,10 +293,10 @@ def test_a_replica_in_a_stack_equals_it_alone_in_float64(base):
         cfg_with(base, f"seed={s}", f"optimizer.lr={lr}", "model.dropout=0.2")
         for s, lr in ((0, 1e-3), (1, 3e-3), (2, 1e-2))
     ]
-    together = [_to_float64(build_replica(c, CPU)) for c in cfgs]
+    together = [_to_float64(build_replica(c)) for c in cfgs]
     fit_replicas(together)
     for cfg, replica in zip(cfgs, together):
-        alone = _to_float64(build_replica(cfg, CPU))
+        alone = _to_float64(build_replica(cfg))
         fit_replicas([alone])
         assert_rows_close(
             replica.metrics, alone.metrics, rel=1e-12, keys=("train_loss", "train_acc")
@@ -354,7 +353,7 @@ def test_optimizer_steps_equal_torch_optim_per_replica(base, settings):
         for k, v in per.items():
             cfg.optimizer[k] = v
         cfgs.append(cfg)
-    replicas = [_to_float64(build_replica(c, CPU)) for c in cfgs]
+    replicas = [_to_float64(build_replica(c)) for c in cfgs]
     # Reference: torch.optim itself on independent copies of each replica's net.
     solo = [copy.deepcopy(r.parts.model) for r in replicas]
     solo_opts = [
@@ -381,7 +380,7 @@ def test_optimizer_steps_equal_torch_optim_per_replica(base, settings):
 
 
 def test_gradient_clipping_per_replica_equals_clip_grad_norm(base):
-    replicas = [_to_float64(build_replica(cfg_with(base, f"seed={s}"), CPU)) for s in (0, 1, 2)]
+    replicas = [_to_float64(build_replica(cfg_with(base, f"seed={s}"))) for s in (0, 1, 2)]
     stack = StackedNet([r.parts.model for r in replicas], [r.dropout_generator for r in replicas])
     for p in stack.params.values():
         p.grad = torch.randn(p.shape, dtype=torch.float64) * 3
@@ -418,7 +417,7 @@ def test_early_stopping_freezes_one_replica_while_the_others_go_on(base, tmp_pat
     )
     going_on = cfg_with(base, "seed=1", "trainer.epochs=5", "trainer.early_stopping.patience=null")
     shorter = cfg_with(base, "seed=2", "trainer.epochs=3")
-    replicas = [build_replica(c, CPU) for c in (stopping, going_on, shorter)]
+    replicas = [build_replica(c) for c in (stopping, going_on, shorter)]
     calls = []
     fit_replicas(replicas, on_epoch=lambda r, row, layers: calls.append((r, row, r.state.status)))
     assert [r.state.status for r in replicas] == ["early_stopped", "completed", "completed"]
@@ -447,7 +446,7 @@ def test_a_diverging_replica_is_frozen_and_the_others_are_unaffected(base, tmp_p
         cfg_with(base, "seed=1", "optimizer=sgd", "optimizer.lr=1e6"),
         cfg_with(base, "seed=2", "optimizer.lr=3e-3"),
     ]
-    replicas = [build_replica(c, CPU) for c in cfgs]
+    replicas = [build_replica(c) for c in cfgs]
     fit_replicas(replicas)
     assert [r.state.status for r in replicas] == ["completed", "diverged", "completed"]
     assert replicas[1].state.epoch == 1 and len(replicas[1].metrics) == 1
@@ -464,7 +463,7 @@ def test_regression_with_data_per_seed_and_a_target_loss_matches_solo_runs(base,
         cfg_with(base, *common, "seed=1", "optimizer=sgd", "optimizer.lr=0.05"),
         cfg_with(base, *common, "seed=2", "trainer.target_loss=100.0"),
     ]
-    replicas = [build_replica(c, CPU) for c in cfgs]
+    replicas = [build_replica(c) for c in cfgs]
     assert not torch.equal(replicas[0].data.train.x, replicas[1].data.train.x)
     fit_replicas(replicas)
     assert replicas[2].state.steps_to_target == 0 and replicas[2].state.epoch == 1
@@ -479,7 +478,7 @@ def test_regression_with_data_per_seed_and_a_target_loss_matches_solo_runs(base,
 
 def test_unstacked_weights_load_into_the_solo_model(base):
     cfgs = [cfg_with(base, f"seed={s}", "model.bottleneck=8") for s in (0, 1)]
-    replicas = [build_replica(c, CPU) for c in cfgs]
+    replicas = [build_replica(c) for c in cfgs]
     stack = StackedNet([r.parts.model for r in replicas], [r.dropout_generator for r in replicas])
     with torch.no_grad():
         for p in stack.params.values():
@@ -503,7 +502,7 @@ def test_unstacked_weights_load_into_the_solo_model(base):
 
 def test_a_replicas_optimizer_state_resumes_a_solo_optimizer(base, tmp_path):
     cfg = cfg_with(base, "seed=0", "trainer.epochs=2", "model.dropout=0.0")
-    replicas = [build_replica(cfg, CPU), build_replica(cfg_with(base, "seed=1"), CPU)]
+    replicas = [build_replica(cfg), build_replica(cfg_with(base, "seed=1"))]
     fit_replicas(replicas)
     replica = replicas[0]
     path = tmp_path / "state.pt"
