@@ -27,15 +27,29 @@ from dlrun.data import batches
 from dlrun.diagnostics import layer_rows, layer_table
 from dlrun.replicas import Replica, as_global_rng, compatible_key
 from dlrun.stacked import StackedNet
-from dlrun.train import evaluate
+from dlrun.train import LAYER_BATCH, evaluate, verdict
 
 # Called after each replica's epoch with (replica, metrics.csv row, layers.csv rows);
 # replica.state.status says whether it was the last. Epoch 0 (layers.csv only) has row None.
 EpochHook = Callable[[Replica, dict[str, Any] | None, list[dict[str, Any]]], None]
+# Called once a replica has left the stack (its net owns its weights again), in any final status.
+FinishHook = Callable[[Replica], None]
 
 
-def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> None:
-    """Train every replica until it completes, stops early or diverges; fill its state and rows."""
+def fit_replicas(
+    replicas: list[Replica],
+    on_epoch: EpochHook | None = None,
+    on_finish: FinishHook | None = None,
+) -> None:
+    """Train every replica until it completes, stops early, diverges or fails; fill its state.
+
+    A replica whose own part raises (its optimizer step, evaluation, or the
+    `on_epoch` hook: say its disk is full) ends as `failed` with `replica.error`
+    and leaves the stack; the others go on. An error in the stacked step
+    itself, or Ctrl-C, ends the call: replicas still running keep the status
+    `running` for the caller to settle, with their last completed epoch's
+    numbers. `on_finish` is called for each replica as it leaves the stack.
+    """
     if len({compatible_key(r.cfg) for r in replicas}) > 1:
         raise ValueError("these replicas differ in shape settings (dlrun.replicas.compatible_key)")
     first = replicas[0]
@@ -70,18 +84,44 @@ def fit_replicas(replicas: list[Replica], on_epoch: EpochHook | None = None) -> 
             results = _evaluate(live, train_loss, predictions, y_epoch, epoch)
             wall_s = time.perf_counter() - start
             # --- per replica: log, then decide whether it goes on
-            for replica, (numbers, layers) in zip(live, results):
-                _end_epoch(replica, epoch, steps_per_epoch, numbers, wall_s, layers, on_epoch)
+            for replica, result in zip(live, results):
+                if result is not None:
+                    numbers, layers = result
+                    _guarded(
+                        replica,
+                        _end_epoch,
+                        replica,
+                        epoch,
+                        steps_per_epoch,
+                        numbers,
+                        wall_s,
+                        layers,
+                        on_epoch,
+                    )
             # --- replicas that stopped leave the stack with their weights as they are
-            going_on = [j for j, r in enumerate(live) if r.state.status == "running"]
+            going_on = [j for j, r in enumerate(live) if r.state.status == runs.RUNNING]
             if len(going_on) < len(live):
                 index = torch.tensor(going_on, dtype=torch.long, device=x_train.device)
                 x_train, y_train = x_train.index_select(0, index), y_train.index_select(0, index)
                 clip = None if clip is None else clip.index_select(0, index)
                 stack.keep(going_on)
+                left = [r for r in live if r.state.status != runs.RUNNING]
                 live = [live[j] for j in going_on]
+                for replica in left:
+                    if on_finish is not None:
+                        on_finish(replica)
     finally:
         stack.release()
+
+
+def _guarded(replica: Replica, fn: Callable, *args) -> Any:
+    """fn(*args); an exception ends this replica alone as failed."""
+    try:
+        return fn(*args)
+    except Exception as e:
+        replica.state.status = runs.FAILED
+        replica.error = f"{type(e).__name__}: {e}"
+        return None
 
 
 def _train_epoch(
@@ -110,7 +150,8 @@ def _train_epoch(
             _clip_grad_norms(stack, clip)
         stack.bind_grads()
         for replica in live:
-            replica.parts.optimizer.step()
+            if replica.state.status == runs.RUNNING:
+                _guarded(replica, replica.parts.optimizer.step)
         step_losses[:, i] = losses.detach()
         if classification:
             predictions[:, batch] = out.detach().argmax(2)
@@ -123,8 +164,9 @@ def _evaluate(
     predictions: torch.Tensor | None,
     y_epoch: torch.Tensor,
     epoch: int,
-) -> list[tuple[tuple[float, ...], list[dict[str, Any]]]]:
-    """Per replica: (train loss, train score, val loss, val score, lr) and its layers.csv rows.
+) -> list[tuple[tuple[float, ...], list[dict[str, Any]]] | None]:
+    """Per replica: (train loss, train score, val loss, val score, lr) and its layers.csv rows;
+    None for a replica that failed.
 
     Validation and layer statistics run through the solo code on each replica's
     own net; the schedules step here, after the epoch's rate is read (as in fit).
@@ -133,29 +175,40 @@ def _evaluate(
         train_score = (predictions == y_epoch).to(train_loss.dtype).mean(1)
     else:
         train_score = train_loss.sqrt()
-    numbers, lrs, names = [train_loss, train_score], [], []
-    for replica in live:
-        parts, tcfg, data = replica.parts, replica.cfg.trainer, replica.data
-        lrs.append(parts.optimizer.param_groups[0]["lr"])
-        if parts.schedule is not None:
-            parts.schedule.step()
-        loss, score = evaluate(parts.model, data.val.x, data.val.y, data.task, tcfg.eval_batch_size)
-        numbers.append(torch.stack([loss, score]))
-        layer_names = []
-        if tcfg.layer_stats:
-            layer_names, table = layer_table(parts.model, data.train.x[:256])
-            numbers.append(table.flatten())
-        names.append(layer_names)
+    measured = [
+        _guarded(replica, _measure, replica) if replica.state.status == runs.RUNNING else None
+        for replica in live
+    ]
+    numbers = [train_loss, train_score] + [m[1] for m in measured if m is not None]
     values = torch.cat([v.double() for v in numbers]).tolist()  # the host sync
 
     results, R, at = [], len(live), 2 * len(live)
-    for j in range(R):
+    for j, m in enumerate(measured):
+        if m is None:
+            results.append(None)
+            continue
+        lr, tensor, names = m
         val_loss, val_score = values[at : at + 2]
-        table = values[at + 2 : at + 2 + 3 * len(names[j])]
-        at += 2 + len(table)
-        rows = layer_rows(names[j], [table[k : k + 3] for k in range(0, len(table), 3)], epoch)
-        results.append(((values[j], values[R + j], val_loss, val_score, lrs[j]), rows))
+        table = values[at + 2 : at + len(tensor)]
+        at += len(tensor)
+        rows = layer_rows(names, [table[k : k + 3] for k in range(0, len(table), 3)], epoch)
+        results.append(((values[j], values[R + j], val_loss, val_score, lr), rows))
     return results
+
+
+def _measure(replica: Replica) -> tuple[float, torch.Tensor, list[str]]:
+    """One replica's epoch rate, then its schedule's step, its validation numbers and
+    layer statistics as one device tensor (no host sync), and its layer names."""
+    parts, tcfg, data = replica.parts, replica.cfg.trainer, replica.data
+    lr = parts.optimizer.param_groups[0]["lr"]
+    if parts.schedule is not None:
+        parts.schedule.step()
+    loss, score = evaluate(parts.model, data.val.x, data.val.y, data.task, tcfg.eval_batch_size)
+    numbers, names = [torch.stack([loss, score])], []
+    if tcfg.layer_stats:
+        names, table = layer_table(parts.model, data.train.x[:LAYER_BATCH])
+        numbers.append(table.flatten())
+    return lr, torch.cat(numbers), names
 
 
 def _end_epoch(
@@ -184,20 +237,12 @@ def _end_epoch(
     }
     replica.metrics.append(row)
     replica.layers.extend(layers)
-    if not math.isfinite(tl) or tl > tcfg.divergence_loss:
-        state.status = "diverged"
-    else:
-        stop = parts.stopper.step(row[tcfg.early_stopping.monitor], epoch)
-        if parts.stopper.improved:
-            Snapshot(state).take(parts.model, parts.optimizer)
-        if tcfg.target_loss is not None and tl <= tcfg.target_loss:
-            # tl is the mean loss before this epoch's updates (exact for full batches)
-            state.steps_to_target = state.step - steps_per_epoch
-            state.status = "completed"
-        elif stop:
-            state.status = "early_stopped"
-        elif epoch >= tcfg.epochs:
-            state.status = "completed"
+    state.status = verdict(row, tcfg, parts.stopper, state)  # the solo loop's own rules
+    if parts.stopper.improved and state.status != runs.DIVERGED:
+        Snapshot(state).take(parts.model, parts.optimizer)
+    if state.status == runs.COMPLETED and tcfg.target_loss is not None:
+        # the mean loss before this epoch's updates (exact for full batches)
+        state.steps_to_target = state.step - steps_per_epoch
     if on_epoch is not None:
         on_epoch(replica, row, layers)
 
@@ -255,8 +300,8 @@ def _initial_layer_rows(live: list[Replica], on_epoch: EpochHook | None) -> None
         # The solo net in train mode draws its dropout from the global RNG: lend it this stream.
         with as_global_rng(replica.dropout_generator):
             model.zero_grad(set_to_none=True)
-            replica.parts.loss_fn(model(train.x[:256]), train.y[:256]).backward()
-        tables.append(layer_table(model, train.x[:256]))
+            replica.parts.loss_fn(model(train.x[:LAYER_BATCH]), train.y[:LAYER_BATCH]).backward()
+        tables.append(layer_table(model, train.x[:LAYER_BATCH]))
         model.zero_grad(set_to_none=True)
     if not tables:
         return

@@ -124,6 +124,7 @@ class Replica:
     state: State = field(default_factory=State)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
     layers: list[dict[str, Any]] = field(default_factory=list)  # layers.csv rows
+    error: str | None = None  # why it failed: "<exception type>: <message>"
 
 
 def build_replica(cfg) -> Replica:

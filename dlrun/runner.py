@@ -45,16 +45,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
     monitor = cfg.trainer.early_stopping.monitor
-    base = {
-        "name": cfg.name,
-        "task": data.task,
-        "device": str(device),
-        "seed": cfg.seed,
-        "n_params": count_parameters(parts.model),
-        "monitor": monitor,
-        "run_dir": str(run_dir.resolve()),
-        **runs.provenance(),
-    }
+    base = summary_base(cfg, data, parts.model, device, run_dir)
     if transfer_report is not None:
         base["transfer"] = transfer_report
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
@@ -149,6 +140,20 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     forward = speed.forward_of(model, cfg.trainer)
     parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn, forward)
     return parts, data, device, transfer_report
+
+
+def summary_base(cfg, data: Dataset, model: torch.nn.Module, device, run_dir: Path) -> dict:
+    """The summary.json keys a run has in every status: what, where, and provenance."""
+    return {
+        "name": cfg.name,
+        "task": data.task,
+        "device": str(device),
+        "seed": cfg.seed,
+        "n_params": count_parameters(model),
+        "monitor": cfg.trainer.early_stopping.monitor,
+        "run_dir": str(Path(run_dir).resolve()),
+        **runs.provenance(),
+    }
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
