@@ -91,7 +91,9 @@ class Folder:
         The one stop path: Ctrl-C, an error, and (later) a signal handler all end here.
         """
         self._close()
-        self.last.restore()
+        epoch = self.last.restore()
+        for log in (runs.METRICS, runs.LAYERS):  # rows an interrupted epoch end wrote early
+            runs.truncate_csv(self.run_dir / log, epoch)
         self.replica.state.status = status
         save_checkpoints(self.run_dir, self._checkpoint(), self.replica.state)
         summary = {"status": status, **self._progress(), **self.base}
@@ -119,34 +121,47 @@ class Folder:
 
 
 class _EpochEnd:
-    """A replica as it was at the end of its last complete epoch, in buffers allocated once."""
+    """A replica as it was at the end of its last complete epoch.
+
+    Two sets of buffers, allocated once: each epoch is copied into the spare
+    one, which then becomes current in a single assignment, so Ctrl-C in the
+    middle of a copy still leaves a whole epoch to go back to.
+    """
 
     def __init__(self, replica: Replica):
         self.replica = replica
-        self.saved = State()
+        self.spare, self.current = _Point(), _Point()
         self.take()
 
     def take(self) -> None:
-        r = self.replica
+        r, point = self.replica, self.spare
         # Snapshot copies weights and optimizer state into its buffers (the best_* fields).
-        Snapshot(self.saved).take(r.parts.model, r.parts.optimizer)
-        self.numbers = (r.state.epoch, r.state.step, r.state.wall_s, r.state.steps_to_target)
-        self.schedule = None if r.parts.schedule is None else r.parts.schedule.state_dict()
-        self.stopper = r.parts.stopper.state_dict()
-        self.generators = (r.parts.generator.get_state(), r.dropout_generator.get_state())
-        self.rows = (len(r.metrics), len(r.layers))
+        Snapshot(point.buffers).take(r.parts.model, r.parts.optimizer)
+        point.numbers = (r.state.epoch, r.state.step, r.state.wall_s, r.state.steps_to_target)
+        point.schedule = None if r.parts.schedule is None else r.parts.schedule.state_dict()
+        point.stopper = r.parts.stopper.state_dict()
+        point.generators = (r.parts.generator.get_state(), r.dropout_generator.get_state())
+        point.rows = (len(r.metrics), len(r.layers))
+        self.spare, self.current = self.current, point
 
-    def restore(self) -> None:
-        r, state = self.replica, self.replica.state
-        r.parts.model.load_state_dict(self.saved.best_model)
-        r.parts.optimizer.load_state_dict(self.saved.best_optimizer)
-        if self.schedule is not None:
-            r.parts.schedule.load_state_dict(self.schedule)
-        r.parts.stopper.load_state_dict(self.stopper)
-        r.parts.generator.set_state(self.generators[0])
-        r.dropout_generator.set_state(self.generators[1])
-        state.epoch, state.step, state.wall_s, state.steps_to_target = self.numbers
-        del r.metrics[self.rows[0] :], r.layers[self.rows[1] :]
+    def restore(self) -> int:
+        """Go back to the last complete epoch; return it."""
+        r, state, point = self.replica, self.replica.state, self.current
+        r.parts.model.load_state_dict(point.buffers.best_model)
+        r.parts.optimizer.load_state_dict(point.buffers.best_optimizer)
+        if point.schedule is not None:
+            r.parts.schedule.load_state_dict(point.schedule)
+        r.parts.stopper.load_state_dict(point.stopper)
+        r.parts.generator.set_state(point.generators[0])
+        r.dropout_generator.set_state(point.generators[1])
+        state.epoch, state.step, state.wall_s, state.steps_to_target = point.numbers
+        del r.metrics[point.rows[0] :], r.layers[point.rows[1] :]
+        return state.epoch
+
+
+class _Point:
+    def __init__(self) -> None:
+        self.buffers = State()
 
 
 def train_stack(

@@ -1,0 +1,199 @@
+"""`dlrun train -m ... hydra/launcher=batched` against the basic launcher (hydra_plugins/dlrun_batched)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_batched import TIMES, assert_same_csv
+
+from dlrun import runs
+from dlrun.cli import main
+
+SMALL = [
+    "device=cpu",
+    "trainer.progress=false",
+    "trainer.epochs=3",
+    "data.n_samples=1000",
+    "model.width=32",
+]
+BATCHED = "hydra/launcher=batched"
+
+
+def sweep(folder: Path, *args: str) -> int:
+    return main(["train", "-m", *SMALL, *args, f"hydra.sweep.dir={folder}"])
+
+
+def read_index(folder: Path) -> list[dict[str, str]]:
+    with open(folder / runs.SWEEP_INDEX, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """The same three seeds through the basic launcher and, in stacks of at most two, batched."""
+    root = tmp_path_factory.mktemp("pair")
+    assert sweep(root / "basic", "seed=0,1,2") == 0
+    assert sweep(root / "batched", "seed=0,1,2", BATCHED, "hydra.launcher.max_replicas=2") == 0
+    return root / "basic", root / "batched"
+
+
+def job_folders(sweep_dir: Path) -> list[str]:
+    return sorted(p.name for p in sweep_dir.iterdir() if (p / runs.SUMMARY).exists())
+
+
+def files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def test_batched_sweep_writes_the_basic_launchers_folders_and_index(pair):
+    basic, batched = pair
+    assert job_folders(batched) == job_folders(basic) == ["0_seed=0", "1_seed=1", "2_seed=2"]
+    for name in job_folders(basic):
+        mine, theirs = batched / name, basic / name
+        assert files(mine) == files(theirs)  # .hydra/, checkpoints/, the logs, the summary
+        for text in (runs.CONFIG, ".hydra/config.yaml", ".hydra/overrides.yaml"):
+            assert (mine / text).read_text() == (theirs / text).read_text()
+        assert_same_csv(mine / runs.METRICS, theirs / runs.METRICS)
+        assert_same_csv(mine / runs.LAYERS, theirs / runs.LAYERS)
+        a, b = runs.read_summary(mine), runs.read_summary(theirs)
+        assert list(a) == list(b) and a["status"] == b["status"] == runs.COMPLETED
+        for k in b.keys() - TIMES:
+            assert a[k] == (pytest.approx(b[k], rel=1e-5) if isinstance(b[k], float) else b[k])
+    rows, expected = read_index(batched), read_index(basic)
+    assert list(rows[0]) == list(expected[0]) and len(rows) == len(expected) == 3
+    for row, other in zip(rows, expected):
+        for k in row.keys() - TIMES:
+            try:
+                assert float(row[k]) == pytest.approx(float(other[k]), rel=1e-5), k
+            except ValueError:
+                assert row[k] == other[k], k
+
+
+def report(folder: Path) -> tuple[list[str], object]:
+    """`dlrun report`'s findings and its table of runs, without drawing the figures."""
+    from dlrun.report.findings import findings
+    from dlrun.report.load import load_runs
+    from dlrun.report.study import make_study
+    from dlrun.report.tables import runs_frame
+
+    study = make_study(load_runs([folder]), None)
+    return findings(study, []), runs_frame(study)
+
+
+NUMBER = re.compile(r"-?\d+\.?\d*(?:e-?\d+)?")
+
+
+def test_report_on_both_sweeps_is_the_same(pair):
+    (said, table), (expected, expected_table) = report(pair[1]), report(pair[0])
+    assert [NUMBER.sub("#", s) for s in said] == [NUMBER.sub("#", s) for s in expected]
+    for mine, theirs in zip(said, expected):
+        numbers = [float(n) for n in NUMBER.findall(mine)]
+        assert numbers == pytest.approx([float(n) for n in NUMBER.findall(theirs)], rel=1e-3)
+    assert list(table.columns) == list(expected_table.columns)
+    keep = [c for c in table.columns if c not in TIMES | {"path"}]
+    mine, theirs = table[keep].sort_values("run"), expected_table[keep].sort_values("run")
+    for column in keep:
+        if mine[column].dtype.kind == "f":
+            assert mine[column].tolist() == pytest.approx(theirs[column].tolist(), rel=1e-5)
+        else:
+            assert mine[column].astype(str).tolist() == theirs[column].astype(str).tolist()
+
+
+def test_rerun_into_the_sweep_skips_finished_jobs(pair, capsys):
+    batched = pair[1]
+    stamps = {p: p.stat().st_mtime_ns for p in batched.rglob("summary.json")}
+    index = read_index(batched)
+    capsys.readouterr()
+    assert sweep(batched, "seed=0,1,2", BATCHED, "hydra.launcher.max_replicas=2") == 0
+    assert capsys.readouterr().out.count("skipped: already completed") == 3
+    assert {p: p.stat().st_mtime_ns for p in batched.rglob("summary.json")} == stamps
+    assert read_index(batched) == index
+
+
+def test_unbatchable_jobs_run_alone_with_a_note_and_bad_values_fail_alone(tmp_path, capsys):
+    folder = tmp_path / "sweep"
+    code = sweep(
+        folder, "model.batch_norm=false,true", "optimizer.lr=0.001,-1", "seed=0,1", BATCHED
+    )
+    out = capsys.readouterr().out
+    assert code == 1  # some jobs failed: the sweep says so
+    rows = {(r["model.batch_norm"], r["optimizer.lr"], r["seed"]): r for r in read_index(folder)}
+    assert len(rows) == 8
+    for (_, lr, _), row in rows.items():
+        if lr == "-1":
+            assert row["status"] == runs.FAILED and "positive" in row["error"]
+        else:
+            assert row["status"] == runs.COMPLETED and row["error"] == ""
+    assert "2 jobs as one stack (job 0, job 1)" in out  # batch_norm=false, lr=0.001
+    for job in (4, 5, 6, 7):  # batch_norm=true: the ordinary path, saying why
+        assert f"dlrun: job {job} runs alone: model.batch_norm=true" in out
+
+
+def test_the_launcher_is_found_from_a_built_wheel(tmp_path):
+    import zipfile
+
+    root = Path(__file__).resolve().parent.parent
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w"]
+        + [str(tmp_path), str(root)],
+        capture_output=True,
+        text=True,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = tmp_path.glob("dlrun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "hydra_plugins/dlrun_batched/batched_launcher.py" in names
+    assert "hydra_plugins/__init__.py" not in names  # a namespace package, shared with others
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # what pip installs for a pure wheel
+    check = (
+        "import sys; sys.path = [p for p in sys.path if p != sys.argv[1]]\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.core.config_store import ConfigStore\n"
+        "from hydra.plugins.launcher import Launcher\n"
+        "found = [c for c in Plugins.instance().discover(Launcher) if c.__name__ == 'BatchedLauncher']\n"
+        "import hydra_plugins.dlrun_batched as m, dlrun\n"
+        "ConfigStore.instance().load('hydra/launcher/batched.yaml')\n"
+        "print(len(found), m.__file__, dlrun.__file__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(root)], capture_output=True, text=True, env=env, cwd=site
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, plugin, package = out.stdout.split()
+    assert count == "1" and plugin.startswith(str(site)) and package.startswith(str(site))
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_stack_leaves_every_job_interrupted_at_a_whole_epoch(tmp_path):
+    folder = tmp_path / "sweep"
+    args = ["seed=0,1,2", "trainer.epochs=40", "trainer.early_stopping.patience=null"]
+    command = [sys.executable, "-m", "dlrun", "train", "-m", *SMALL[:-1], "model.width=256"]
+    command += [*args, BATCHED, f"hydra.sweep.dir={folder}"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "as one stack" in line:
+            break
+    metrics = folder / "1_seed=1" / runs.METRICS
+    while not metrics.exists() or len(metrics.read_text().splitlines()) < 3:
+        assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    proc.stdout.read()
+    assert proc.wait(timeout=120) == 130
+    for row in read_index(folder):
+        assert row["status"] == runs.INTERRUPTED
+        run_dir = folder / row["run_dir"]
+        summary = runs.read_summary(run_dir)
+        epochs = len(run_dir.joinpath(runs.METRICS).read_text().splitlines()) - 1
+        last = torch.load(runs.last_checkpoint(run_dir), weights_only=True)
+        # Ctrl-C came as job 1 logged its second epoch: whole epochs, the same in every file
+        assert summary["epochs_run"] == epochs == last["epoch"] >= 1
