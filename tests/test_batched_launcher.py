@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 import signal
 import subprocess
@@ -135,42 +134,6 @@ def test_unbatchable_jobs_run_alone_with_a_note_and_bad_values_fail_alone(tmp_pa
     assert "2 jobs as one stack (job 0, job 1)" in out  # batch_norm=false, lr=0.001
     for job in (4, 5, 6, 7):  # batch_norm=true: the ordinary path, saying why
         assert f"dlrun: job {job} runs alone: model.batch_norm=true" in out
-
-
-def test_the_launcher_is_found_from_a_built_wheel(tmp_path):
-    import zipfile
-
-    root = Path(__file__).resolve().parent.parent
-    build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w"]
-        + [str(tmp_path), str(root)],
-        capture_output=True,
-        text=True,
-    )
-    assert build.returncode == 0, build.stderr[-2000:]
-    (wheel,) = tmp_path.glob("dlrun-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "hydra_plugins/dlrun_batched/batched_launcher.py" in names
-    assert "hydra_plugins/__init__.py" not in names  # a namespace package, shared with others
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)  # what pip installs for a pure wheel
-    check = (
-        "import sys; sys.path = [p for p in sys.path if p != sys.argv[1]]\n"
-        "from hydra.core.plugins import Plugins\n"
-        "from hydra.core.config_store import ConfigStore\n"
-        "from hydra.plugins.launcher import Launcher\n"
-        "found = [c for c in Plugins.instance().discover(Launcher) if c.__name__ == 'BatchedLauncher']\n"
-        "import hydra_plugins.dlrun_batched as m, dlrun\n"
-        "ConfigStore.instance().load('hydra/launcher/batched.yaml')\n"
-        "print(len(found), m.__file__, dlrun.__file__)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run(
-        [sys.executable, "-c", check, str(root)], capture_output=True, text=True, env=env, cwd=site
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    count, plugin, package = out.stdout.split()
-    assert count == "1" and plugin.startswith(str(site)) and package.startswith(str(site))
 
 
 @pytest.mark.slow
