@@ -126,6 +126,7 @@ def train_main(args: list[str]) -> int:
     from dlrun.paths import conf_dir
 
     compose.setup_hydra()
+    compose.compose_once()
     args = train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(

@@ -34,6 +34,24 @@ def _split_test(x: np.ndarray, y: np.ndarray, cfg: DataConfig):
     return x[train], y[train], x[test], y[test]
 
 
+def mnist1d_settings(cfg: DataConfig) -> dict:
+    """The generator's settings that dlrun changes, and the package version that fixes the rest."""
+    from importlib.metadata import version
+
+    return {
+        "num_samples": cfg.n_samples,
+        "train_split": 1.0 - cfg.test_fraction,
+        "seed": cfg.data_seed,
+        "mnist1d": version("mnist1d"),
+    }
+
+
+def mnist1d_cache_file(cfg: DataConfig) -> Path:
+    """Where the generated MNIST-1D arrays of these settings are cached (x, y, x_test, y_test)."""
+    key = json.dumps(mnist1d_settings(cfg), sort_keys=True).encode()
+    return cache_dir() / f"mnist1d-{hashlib.sha256(key).hexdigest()[:16]}.npz"
+
+
 def build_mnist1d(cfg: DataConfig):
     """MNIST-1D generated offline by the `mnist1d` package, cached by its arguments.
 
@@ -41,16 +59,8 @@ def build_mnist1d(cfg: DataConfig):
     matplotlib's pyplot: most of a second). The key is the settings dlrun
     changes plus the package's version, whose defaults fix the rest.
     """
-    from importlib.metadata import version
-
-    settings = {
-        "num_samples": cfg.n_samples,
-        "train_split": 1.0 - cfg.test_fraction,
-        "seed": cfg.data_seed,
-        "mnist1d": version("mnist1d"),
-    }
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / f"mnist1d-{key}.npz"
+    settings = mnist1d_settings(cfg)
+    path = mnist1d_cache_file(cfg)
     if path.exists():
         with np.load(path) as f:
             arrays = {k: f[k] for k in f.files}

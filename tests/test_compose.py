@@ -46,3 +46,15 @@ def test_defaults_live_once():
     # every experiment includes the shared base diff instead of repeating it
     base = compose(["experiment=init_symmetry"])
     assert base.model.dropout == 0.0 and base.trainer.early_stopping.patience is None
+
+
+def test_hydra_composes_once_and_still_reads_hydra_mode_from_the_command_line():
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    from dlrun.compose import compose_once
+
+    compose_once()
+    assert Hydra.get_mode(None, "train", ["seed=1"]) is None  # -m or not decides
+    assert Hydra.get_mode(None, "train", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN
+    assert Hydra.get_mode(None, "train", ["hydra.mode=RUN", "seed=1"]) == RunMode.RUN
