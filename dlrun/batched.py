@@ -165,9 +165,15 @@ class _Point:
 
 
 def train_stack(
-    replicas: list[Replica], run_dirs: list[Path], labels: list[str], on_done: Done
+    replicas: list[Replica],
+    run_dirs: list[Path],
+    labels: list[str],
+    on_done: Done,
+    exact_dropout: bool = False,
 ) -> None:
     """Train the replicas as one stack, each into its run folder; `on_done(i, summary)` as each ends.
+
+    `exact_dropout`: dropout masks equal to the solo runs' (dlrun.stacked.StackedNet).
 
     Ctrl-C: every unfinished replica is written as interrupted at its last
     complete epoch, then KeyboardInterrupt goes on. An error in the stacked
@@ -196,7 +202,7 @@ def train_stack(
         on_done(i, summary)
 
     try:
-        fit_replicas(replicas, on_epoch=on_epoch, on_finish=on_finish)
+        fit_replicas(replicas, on_epoch, on_finish, exact_dropout)
     except KeyboardInterrupt:
         stop_unfinished(replicas, folders, runs.INTERRUPTED, None, on_done)
         raise

@@ -40,6 +40,7 @@ def fit_replicas(
     replicas: list[Replica],
     on_epoch: EpochHook | None = None,
     on_finish: FinishHook | None = None,
+    exact_dropout: bool = False,
 ) -> None:
     """Train every replica until it completes, stops early, diverges or fails; fill its state.
 
@@ -49,6 +50,7 @@ def fit_replicas(
     itself, or Ctrl-C, ends the call: replicas still running keep the status
     `running` for the caller to settle, with their last completed epoch's
     numbers. `on_finish` is called for each replica as it leaves the stack.
+    `exact_dropout`: draw dropout masks as the solo run does (dlrun.stacked.StackedNet).
     """
     if len({compatible_key(r.cfg) for r in replicas}) > 1:
         raise ValueError("these replicas differ in shape settings (dlrun.replicas.compatible_key)")
@@ -61,7 +63,8 @@ def fit_replicas(
     weights = torch.full((steps_per_epoch,), batch_size / n, device=x0.device, dtype=x0.dtype)
     weights[-1] = (n - batch_size * (steps_per_epoch - 1)) / n
 
-    stack = StackedNet([r.parts.model for r in replicas], [r.dropout_generator for r in replicas])
+    nets, streams = [r.parts.model for r in replicas], [r.dropout_generator for r in replicas]
+    stack = StackedNet(nets, streams, exact_dropout)
     x_train = torch.stack([r.data.train.x for r in replicas])
     y_train = torch.stack([r.data.train.y for r in replicas])
     clip = _clip_limits(replicas)

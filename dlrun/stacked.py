@@ -15,9 +15,24 @@ from dlrun.models import ACTIVATIONS
 
 
 class StackedNet:
-    """R nets of one architecture as stacked parameters: weight [R, out, in], bias [R, out]."""
+    """R nets of one architecture as stacked parameters: weight [R, out, in], bias [R, out].
 
-    def __init__(self, nets: list[nn.Module], dropout_generators: list[torch.Generator]):
+    Dropout masks come from each replica's own generator, drawn one of two ways:
+    `exact_dropout=True` draws them as F.dropout does on a CPU (bernoulli_ of
+    1 - p, one call per replica), so they equal the solo run's mask for mask;
+    the default draws 32 random bits per unit (two units per 64-bit draw) and
+    keeps a unit where those bits, read as a signed int32, are at or above
+    round(p * 2^32) - 2^31: the same drop probability to within 2^-32, an
+    equally valid but different stream, about four times cheaper on a CPU
+    (torch's bernoulli_ draws one double per unit there; benchmarks/README.md).
+    """
+
+    def __init__(
+        self,
+        nets: list[nn.Module],
+        dropout_generators: list[torch.Generator],
+        exact_dropout: bool = False,
+    ):
         shapes = [{k: v.shape for k, v in net.state_dict().items()} for net in nets]
         if any(list(s.items()) != list(shapes[0].items()) for s in shapes):
             raise ValueError("replicas differ in shape: compatible_key let them into one stack")
@@ -28,6 +43,7 @@ class StackedNet:
         self.nets = list(nets)
         self.generators = list(dropout_generators)
         self.drop = [_drop_probability(net) for net in nets]
+        self.exact_dropout = exact_dropout
         self.params = {
             k: torch.stack([net.state_dict()[k].detach() for net in nets]).requires_grad_()
             for k in keys
@@ -54,15 +70,34 @@ class StackedNet:
         return h
 
     def _dropout_noise(self, h: torch.Tensor) -> torch.Tensor:
-        # As F.dropout on a CPU draws it: bernoulli(1 - p) / (1 - p), one call per
-        # replica from its own stream, so on a CPU the masks equal the solo run's.
-        noise = torch.empty_like(h, requires_grad=False)
+        """The mask times 1 / (1 - p) per replica, [R, B, width]."""
+        if self.exact_dropout:
+            # As F.dropout on a CPU draws it: bernoulli(1 - p) / (1 - p), one call per
+            # replica from its own stream, so on a CPU the masks equal the solo run's.
+            noise = torch.empty_like(h, requires_grad=False)
+            for r, (p, generator) in enumerate(zip(self.drop, self.generators)):
+                if p > 0:
+                    noise[r].bernoulli_(1 - p, generator=generator).div_(1 - p)
+                else:
+                    noise[r].fill_(1.0)
+            return noise
+        width = h.shape[-1]
+        bits = torch.empty(*h.shape[:-1], (width + 1) // 2, dtype=torch.int64, device=h.device)
         for r, (p, generator) in enumerate(zip(self.drop, self.generators)):
-            if p > 0:
-                noise[r].bernoulli_(1 - p, generator=generator).div_(1 - p)
-            else:
-                noise[r].fill_(1.0)
-        return noise
+            if p > 0:  # p = 0 keeps every unit whatever the bits: no draw
+                bits[r].random_(-(2**63), None, generator=generator)  # all 64 bits
+        threshold, scale = self._mask_constants(h)
+        keep = bits.view(torch.int32)[..., :width] >= threshold
+        return keep.to(h.dtype).mul_(scale)
+
+    def _mask_constants(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if getattr(self, "_constants", None) is None or self._constants[0].device != h.device:
+            threshold = [round(p * 2**32) - 2**31 for p in self.drop]
+            self._constants = (
+                torch.tensor(threshold, dtype=torch.int64, device=h.device).view(-1, 1, 1),
+                torch.tensor([1 / (1 - p) for p in self.drop], device=h.device).view(-1, 1, 1),
+            )
+        return self._constants
 
     def zero_grad(self) -> None:
         for p in self.params.values():
@@ -87,6 +122,7 @@ class StackedNet:
         self.nets = [self.nets[r] for r in rows]
         self.generators = [self.generators[r] for r in rows]
         self.drop = [self.drop[r] for r in rows]
+        self._constants = None
         self._alias()
 
     def release(self) -> None:

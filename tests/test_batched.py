@@ -18,6 +18,7 @@ from dlrun.stacked import StackedNet
 
 SMALL = [*QUICK, "model.width=32", "model.dropout=0.3"]
 TIMES = {"wall_s", "total_s", "time_s", "run_dir"}  # the stack's clock, the folder's own path
+EXACT = True  # dropout masks as the solo runs draw them, so their folders compare number by number
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +95,7 @@ def test_every_replica_writes_the_folder_its_run_alone_writes(cfgs, solo, tmp_pa
     replicas = [build_replica(cfg) for cfg in cfgs]
     done = {}
     dirs = [tmp_path / str(i) for i in range(3)]
-    train_stack(replicas, dirs, ["a", "b", "c"], lambda i, summary: done.setdefault(i, summary))
+    train_stack(replicas, dirs, ["a", "b", "c"], lambda i, s: done.setdefault(i, s), EXACT)
     assert sorted(done) == [0, 1, 2]
     for i in range(3):
         assert done[i] == runs.read_summary(tmp_path / str(i))
@@ -126,7 +127,7 @@ def test_ctrl_c_leaves_every_replica_interrupted_at_its_last_epoch_and_resumable
     done = {}
     dirs = [tmp_path / "0", tmp_path / "1"]
     with pytest.raises(KeyboardInterrupt):
-        train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: done.setdefault(i, s))
+        train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: done.setdefault(i, s), EXACT)
     assert not done  # as with the basic launcher, Ctrl-C ends jobs without on_job_end
     for i, folder in enumerate(dirs):
         summary = runs.read_summary(folder)
@@ -149,7 +150,7 @@ def test_a_replica_that_raises_fails_alone_and_the_others_finish(cfgs, solo, tmp
     fail_at(replicas[1], steps_per_epoch(replicas[1]) + 2, RuntimeError("boom"))
     done = {}
     dirs = [tmp_path / str(i) for i in range(3)]
-    train_stack(replicas, dirs, ["a", "b", "c"], lambda i, s: done.setdefault(i, s))
+    train_stack(replicas, dirs, ["a", "b", "c"], lambda i, s: done.setdefault(i, s), EXACT)
     failed = runs.read_summary(dirs[1])
     assert failed["status"] == runs.FAILED and failed["error"] == "RuntimeError: boom"
     assert failed["epochs_run"] == 1 and done[1] == failed

@@ -24,6 +24,7 @@ SMALL = [
     "model.width=32",
 ]
 BATCHED = "hydra/launcher=batched"
+EXACT = "hydra.launcher.exact_dropout=true"  # the default MLP drops out: the solo runs' masks
 
 
 def sweep(folder: Path, *args: str) -> int:
@@ -40,7 +41,8 @@ def pair(tmp_path_factory):
     """The same three seeds through the basic launcher and, in stacks of at most two, batched."""
     root = tmp_path_factory.mktemp("pair")
     assert sweep(root / "basic", "seed=0,1,2") == 0
-    assert sweep(root / "batched", "seed=0,1,2", BATCHED, "hydra.launcher.max_replicas=2") == 0
+    batched = (BATCHED, EXACT, "hydra.launcher.max_replicas=2")
+    assert sweep(root / "batched", "seed=0,1,2", *batched) == 0
     return root / "basic", root / "batched"
 
 
@@ -111,7 +113,7 @@ def test_rerun_into_the_sweep_skips_finished_jobs(pair, capsys):
     stamps = {p: p.stat().st_mtime_ns for p in batched.rglob("summary.json")}
     index = read_index(batched)
     capsys.readouterr()
-    assert sweep(batched, "seed=0,1,2", BATCHED, "hydra.launcher.max_replicas=2") == 0
+    assert sweep(batched, "seed=0,1,2", BATCHED, EXACT, "hydra.launcher.max_replicas=2") == 0
     assert capsys.readouterr().out.count("skipped: already completed") == 3
     assert {p: p.stat().st_mtime_ns for p in batched.rglob("summary.json")} == stamps
     assert read_index(batched) == index

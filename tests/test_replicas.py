@@ -212,7 +212,11 @@ def test_dropout_masks_equal_the_solo_nets_on_cpu(base):
         for s, p in ((0, 0.3), (1, 0.0), (2, 0.5))
     ]
     twins = [copy.deepcopy(r.dropout_generator) for r in replicas]
-    stack = StackedNet([r.parts.model for r in replicas], [r.dropout_generator for r in replicas])
+    stack = StackedNet(
+        [r.parts.model for r in replicas],
+        [r.dropout_generator for r in replicas],
+        exact_dropout=True,
+    )
     h = torch.ones(3, 16, 32)
     for _ in range(2):
         noise = stack._dropout_noise(h)
@@ -223,6 +227,38 @@ def test_dropout_masks_equal_the_solo_nets_on_cpu(base):
                 twins[r].set_state(torch.get_rng_state())
             assert torch.equal(h[r] * noise[r], expected), r
     stack.release()
+
+
+def test_default_dropout_masks_keep_one_minus_p_from_each_replicas_own_stream(base):
+    drops = (0.3, 0.0, 0.5)
+    replicas = [
+        build_replica(cfg_with(base, f"seed={s}", f"model.dropout={p}"))
+        for s, p in zip((0, 1, 2), drops)
+    ]
+    streams = [r.dropout_generator for r in replicas]
+    before = [g.get_state() for g in streams]
+    stack = StackedNet([r.parts.model for r in replicas], streams)
+    h = torch.ones(3, 512, 1001)  # an odd width: the last 64-bit draw is used by half
+    noise = stack._dropout_noise(h)
+    stack.release()
+    n = h[0].numel()
+    for r, p in enumerate(drops):
+        kept = noise[r] > 0
+        assert torch.all(noise[r][kept] == torch.tensor(1 / (1 - p)))  # inverted dropout
+        sigma = math.sqrt(p * (1 - p) / n)
+        assert abs(kept.double().mean().item() - (1 - p)) <= 5 * sigma, r
+        # the two halves of each 64-bit draw are independent units
+        both = (kept[:, 0:1000:2] & kept[:, 1:1001:2]).double().mean().item()
+        assert abs(both - (1 - p) ** 2) <= 5 * math.sqrt(
+            (1 - p) ** 2 * (1 - (1 - p) ** 2) / (n / 2)
+        )
+    assert torch.equal(streams[1].get_state(), before[1])  # p = 0 draws nothing
+    # A replica's mask is a function of its own stream alone, not of its stack-mates.
+    own = torch.Generator().set_state(before[0])
+    alone = StackedNet([replicas[0].parts.model], [own])
+    assert torch.equal(alone._dropout_noise(h[:1])[0], noise[0])
+    assert not torch.equal(alone._dropout_noise(h[:1])[0], noise[0])  # the stream moved on
+    alone.release()
 
 
 # --- trained together, each replica's curves equal its run alone
@@ -270,7 +306,7 @@ def test_mixed_optimizers_schedules_dropout_and_clipping_match_solo_runs(base, t
         cfg_with(base, "seed=3", "optimizer=rmsprop", "model.dropout=0.1", "init=he"),
     ]
     replicas = [build_replica(c) for c in cfgs]
-    fit_replicas(replicas)
+    fit_replicas(replicas, exact_dropout=True)
     for cfg, replica in zip(cfgs, replicas):
         metrics, _, _ = solo_rows(cfg, tmp_path)
         assert_rows_close(replica.metrics, metrics, rel=1e-4)
@@ -419,7 +455,8 @@ def test_early_stopping_freezes_one_replica_while_the_others_go_on(base, tmp_pat
     shorter = cfg_with(base, "seed=2", "trainer.epochs=3")
     replicas = [build_replica(c) for c in (stopping, going_on, shorter)]
     calls = []
-    fit_replicas(replicas, on_epoch=lambda r, row, layers: calls.append((r, row, r.state.status)))
+    hook = lambda r, row, layers: calls.append((r, row, r.state.status))  # noqa: E731
+    fit_replicas(replicas, on_epoch=hook, exact_dropout=True)
     assert [r.state.status for r in replicas] == ["early_stopped", "completed", "completed"]
     for replica in replicas:  # the hook: epoch 0 (layers only), then each epoch once
         mine = [(row, status) for r, row, status in calls if r is replica]
@@ -447,7 +484,7 @@ def test_a_diverging_replica_is_frozen_and_the_others_are_unaffected(base, tmp_p
         cfg_with(base, "seed=2", "optimizer.lr=3e-3"),
     ]
     replicas = [build_replica(c) for c in cfgs]
-    fit_replicas(replicas)
+    fit_replicas(replicas, exact_dropout=True)
     assert [r.state.status for r in replicas] == ["completed", "diverged", "completed"]
     assert replicas[1].state.epoch == 1 and len(replicas[1].metrics) == 1
     for r in (0, 2):
@@ -465,7 +502,7 @@ def test_regression_with_data_per_seed_and_a_target_loss_matches_solo_runs(base,
     ]
     replicas = [build_replica(c) for c in cfgs]
     assert not torch.equal(replicas[0].data.train.x, replicas[1].data.train.x)
-    fit_replicas(replicas)
+    fit_replicas(replicas, exact_dropout=True)
     assert replicas[2].state.steps_to_target == 0 and replicas[2].state.epoch == 1
     for cfg, replica in zip(cfgs, replicas):
         metrics, _, _ = solo_rows(cfg, tmp_path)

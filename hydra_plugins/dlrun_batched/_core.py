@@ -169,11 +169,11 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 print(f"dlrun: job {job.num} runs alone: {reason}")
             job.run_alone()
         else:
-            run_group([jobs[m] for m in members], launcher.max_replicas)
+            run_group([jobs[m] for m in members], launcher.max_replicas, launcher.exact_dropout)
     return [job.result for job in jobs]
 
 
-def run_group(jobs: list[Job], max_replicas: int | None) -> None:
+def run_group(jobs: list[Job], max_replicas: int | None, exact_dropout: bool) -> None:
     """Build each job's replica, train them in stacks of at most stack_limit replicas."""
     stack: list[tuple[Job, Any]] = []
     limit = max_replicas
@@ -188,13 +188,13 @@ def run_group(jobs: list[Job], max_replicas: int | None) -> None:
             limit = stack_limit(replica, max_replicas)
         stack.append((job, replica))
         if len(stack) >= limit:
-            train(stack)
+            train(stack, exact_dropout)
             stack = []
     if stack:
-        train(stack)
+        train(stack, exact_dropout)
 
 
-def train(stack: list[tuple[Job, Any]]) -> None:
+def train(stack: list[tuple[Job, Any]], exact_dropout: bool) -> None:
     jobs = [job for job, _ in stack]
     replicas = [replica for _, replica in stack]
     try:
@@ -203,6 +203,7 @@ def train(stack: list[tuple[Job, Any]]) -> None:
             [job.run_dir for job in jobs],
             [f"job {job.num}" for job in jobs],
             lambda i, summary: jobs[i].end(summary),
+            exact_dropout,
         )
     except Exception as e:  # before training (a folder that cannot be written)
         for job in jobs:

@@ -20,6 +20,9 @@ class BatchedLauncherConf:
     # Replicas per stack at most (null: as many as fit in half the device's available
     # memory, dlrun.batched.stack_limit). Larger groups train as several stacks in turn.
     max_replicas: int | None = None
+    # Draw dropout masks exactly as each job alone would (torch's bernoulli_, about four
+    # times dearer on a CPU); false: an equally valid stream of their own (docs/sweeps.md).
+    exact_dropout: bool = False
 
 
 ConfigStore.instance().store(
@@ -30,8 +33,8 @@ ConfigStore.instance().store(
 class BatchedLauncher(Launcher):
     """Jobs that differ only in values train together as one stacked model, in this process."""
 
-    def __init__(self, max_replicas: int | None = None) -> None:
-        self.max_replicas = max_replicas
+    def __init__(self, max_replicas: int | None = None, exact_dropout: bool = False) -> None:
+        self.max_replicas, self.exact_dropout = max_replicas, exact_dropout
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
