@@ -83,10 +83,7 @@ def sweep(command: list[str], folder: Path) -> tuple[float, float, float, float]
 
 
 def whole_sweeps(args: argparse.Namespace) -> None:
-    command = [sys.executable, "-m", "dlrun", "train", "-m"]
-    if args.cpus:
-        command = ["taskset", "-c", args.cpus, *command]
-    command += [
+    overrides = [
         f"seed={','.join(str(s) for s in range(args.seeds))}",
         f"trainer.epochs={args.epochs}",
         "trainer.early_stopping.patience=null",
@@ -94,9 +91,12 @@ def whole_sweeps(args: argparse.Namespace) -> None:
         f"device={args.device}",
         *args.overrides,
     ]
+    command = [sys.executable, "-m", "dlrun", "train", "-m", *overrides]
+    if args.cpus:
+        command = ["taskset", "-c", args.cpus, *command]
     sides = {"basic": command, "batched": [*command, "hydra/launcher=batched"]}
     print(machine(args.device))
-    print(f"command: dlrun train -m {' '.join(command[command.index('-m') + 1 :])}")
+    print(f"command: dlrun train -m {' '.join(overrides)} [hydra/launcher=batched]")
     print(f"load average at the start: {load():.2f} (on {os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
         for name, cmd in sides.items():  # warm-up: page cache, bytecode, the data cache

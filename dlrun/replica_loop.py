@@ -19,14 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from dlrun import runs
 from dlrun.checkpoints import Snapshot
 from dlrun.data import batches
 from dlrun.diagnostics import layer_rows, layer_table
 from dlrun.replicas import Replica, as_global_rng, compatible_key
-from dlrun.stacked import StackedNet
+from dlrun.stacked import StackedNet, clip_grad_norms, clip_limits, replica_losses
 from dlrun.train import LAYER_BATCH, evaluate, verdict
 
 # Called after each replica's epoch with (replica, metrics.csv row, layers.csv rows);
@@ -67,7 +66,7 @@ def fit_replicas(
     stack = StackedNet(nets, streams, exact_dropout)
     x_train = torch.stack([r.data.train.x for r in replicas])
     y_train = torch.stack([r.data.train.y for r in replicas])
-    clip = _clip_limits(replicas)
+    clip = clip_limits([r.cfg.trainer.max_grad_norm for r in replicas], first.data.train.y.device)
     live = list(replicas)
     _initial_layer_rows(live, on_epoch)
     start = time.perf_counter()
@@ -144,13 +143,13 @@ def _train_epoch(
     for i in range(steps):
         batch = slice(i * batch_size, (i + 1) * batch_size)
         out = stack.forward(x_epoch[:, batch])
-        losses = _losses(out, y_epoch[:, batch], classification)
+        losses = replica_losses(out, y_epoch[:, batch], classification)
         stack.zero_grad()
         # Each replica's loss depends on its own weights only, so the gradient of
         # the sum is every replica's solo gradient at once.
         losses.sum().backward()
         if clip is not None:
-            _clip_grad_norms(stack, clip)
+            clip_grad_norms(stack, clip)
         stack.bind_grads()
         for replica in live:
             if replica.state.status == runs.RUNNING:
@@ -261,37 +260,6 @@ def _epoch_order(live: list[Replica], x: torch.Tensor, y: torch.Tensor, batch_si
     x_epoch = x.flatten(0, 1).index_select(0, flat).view(x.shape)
     y_epoch = y.flatten(0, 1).index_select(0, flat).view(y.shape)
     return x_epoch, y_epoch
-
-
-def _losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
-    """Each replica's mean loss on its batch, [R], by the solo loss function itself.
-
-    One small call per replica: a vectorised mean rounds differently, and the
-    logged training loss would then differ from the solo run's in the last bit.
-    """
-    loss_fn = F.cross_entropy if classification else F.mse_loss
-    return torch.stack([loss_fn(o, t) for o, t in zip(out, y)])
-
-
-def _clip_limits(replicas: list[Replica]) -> torch.Tensor | None:
-    """trainer.max_grad_norm per replica (inf: no clipping), or None when no replica clips."""
-    limits = [r.cfg.trainer.max_grad_norm for r in replicas]
-    if all(m is None for m in limits):
-        return None
-    device = replicas[0].data.train.x.device
-    return torch.tensor([math.inf if m is None else m for m in limits], device=device)
-
-
-@torch.no_grad()
-def _clip_grad_norms(stack: StackedNet, limits: torch.Tensor) -> None:
-    """torch.nn.utils.clip_grad_norm_ per replica: scale by max_norm / (norm + 1e-6) when above."""
-    grads = [p.grad for p in stack.params.values() if p.grad is not None]
-    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads], dim=1)
-    total = torch.linalg.vector_norm(norms, dim=1)
-    coef = (limits / (total + 1e-6)).clamp(max=1.0)
-    coef = torch.where(torch.isinf(limits), torch.ones_like(coef), coef)
-    for g in grads:
-        g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
 
 
 def _initial_layer_rows(live: list[Replica], on_epoch: EpochHook | None) -> None:

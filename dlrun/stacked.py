@@ -8,7 +8,10 @@ diagnostics see the replica's current weights without a copy.
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dlrun.models import ACTIVATIONS
@@ -154,6 +157,35 @@ class StackedLinear(torch.autograd.Function):
         x, w = ctx.saved_tensors
         grad_x = g.bmm(w) if ctx.needs_input_grad[0] else None
         return grad_x, g.mT.bmm(x), g.sum(1)
+
+
+def replica_losses(out: torch.Tensor, y: torch.Tensor, classification: bool) -> torch.Tensor:
+    """Each replica's mean loss on its batch, [R], by the solo loss function itself.
+
+    One small call per replica: a vectorised mean rounds differently, and the
+    logged training loss would then differ from the solo run's in the last bit.
+    """
+    loss_fn = F.cross_entropy if classification else F.mse_loss
+    return torch.stack([loss_fn(o, t) for o, t in zip(out, y)])
+
+
+def clip_limits(limits: list[float | None], device: torch.device) -> torch.Tensor | None:
+    """trainer.max_grad_norm per replica (inf: no clipping), or None when no replica clips."""
+    if all(m is None for m in limits):
+        return None
+    return torch.tensor([math.inf if m is None else m for m in limits], device=device)
+
+
+@torch.no_grad()
+def clip_grad_norms(stack: StackedNet, limits: torch.Tensor) -> None:
+    """torch.nn.utils.clip_grad_norm_ per replica: scale by max_norm / (norm + 1e-6) when above."""
+    grads = [p.grad for p in stack.params.values() if p.grad is not None]
+    norms = torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads], dim=1)
+    total = torch.linalg.vector_norm(norms, dim=1)
+    coef = (limits / (total + 1e-6)).clamp(max=1.0)
+    coef = torch.where(torch.isinf(limits), torch.ones_like(coef), coef)
+    for g in grads:
+        g.mul_(coef.view(-1, *[1] * (g.dim() - 1)).to(g.dtype))
 
 
 def _own(net: nn.Module) -> None:

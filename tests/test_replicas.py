@@ -16,10 +16,10 @@ import dlrun.runner
 from dlrun.data import Split, batches
 from dlrun.models import build_model
 from dlrun.optim import build_optimizer, build_schedule
-from dlrun.replica_loop import _clip_grad_norms, _epoch_order, fit_replicas
+from dlrun.replica_loop import _epoch_order, fit_replicas
 from dlrun.replicas import build_replica, compatible_key, group_jobs, unbatchable_reason
 from dlrun.runner import run
-from dlrun.stacked import StackedLinear, StackedNet, unstack_state
+from dlrun.stacked import StackedLinear, StackedNet, clip_grad_norms, unstack_state
 
 CPU = torch.device("cpu")
 SMALL = ["model.width=32", "trainer.batch_size=64"]
@@ -430,7 +430,7 @@ def test_gradient_clipping_per_replica_equals_clip_grad_norm(base):
             torch.nn.utils.clip_grad_norm_(solo, limit)
         expected.append([q.grad for q in solo])
     before = [p.grad.clone() for p in stack.params.values()]
-    _clip_grad_norms(stack, torch.tensor(limits, dtype=torch.float64))
+    clip_grad_norms(stack, torch.tensor(limits, dtype=torch.float64))
     for r in range(3):
         for p, g in zip(stack.params.values(), expected[r]):
             torch.testing.assert_close(p.grad[r], g, rtol=1e-12, atol=1e-12)
