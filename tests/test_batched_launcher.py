@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from test_batched import TIMES, assert_same_csv
 
 from dlrun import runs
@@ -54,6 +55,18 @@ def files(folder: Path) -> list[str]:
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
+def hydra_node(run_dir: Path) -> dict:
+    """Hydra's record of the job, less what names the launcher and the sweep folder."""
+    node = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "hydra.yaml"))["hydra"]
+    for key in ("launcher", "sweep"):
+        node.pop(key)
+    node["runtime"].pop("output_dir")
+    node["runtime"]["choices"].pop("hydra/launcher")
+    node["overrides"]["hydra"] = [o for o in node["overrides"]["hydra"] if "launcher" not in o]
+    node["overrides"]["hydra"] = [o for o in node["overrides"]["hydra"] if "sweep.dir" not in o]
+    return node
+
+
 def test_batched_sweep_writes_the_basic_launchers_folders_and_index(pair):
     basic, batched = pair
     assert job_folders(batched) == job_folders(basic) == ["0_seed=0", "1_seed=1", "2_seed=2"]
@@ -62,6 +75,7 @@ def test_batched_sweep_writes_the_basic_launchers_folders_and_index(pair):
         assert files(mine) == files(theirs)  # .hydra/, checkpoints/, the logs, the summary
         for text in (runs.CONFIG, ".hydra/config.yaml", ".hydra/overrides.yaml"):
             assert (mine / text).read_text() == (theirs / text).read_text()
+        assert hydra_node(mine) == hydra_node(theirs)  # job 2's was derived, not composed
         assert_same_csv(mine / runs.METRICS, theirs / runs.METRICS)
         assert_same_csv(mine / runs.LAYERS, theirs / runs.LAYERS)
         a, b = runs.read_summary(mine), runs.read_summary(theirs)
@@ -162,3 +176,33 @@ def test_ctrl_c_mid_stack_leaves_every_job_interrupted_at_a_whole_epoch(tmp_path
         last = torch.load(runs.last_checkpoint(run_dir), weights_only=True)
         # Ctrl-C came as job 1 logged its second epoch: whole epochs, the same in every file
         assert summary["epochs_run"] == epochs == last["epoch"] >= 1
+
+
+def test_a_job_config_derived_from_the_first_equals_hydras_own_composition(tmp_path):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import RunMode
+
+    from dlrun.compose import setup_hydra
+    from dlrun.paths import conf_dir
+    from hydra_plugins.dlrun_batched._compose import Composer
+
+    setup_hydra()
+    jobs = [
+        ["trainer.max_grad_norm=1.0", "seed=0"],
+        ["trainer.max_grad_norm=1.0", "seed=1"],  # derived, and checked against Hydra's own
+        ["trainer.max_grad_norm=0.5", "seed=2"],  # derived
+        ["trainer.max_grad_norm=null", "seed=3"],  # derived: null is a plain value too
+        ["optimizer=sgd", "seed=4"],  # a group choice: composed in full
+        ["+extra=1", "seed=5"],  # an addition: composed in full
+    ]
+    with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration(
+            "train", [f"hydra.sweep.dir={tmp_path}", "trainer.epochs=2"], RunMode.MULTIRUN
+        )
+        compose = Composer(loader, master)
+        for overrides in jobs:
+            expected = loader.load_sweep_config(master, overrides)
+            assert OmegaConf.to_container(compose(overrides)) == OmegaConf.to_container(expected)
+    assert compose.trusted and compose.derived == 2
