@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,14 +62,20 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def sweep(command: list[str], folder: Path) -> tuple[float, float, float, float]:
-    """(whole process, training loops, runs, load average after) for one sweep into `folder`."""
-    before = load()
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def sweep(command: list[str], folder: Path) -> tuple[float, ...]:
+    """(whole process, training loops, runs, load average, CPU seconds) of one sweep."""
+    before, cpu = load(), cpu_seconds()
     start = time.perf_counter()
     out = subprocess.run(
         [*command, f"hydra.sweep.dir={folder}"], env=ENV, capture_output=True, text=True
     )
     whole = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu
     if out.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{out.stderr[-3000:]}")
     summaries = [json.loads(p.read_text()) for p in folder.glob("*/summary.json")]
@@ -79,7 +86,7 @@ def sweep(command: list[str], folder: Path) -> tuple[float, float, float, float]
     else:
         loops = sum(s["wall_s"] for s in summaries)
         runs = sum(s["total_s"] for s in summaries)
-    return whole, loops, runs, max(before, load())
+    return whole, loops, runs, max(before, load()), cpu
 
 
 def whole_sweeps(args: argparse.Namespace) -> None:
@@ -106,17 +113,21 @@ def whole_sweeps(args: argparse.Namespace) -> None:
             for name, cmd in sides.items():
                 times[name].append(sweep(cmd, Path(tmp) / f"{name}-{i}"))
     print(f"median of {args.repeats}, alternating:")
-    medians = {}
+    medians, cpus = {}, {}
     for name, runs in times.items():
-        whole, loops, folders, _ = (statistics.median(x) for x in zip(*runs))
+        whole, loops, folders, _, cpu = (statistics.median(x) for x in zip(*runs))
         loads = ", ".join(f"{r[3]:.1f}" for r in runs)
-        medians[name] = whole
+        medians[name], cpus[name] = whole, cpu
         print(
             f"  {name:<8} whole sweep {whole:7.2f} s (range {min(r[0] for r in runs):.2f}-"
-            f"{max(r[0] for r in runs):.2f}; load {loads}): training loops {loops:.2f} s, "
-            f"rest of the runs {folders - loops:.2f} s, start-up and Hydra {whole - folders:.2f} s"
+            f"{max(r[0] for r in runs):.2f}; load {loads}; CPU time {cpu:.2f} s): "
+            f"training loops {loops:.2f} s, rest of the runs {folders - loops:.2f} s, "
+            f"start-up and Hydra {whole - folders:.2f} s"
         )
-    print(f"  ratio basic / batched: {medians['basic'] / medians['batched']:.2f}x")
+    print(
+        f"  ratio basic / batched: {medians['basic'] / medians['batched']:.2f}x "
+        f"(CPU time: {cpus['basic'] / cpus['batched']:.2f}x)"
+    )
 
 
 # --- --loops: the epoch loops alone, in this process -------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 from test_batched import TIMES, assert_same_csv
 
 from dlrun import runs
@@ -202,7 +202,10 @@ def test_a_job_config_derived_from_the_first_equals_hydras_own_composition(tmp_p
             "train", [f"hydra.sweep.dir={tmp_path}", "trainer.epochs=2"], RunMode.MULTIRUN
         )
         compose = Composer(loader, master)
-        for overrides in jobs:
+        for i, overrides in enumerate(jobs):
             expected = loader.load_sweep_config(master, overrides)
-            assert OmegaConf.to_container(compose(overrides)) == OmegaConf.to_container(expected)
+            config = compose(overrides)
+            assert OmegaConf.to_container(config) == OmegaConf.to_container(expected)
+            with open_dict(config):  # as the launcher does with each job's config
+                config.hydra.job.num = i
     assert compose.trusted and compose.derived == 2

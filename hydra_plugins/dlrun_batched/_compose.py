@@ -35,7 +35,8 @@ class Composer:
         overrides = list(overrides)
         if self.first is None:
             config = self._full(overrides)
-            self.first = (self.parser.parse_overrides(overrides), config)
+            # a copy: the launcher sets the job's number and folder on the one it gets
+            self.first = (self.parser.parse_overrides(overrides), copy.deepcopy(config))
             return config
         if self.trusted is False:
             return self._full(overrides)
