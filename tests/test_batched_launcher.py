@@ -178,14 +178,14 @@ def test_ctrl_c_mid_stack_leaves_every_job_interrupted_at_a_whole_epoch(tmp_path
         assert summary["epochs_run"] == epochs == last["epoch"] >= 1
 
 
-def test_a_job_config_derived_from_the_first_equals_hydras_own_composition(tmp_path):
+def test_each_job_is_composed_once_and_derived_configs_equal_hydras_own(tmp_path):
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.types import RunMode
 
     from dlrun.compose import setup_hydra
     from dlrun.paths import conf_dir
-    from hydra_plugins.dlrun_batched._compose import Composer
+    from hydra_plugins.dlrun_batched._compose import ComposingLoader
 
     setup_hydra()
     jobs = [
@@ -197,15 +197,23 @@ def test_a_job_config_derived_from_the_first_equals_hydras_own_composition(tmp_p
         ["+extra=1", "seed=5"],  # an addition: composed in full
     ]
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir())):
-        loader = GlobalHydra.instance().config_loader()
-        master = loader.load_configuration(
+        hydra_loader = GlobalHydra.instance().config_loader()
+        master = hydra_loader.load_configuration(
             "train", [f"hydra.sweep.dir={tmp_path}", "trainer.epochs=2"], RunMode.MULTIRUN
         )
-        compose = Composer(loader, master)
-        for i, overrides in enumerate(jobs):
-            expected = loader.load_sweep_config(master, overrides)
-            config = compose(overrides)
-            assert OmegaConf.to_container(config) == OmegaConf.to_container(expected)
-            with open_dict(config):  # as the launcher does with each job's config
-                config.hydra.job.num = i
-    assert compose.trusted and compose.derived == 2
+        composed = []
+
+        class Counting:  # Hydra's loader, counting full compositions
+            def load_sweep_config(self, master_config, sweep_overrides):
+                composed.append(sweep_overrides)
+                return hydra_loader.load_sweep_config(master_config, sweep_overrides)
+
+        loader = ComposingLoader(Counting())
+        expected = [hydra_loader.load_sweep_config(master, o) for o in jobs]
+        for _ in ("the sweeper validates", "the launcher runs"):
+            for i, overrides in enumerate(jobs):
+                config = loader.load_sweep_config(master, overrides)
+                assert OmegaConf.to_container(config) == OmegaConf.to_container(expected[i])
+                with open_dict(config):  # as the launcher does with each job's config
+                    config.hydra.job.num = i
+    assert composed == [jobs[0], jobs[1], jobs[4], jobs[5]]  # job 1: checking the first derived

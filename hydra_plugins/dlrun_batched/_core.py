@@ -1,7 +1,7 @@
 """What the batched launcher does with a sweep's jobs.
 
 Per job, what Hydra's basic launcher does (hydra.core.utils.run_job): compose
-its config (once in full, then derived where that is the same: _compose.py), point HydraConfig at it, create its output folder with `.hydra/`,
+its config (each job once, derived where that is the same: _compose.py), point HydraConfig at it, create its output folder with `.hydra/`,
 call the callbacks' on_job_start and on_job_end (dlrun's sweep index) and
 return a JobReturn, in job order. In between, jobs that differ only in values
 (dlrun.replicas.group_jobs) train as stacks (dlrun.batched.train_stack),
@@ -35,15 +35,15 @@ from dlrun import runs
 from dlrun.batched import stack_limit, train_stack
 from dlrun.replicas import build_replica, group_jobs, unbatchable_reason
 from dlrun.sweeps import objective, record_failure
-from hydra_plugins.dlrun_batched._compose import Composer
 
 
 class Job:
     """One job of the sweep: its composed config, its folder, and Hydra's bookkeeping."""
 
-    def __init__(self, launcher: Any, compose: Composer, num: int, overrides: Sequence[str]):
+    def __init__(self, launcher: Any, num: int, overrides: Sequence[str]):
         self.launcher, self.num = launcher, num
-        config = compose(overrides)
+        loader = launcher.hydra_context.config_loader  # _compose.ComposingLoader
+        config = loader.load_sweep_config(launcher.config, list(overrides))
         with open_dict(config):
             config.hydra.job.id = num
             config.hydra.job.num = num
@@ -53,14 +53,14 @@ class Job:
             out = os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir)))
             with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
                 config.hydra.runtime.output_dir = out
-        self.run_dir = Path(out)
-        with self.hydra():
+            HydraConfig.instance().set_config(config)  # with its folder, as run_job does
             self.task_cfg = copy.deepcopy(config)  # as Hydra passes it to a task
             with read_write(self.task_cfg), open_dict(self.task_cfg):
                 del self.task_cfg["hydra"]
             # Resolved now, while HydraConfig is this job's: a stack trains many jobs at once.
             self.cfg = copy.deepcopy(self.task_cfg)
             OmegaConf.resolve(self.cfg)
+        self.run_dir = Path(out)
         self.result: JobReturn | None = None
 
     def hydra(self):
@@ -149,8 +149,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     setup_globals()
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    compose = Composer(launcher.hydra_context.config_loader, launcher.config)
-    jobs = [Job(launcher, compose, initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+    jobs = [Job(launcher, initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
 
     reasons = {j: job.alone() for j, job in enumerate(jobs)}
     stackable = [j for j, reason in reasons.items() if reason is None]

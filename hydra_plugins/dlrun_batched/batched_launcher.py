@@ -42,6 +42,12 @@ class BatchedLauncher(Launcher):
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
     ) -> None:
+        from hydra_plugins.dlrun_batched._compose import ComposingLoader
+
+        # The sweeper composes every job to validate the batch before it launches it, in
+        # this process: with this loader each job is composed once (_compose.py).
+        if not isinstance(hydra_context.config_loader, ComposingLoader):
+            hydra_context.config_loader = ComposingLoader(hydra_context.config_loader)
         self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
 
     def launch(
