@@ -183,8 +183,9 @@ def train_stack(
     folders = [Folder(r, d, label) for r, d, label in zip(replicas, run_dirs, labels)]
     index = {id(r): i for i, r in enumerate(replicas)}
     first = replicas[0]
+    names = ", ".join(labels) if len(labels) <= 8 else f"{labels[0]} ... {labels[-1]}"
     print(
-        f"dlrun: {len(replicas)} jobs as one stack ({', '.join(labels)}): {first.cfg.model.name} "
+        f"dlrun: {len(replicas)} jobs as one stack ({names}): {first.cfg.model.name} "
         f"with {folders[0].base['n_params']:,} parameters each on {folders[0].base['device']}; "
         f"{first.data.describe()}"
     )
@@ -241,11 +242,12 @@ def _say(label: str, summary: dict[str, Any], run_dir: Path) -> None:
 def replica_bytes(replica: Replica) -> int:
     """Memory one replica takes in a training stack, by the rule in docs/sweeps.md.
 
-    Its parameters ten times (stacked weights, gradients, two optimizer moments,
-    then weights and moments again for the best epoch and for the last complete
-    one), its data with the training split three times (its own, the stack's
-    copy, the epoch's shuffled copy), and the activations of a step (four
-    batch-by-width tensors per layer: output, activation, dropout mask, gradient).
+    Its parameters thirteen times (stacked weights, gradients, two optimizer
+    moments, then weights and moments again for the best epoch and twice for the
+    last complete one), its data with the training split three times (its own,
+    the stack's copy, the epoch's shuffled copy), and the activations of a step
+    (four batch-by-width tensors per layer: output, activation, dropout mask,
+    gradient).
     """
     parts, data = replica.parts, replica.data
     params = sum(p.numel() * p.element_size() for p in parts.model.parameters())
@@ -253,7 +255,7 @@ def replica_bytes(replica: Replica) -> int:
     other = sum(s.x.nbytes + s.y.nbytes for s in (data.val, data.test))
     widths = sum(m.out_features for m in parts.model.modules() if hasattr(m, "out_features"))
     activations = 4 * replica.cfg.trainer.batch_size * widths * data.train.x.element_size()
-    return 10 * params + 3 * train + other + activations
+    return 13 * params + 3 * train + other + activations
 
 
 def available_bytes(device: torch.device) -> int:

@@ -187,7 +187,7 @@ def test_stack_limit_is_half_the_available_memory_over_a_replicas_share(cfgs, mo
     data = replica.data
     train = data.train.x.nbytes + data.train.y.nbytes
     other = data.val.x.nbytes + data.val.y.nbytes + data.test.x.nbytes + data.test.y.nbytes
-    expected = 10 * params + 3 * train + other + 4 * batch * (width + width + n_out) * 4
+    expected = 13 * params + 3 * train + other + 4 * batch * (width + width + n_out) * 4
     assert replica_bytes(replica) == expected
     monkeypatch.setattr(batched, "available_bytes", lambda device: 7 * expected)
     assert stack_limit(replica) == 3  # half of 7 replicas' worth

@@ -217,3 +217,12 @@ def test_each_job_is_composed_once_and_derived_configs_equal_hydras_own(tmp_path
                 with open_dict(config):  # as the launcher does with each job's config
                     config.hydra.job.num = i
     assert composed == [jobs[0], jobs[1], jobs[4], jobs[5]]  # job 1: checking the first derived
+
+
+def test_a_bad_replica_cap_is_one_line_and_exit_2(tmp_path, capsys):
+    assert sweep(tmp_path / "sweep", "seed=0,1", BATCHED, "hydra.launcher.max_replicas=0") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "dlrun: error: hydra.launcher.max_replicas=0 must be at least 1 "
+        "(or null: as many as fit in memory)"
+    )

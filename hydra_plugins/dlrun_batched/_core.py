@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dlrun import runs
 from dlrun.batched import stack_limit, train_stack
+from dlrun.errors import ConfigError
 from dlrun.replicas import build_replica, group_jobs, unbatchable_reason
 from dlrun.sweeps import objective, record_failure
 
@@ -121,7 +123,7 @@ class Job:
     def fail(self, error: BaseException) -> None:
         """A job that failed before training: its folder says why, the sweep goes on."""
         message = record_failure(self.run_dir, self.cfg, error)
-        print(f"dlrun: job {self.num} failed: {message}")
+        print(f"dlrun: job {self.num} failed: {message}", file=sys.stderr)  # as run_job says it
         self.end(runs.read_summary(self.run_dir) or {})
 
     @property
@@ -146,6 +148,11 @@ class _HydraConfigOf:
 
 
 def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
+    if launcher.max_replicas is not None and launcher.max_replicas < 1:
+        raise ConfigError(
+            f"hydra.launcher.max_replicas={launcher.max_replicas} must be at least 1 "
+            "(or null: as many as fit in memory)"
+        )
     setup_globals()
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
