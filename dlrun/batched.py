@@ -198,7 +198,7 @@ def train_stack(
         try:
             summary = folders[i].finish(started)
         except Exception as e:  # its own folder (a full disk): this replica alone fails
-            summary = folders[i].stop(runs.FAILED, f"{type(e).__name__}: {e}")
+            summary = _stop(folders[i], runs.FAILED, f"{type(e).__name__}: {e}")
         _say(labels[i], summary, folders[i].run_dir)
         on_done(i, summary)
 
@@ -217,10 +217,24 @@ def stop_unfinished(
     """Every replica still running ends as `status` at its last complete epoch."""
     for i, (replica, folder) in enumerate(zip(replicas, folders)):
         if replica.state.status == runs.RUNNING:
-            summary = folder.stop(status, error)
+            summary = _stop(folder, status, error)
             _say(folder.label, summary, folder.run_dir)
             if status != runs.INTERRUPTED:
                 on_done(i, summary)
+
+
+def _stop(folder: Folder, status: str, error: str | None) -> dict[str, Any]:
+    """folder.stop, or, where the folder cannot be written at all, the summary it would hold."""
+    try:
+        return folder.stop(status, error)
+    except Exception as e:
+        failed = f"{error}; then {type(e).__name__}: {e}" if error else f"{type(e).__name__}: {e}"
+        return {
+            "status": runs.FAILED,
+            **folder.base,
+            "epochs_run": folder.replica.state.epoch,
+            "error": failed,
+        }
 
 
 def _say(label: str, summary: dict[str, Any], run_dir: Path) -> None:
