@@ -1,4 +1,4 @@
-"""`dlrun train`'s command line: Hydra's flags anywhere, a quick size, a resumed run, job folders.
+"""`dlrun train`'s command line: Hydra's flags anywhere, a quick size, a resume request, job folders.
 
 Hydra's own argument parser wants its flags before the overrides; users type
 them anywhere (`dlrun train optimizer=sgd,adam -m`). The argv built here is
@@ -8,12 +8,11 @@ what Hydra then parses; every override in it is read through dlrun.compose.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from dlrun import runs
 from dlrun.compose import compose, override_key, parse_overrides
 from dlrun.errors import UsageError
+from dlrun.hydra_errors import sweep_without_m
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
 
@@ -54,23 +53,64 @@ def split_argv(args: Sequence[str]) -> tuple[list[str], list[str]]:
 
 
 def train_argv(args: Sequence[str]) -> list[str]:
-    """Hydra's argv for `dlrun train`: an experiment's quick size, a resumed run's own folder,
-    and, for -m, job folders named by what each job varies."""
+    """Hydra's argv for `dlrun train`: an experiment's quick size and, for -m, job folders
+    named by what each job varies. (`resume=` never reaches Hydra: resume_request.)"""
     flags, overrides = split_argv(args)
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    if not multirun and not {"-sc", "--shell-completion"} & set(flags):
+        swept = [o for o in parse_overrides(overrides) if o.is_sweep_override()]
+        if swept:  # Hydra would say "Ambiguous value" and never mention -m
+            raise UsageError(sweep_without_m(swept[0].input_line))
     overrides = [*overrides, *quick_size(overrides)]
     parsed = parse_overrides(overrides)
     given = {override_key(o) for o in parsed}
-    resume = [o for o in parsed if override_key(o) == "resume" and o.value() is not None]
-    if resume and "hydra.run.dir" not in given:
-        folder = Path(str(resume[-1].value()))
-        if not runs.last_checkpoint(folder).is_file():
-            raise UsageError(
-                f"resume={folder}: no run folder with {runs.CHECKPOINTS}/{runs.LAST} there"
-            )
-        overrides.append(f"hydra.run.dir={folder}")
-    if {"-m", "--multirun"} & set(flags) and EXCLUDE_KEYS not in given:
+    if multirun and EXCLUDE_KEYS not in given:
         overrides += job_folder_names(parsed)
     return [*flags, *overrides]
+
+
+def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
+    """(folder, {config path: value}) for `dlrun train resume=<folder> [key=value...]`, else None.
+
+    Group choices become their `name` key (`device=cpu` -> `device.name`), so
+    dlrun.resume compares them with the folder's config.yaml.
+    """
+    from dlrun.choices import CHOICES
+
+    flags, overrides = split_argv(args)
+    parsed = parse_overrides(overrides)
+    folder = next((o.value() for o in parsed if override_key(o) == "resume"), None)
+    if folder is None:
+        return None
+    if flags or any(o.is_sweep_override() or o.is_delete() for o in parsed):
+        raise UsageError(
+            f"resume={folder} continues one run: no flags, sweeps or ~deletions beside it "
+            "(to resume a sweep, repeat it with hydra.sweep.dir=<its folder>)"
+        )
+    values = {}
+    for o in parsed:
+        key = override_key(o)
+        values[f"{key.replace('/', '.')}.name" if key in CHOICES else key] = o.value()
+    return str(folder), values
+
+
+def check_fixed(args: Sequence[str]) -> None:
+    """For -m: the settings every job shares, range-checked before the sweep folder exists."""
+    from dlrun import validate
+    from dlrun.errors import ConfigError
+    from dlrun.hydra_errors import is_hydra_error
+
+    parsed = parse_overrides(split_argv(args)[1])
+    fixed = [
+        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
+    ]
+    try:
+        validate.check(compose(fixed))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:  # Hydra reports a bad choice or type in one line when it composes
+        if not is_hydra_error(e):
+            raise
 
 
 def quick_size(overrides: Sequence[str]) -> list[str]:

@@ -76,12 +76,7 @@ def affine_images(
 
 
 def _check(cfg: AugmentConfig, input_shape: tuple[int, ...]) -> bool:
-    """Validate against the data; True for images (C, H, W)."""
-    for key in ("shift", "noise", "scale", "rotate"):
-        if getattr(cfg, key) < 0:
-            raise AugmentError(f"data.augment.{key}={getattr(cfg, key)} must be >= 0")
-    if cfg.scale >= 1:
-        raise AugmentError(f"data.augment.scale={cfg.scale} must be below 1 (factors 1 +- scale)")
+    """Check against the data (ranges: dlrun.validate); True for images (C, H, W)."""
     image = len(input_shape) == 3
     if not image and (cfg.rotate > 0 or cfg.flip):
         raise AugmentError(

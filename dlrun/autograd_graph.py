@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from dlrun import runs
+
 
 @dataclass
 class Node:
@@ -159,6 +161,7 @@ def draw(nodes: list[Node], path: str | Path) -> Path:
     ax.axis("off")
     ax.set_title("autograd graph of the loss (arrows: vector-Jacobian products, backward)")
     path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    fmt = path.suffix.lstrip(".") or "png"
+    runs.atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight"))
     plt.close(fig)
     return path

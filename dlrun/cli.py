@@ -1,7 +1,7 @@
 """The command line: `dlrun <command>` dispatched to its function, errors as one line.
 
 `dlrun train` is a Hydra app (composition: dlrun.compose); `dlrun list`,
-`report` and `gradcheck` are plain subcommands. Bad input ends with one line on
+`report`, `gradcheck` and `check` are plain subcommands. Bad input ends with one line on
 stderr and exit code 2. Nothing here imports torch until a subcommand needs
 it, so `dlrun --help` is instant.
 """
@@ -10,27 +10,31 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
 
-from dlrun.errors import ConfigError, RunFailed, UsageError
+from dlrun.errors import ConfigError, Interrupted, RunFailed, UsageError
 
 USAGE = """\
 usage: dlrun <command> [args]
 
 commands:
   train [overrides]        train a model; -m runs a sweep (Hydra multirun)
-  report PATH... [opts]    plots and tables for run folders and sweeps
+  report [PATH...] [opts]  plots and tables for run folders and sweeps (default: the newest)
+  runs [PATH] [--sweeps]   the runs (or sweeps) under PATH (default: outputs), newest first
+  export KIND PATH...      copy run folders to tensorboard event files or an mlflow store
   list [experiments]       config groups, their choices, and the experiments
   gradcheck [overrides]    autograd against finite differences on the configured model
+  check <experiment>       run an experiment and check its claims (--all [--quick]: every one)
 
 examples:
   dlrun train optimizer=adam init=xavier
   dlrun train -m optimizer=sgd,momentum,adam seed=0,1,2
-  dlrun report outputs/sweeps/<date>/<time>_<name>
-  dlrun train --help       every config key, with its default
+  dlrun report             the newest sweep (or run) under outputs/
+  dlrun check init_symmetry quick=true
+  dlrun train --help       every config key, with its default and what it means
 """
+COMMANDS = ("train", "report", "runs", "export", "list", "gradcheck", "check")
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -49,17 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dlrun {__version__}")
         return 0
     if argv[0] in ("-sc", "--shell-completion"):
-        # Hydra's completion script calls `dlrun -sc query=bash` with the whole
-        # line in COMP_LINE: drop the `train` word so Hydra sees only overrides.
-        line = os.environ.get("COMP_LINE", "")
-        os.environ["COMP_LINE"] = re.sub(r"^(\S+)\s+train\b", r"\1", line)
-        argv = ["train", *argv]
+        return complete(argv)
     command, args = argv[0], argv[1:]
-    commands = {
-        "train": train_main,
-        "list": list_main,
-        "report": report_main,
-        "gradcheck": gradcheck_main,
+    commands = {"train": train_main, "list": list_main} | {
+        name: delegated(module) for name, module in ELSEWHERE.items()
     }
     if command not in commands:
         print(USAGE, end="", file=sys.stderr)
@@ -68,8 +65,43 @@ def main(argv: list[str] | None = None) -> int:
         return commands[command](args)
     except UsageError as e:
         return fail(str(e))
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
+    except RunFailed as e:  # a full disk, a run that raised: the folder says `failed`
+        return fail(str(e), 1)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (dlrun.signals): 130 or 143
+        print(f"dlrun: {e or 'interrupted'}", file=sys.stderr)
+        return getattr(e, "exit_code", 130)
+    except BrokenPipeError:  # `dlrun runs | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell pipeline reports it
+
+
+# --- tab completion -------------------------------------------------------------
+
+
+def complete(argv: list[str]) -> int:
+    """`eval "$(dlrun train -sc install=bash)"` installs Hydra's script, which asks
+    `dlrun -sc query=bash` with the line in COMP_LINE: subcommands for the first
+    word, Hydra's keys and choices after train/gradcheck, nothing after report,
+    runs and export (the shell then completes paths, as `complete -o default` says).
+    """
+    if not any(arg.startswith("query=") for arg in argv[1:]):
+        return train_main(argv)  # install= / uninstall=: Hydra's own script
+    line = os.environ.get("COMP_LINE", "")
+    words = line.split()
+    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
+        typed = words[1] if len(words) == 2 else ""
+        print(" ".join(c for c in COMMANDS if c.startswith(typed)))
+        return 0
+    command = words[1]
+    if command in ("train", "gradcheck"):
+        # Hydra sees the overrides alone: drop the subcommand word
+        os.environ["COMP_LINE"] = re.sub(r"^(\S+)\s+\S+", r"\1", line)
+        return train_main(argv)
+    if command == "export" and (len(words) == 2 or (len(words) == 3 and not line.endswith(" "))):
+        print("tensorboard mlflow")
+    elif command == "list" and len(words) <= 3:
+        print("experiments")
+    return 0
 
 
 # --- dlrun train --------------------------------------------------------------
@@ -91,6 +123,7 @@ def train_task(cfg) -> float | None:
 
     from dlrun import runs
     from dlrun.compose import pretrain_source
+    from dlrun.paths import remove_refused
     from dlrun.runner import run
 
     hydra_cfg = HydraConfig.get()
@@ -107,10 +140,12 @@ def train_task(cfg) -> float | None:
     try:
         pretrain_source(cfg, task_overrides, run)
         summary = run(cfg, run_dir)
-    except ConfigError as e:
-        if not cfg.resume:
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of this run was trained
+    except (ConfigError, UsageError) as e:
+        remove_refused(run_dir)  # nothing of it is left, not even an empty date folder
         _outcome["error"] = UsageError(str(e))
+        return None
+    except RunFailed as e:  # a full disk: the message names the file
+        _outcome["error"] = e
         return None
     except Exception as e:
         _outcome["error"] = RunFailed(f"{type(e).__name__}: {e} (run folder {run_dir})")
@@ -118,15 +153,36 @@ def train_task(cfg) -> float | None:
     return summary.get(runs.best_key(summary["monitor"]))
 
 
+def resume_main(folder: str, overrides: dict) -> int:
+    """`dlrun train resume=<folder> [key=value...]`: dlrun.resume, without Hydra's app."""
+    from dlrun.resume import resume_run
+
+    try:
+        resume_run(folder, overrides)
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:  # a run that raised: one line, as from train_task
+        raise e if isinstance(e, RunFailed) else RunFailed(f"{type(e).__name__}: {e}") from None
+    return 0
+
+
 def train_main(args: list[str]) -> int:
     import hydra
 
-    from dlrun import compose, sweeps
-    from dlrun.argv import train_argv
+    from dlrun import compose, hydra_errors, sweeps
+    from dlrun.argv import check_fixed, resume_request, split_argv, train_argv
     from dlrun.paths import conf_dir
 
+    request = resume_request(args)
+    if request is not None:
+        return resume_main(*request)
     compose.setup_hydra()
+    flags, overrides = split_argv(args)
+    if {"-h", "--help"} & set(flags):
+        return train_help(overrides)
     compose.compose_once()
+    if {"-m", "--multirun"} & set(args):
+        check_fixed(args)  # nothing of a sweep is written before its shared settings pass
     args = train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
@@ -146,19 +202,28 @@ def train_main(args: list[str]) -> int:
         raise
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else fail(e.code, 2)
-    except KeyboardInterrupt:
-        sweeps.take_outcome(interrupted=True)  # a sweep's index and table keep the jobs so far
-        raise
+    except KeyboardInterrupt as e:
+        sweep = sweeps.take_outcome(interrupted=True)  # the index and table keep the jobs so far
+        if sweep is None:
+            raise
+        name, code = getattr(e, "signal_name", "SIGINT"), getattr(e, "exit_code", 130)
+        raise Interrupted(name, code, f"{name}: the sweep stopped; {sweep.message}") from None
+    except sweeps.SweepRefused as e:
+        raise UsageError(str(e)) from None
     except Exception as e:  # composition: unknown choice, wrong type, bad override syntax
         sweep = sweeps.take_outcome()
         if isinstance(e, ConfigError):
             raise UsageError(str(e)) from None
-        if compose.is_hydra_error(e):
-            raise UsageError(compose.describe_hydra_error(e)) from None
+        if hydra_errors.is_hydra_error(e):  # before OSError: MissingConfigException is one
+            raise UsageError(hydra_errors.describe_hydra_error(e)) from None
+        if isinstance(e, OSError):  # Hydra could not write its files (.hydra/, a sweep folder)
+            return fail(f"cannot write {e.filename or 'the output folder'}: {e.strerror or e}", 1)
         first_line = (str(e).strip().splitlines() or [""])[0]
         if sweep is not None:  # the launcher broke (a worker was killed): the index has the rest
             return fail(f"sweep stopped by {type(e).__name__}: {first_line} {sweep.message}", 1)
-        if compose.raised_by_hydra_or_a_plugin(e):  # -m with --cfg; slurm launcher without srun
+        if hydra_errors.raised_by_hydra_or_a_plugin(
+            e
+        ):  # -m with --cfg; slurm launcher without srun
             raise UsageError(f"{type(e).__name__}: {first_line}") from None
         raise
     finally:
@@ -169,6 +234,29 @@ def train_main(args: list[str]) -> int:
     return 0
 
 
+def train_help(overrides: list[str]) -> int:
+    """Every key of the config these overrides compose, with its default and description."""
+    from omegaconf import OmegaConf
+
+    from dlrun import compose, hydra_errors
+    from dlrun.choices import CHOICES
+    from dlrun.experiments import list_experiments
+    from dlrun.paths import conf_dir
+    from dlrun.schema_help import page
+
+    try:
+        cfg = compose.compose(overrides)
+    except Exception as e:
+        if hydra_errors.is_hydra_error(e):
+            raise UsageError(hydra_errors.describe_hydra_error(e)) from None
+        raise
+    text = OmegaConf.load(conf_dir() / "train.yaml").hydra.help
+    groups = {group: list(choices) for group, choices in CHOICES.items()}
+    groups["experiment"] = [name for name, _ in list_experiments()]
+    print(page(cfg, text.header, groups, text.footer), end="")
+    return 0
+
+
 # --- dlrun list ---------------------------------------------------------------
 
 
@@ -176,7 +264,7 @@ def list_main(args: list[str]) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from dlrun.config import CHOICES
+    from dlrun.choices import CHOICES
     from dlrun.experiments import list_experiments
 
     console = Console()
@@ -203,13 +291,20 @@ def list_main(args: list[str]) -> int:
 # --- other subcommands --------------------------------------------------------
 
 
-def report_main(args: list[str]) -> int:
-    from dlrun.report.cli import main as report
+# commands whose code is a module of its own, imported only when typed
+ELSEWHERE = {
+    "report": "dlrun.report.cli",
+    "runs": "dlrun.listing",
+    "export": "dlrun.export",
+    "gradcheck": "dlrun.gradcheck",
+    "check": "dlrun.check",
+}
 
-    return report(args)
 
+def delegated(module: str):
+    def command(args: list[str]) -> int:
+        import importlib
 
-def gradcheck_main(args: list[str]) -> int:
-    from dlrun.gradcheck import main as gradcheck
+        return importlib.import_module(module).main(args)
 
-    return gradcheck(args)
+    return command

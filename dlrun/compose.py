@@ -10,32 +10,13 @@ train`'s command line with it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
-from dlrun.errors import UsageError
+from dlrun.errors import ConfigError, UsageError
+from dlrun.hydra_errors import describe_hydra_error
 
 # --- resolvers and Hydra's setup -----------------------------------------------
-
-
-def _unique_dir(path: str) -> str:
-    """The first of path, path_1, path_2... that does not exist yet, created now."""
-    candidate, n = Path(path), 0
-    while True:
-        try:
-            candidate.mkdir(parents=True, exist_ok=False)
-            return str(candidate)
-        except FileExistsError:
-            n += 1
-            candidate = Path(f"{path}_{n}")
-
-
-def _slug(text: str, limit: int = 80) -> str:
-    """A filesystem-safe, short folder name for a job's overrides."""
-    text = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", str(text)).strip("-")
-    return text[:limit] or "default"
 
 
 def _default_n_jobs() -> int:
@@ -55,10 +36,14 @@ def register_resolvers() -> None:
     """
     from omegaconf import OmegaConf
 
+    from dlrun import paths
+
     if not OmegaConf.has_resolver("dlrun_unique"):
-        OmegaConf.register_new_resolver("dlrun_unique", _unique_dir, use_cache=True)
+        OmegaConf.register_new_resolver("dlrun_unique", paths.unique_dir, use_cache=True)
     if not OmegaConf.has_resolver("dlrun_slug"):
-        OmegaConf.register_new_resolver("dlrun_slug", _slug)
+        OmegaConf.register_new_resolver("dlrun_slug", paths.slug)
+    if not OmegaConf.has_resolver("dlrun_name"):
+        OmegaConf.register_new_resolver("dlrun_name", paths.cut_name)
     if not OmegaConf.has_resolver("dlrun_n_jobs"):
         OmegaConf.register_new_resolver("dlrun_n_jobs", _default_n_jobs, use_cache=True)
     if not OmegaConf.has_resolver("dlrun_is_set"):
@@ -85,19 +70,19 @@ def setup_hydra() -> None:
     register_resolvers()
     if _registered:
         return
-    import dataclasses
 
     import yaml
     from hydra.core.config_store import ConfigStore
 
-    from dlrun.config import CHOICES, TrainConfig, choice_node
+    from dlrun.choices import CHOICES, choice_node
+    from dlrun.config import TrainConfig
     from dlrun.experiments import experiment_files
 
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     for group, choices in CHOICES.items():
         for choice in choices:
-            cs.store(group=group, name=choice, node=dataclasses.asdict(choice_node(group, choice)))
+            cs.store(group=group, name=choice, node=choice_node(group, choice))
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 20x faster
     for path in experiment_files(shared=True):
         node = yaml.load(path.read_text(), Loader=loader) or {}
@@ -131,10 +116,15 @@ def compose(overrides: Sequence[str] = ()) -> Any:
     """The config `dlrun train <overrides>` would run, without Hydra's own keys (tests, tools)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     from dlrun.paths import conf_dir
 
     setup_hydra()
+    if GlobalHydra.instance().is_initialized():
+        # inside `dlrun train` (a sweep job pretraining its transfer source): Hydra is
+        # already set up on dlrun's conf/, and cannot be initialised twice
+        return hydra_compose("train", overrides=list(overrides))
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir()), job_name="dlrun"):
         return hydra_compose("train", overrides=list(overrides))
 
@@ -147,9 +137,13 @@ def parse_overrides(overrides: Sequence[str]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
-        return OverridesParser.create().parse_overrides(list(overrides))
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
     except Exception as e:
         raise UsageError(describe_hydra_error(e)) from None
+    for o in parsed:
+        if not override_key(o).strip("/."):  # Hydra reads `=3` as a choice of the root group
+            raise UsageError(f"cannot parse override {o.input_line!r}: no key before '='")
+    return parsed
 
 
 def override_key(override: Any) -> str:
@@ -189,60 +183,41 @@ def pretrain_source(cfg: Any, task_overrides: Sequence[str], train: Callable) ->
     ensure_source(cfg, train, source_config)
 
 
-# --- Hydra's errors in one line -----------------------------------------------------
+# --- the user's own classes ---------------------------------------------------------
 
 
-def describe_hydra_error(exc: BaseException) -> str:
-    """One line for a Hydra or OmegaConf composition error, naming the bad value."""
-    from hydra.errors import MissingConfigException
+def instantiate(node: Any, **offered: Any) -> Any:
+    """`node._target_` called by hydra.utils.instantiate with the node's other keys, and
+    those of `offered` (input_shape, n_outputs...) that its signature accepts.
 
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, MissingConfigException) and exc.missing_cfg_file:
-            group, _, choice = str(exc.missing_cfg_file).rpartition("/")
-            options = ", ".join(exc.options or [])
-            if group:
-                return f"unknown {group} {choice!r}; choose from: {options}"
-            return f"config {choice!r} not found"
-        if type(exc).__name__ == "OverrideParseException" and getattr(exc, "override", None):
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            detail = [line for line in lines if not line.startswith(("Error parsing", "See "))]
-            hint = ""
-            if re.search(r"=\[[^\]\"']*=", exc.override):  # key=[a=b]: `=` inside a list
-                hint = ' (quote list items that hold "=": key=["a=b","c=d"])'
-            return f"cannot parse override {exc.override!r}: {(detail or lines)[0]}{hint}"
-        full_key = getattr(exc, "full_key", None)
-        if full_key and type(exc).__name__ in (
-            "ValidationError",
-            "ConfigKeyError",
-            "ConfigAttributeError",
-            "ConfigTypeError",
-        ):
-            message = str(exc).split("\n")[0]
-            message = re.sub(r"\s*full_key:.*", "", message)
-            return f"{full_key}: {message}"
-        if exc.__cause__ is None and exc.__context__ is None:
-            break
-        exc = exc.__cause__ or exc.__context__
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    lines = [
-        line
-        for line in lines
-        if not line.startswith(("Config search path", "provider=", "Set the environment"))
-    ]
-    return " ".join(lines[:3]) or type(exc).__name__
+    The library's one use of Hydra (model=custom, data=custom), here at the edge;
+    any failure is a ConfigError of one line naming the target.
+    """
+    import inspect
+
+    from hydra.utils import get_object
+    from hydra.utils import instantiate as hydra_instantiate
+
+    target = node.get("_target_")
+    try:
+        factory = get_object(str(target))
+    except Exception as e:
+        raise ConfigError(f"_target_={target}: cannot import it ({_first_line(e)})") from None
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: offer nothing
+        parameters = []
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in parameters)
+    names = {p.name for p in parameters}
+    given = {key: value for key, value in offered.items() if takes_any or key in names}
+    try:
+        return hydra_instantiate(node, **given)
+    except Exception as e:
+        cause = e.__cause__ or e
+        raise ConfigError(
+            f"_target_={target}: {type(cause).__name__}: {_first_line(cause)}"
+        ) from None
 
 
-def is_hydra_error(e: BaseException) -> bool:
-    module = type(e).__module__
-    return module.startswith(("hydra", "omegaconf")) or type(e).__name__ == "OverrideParseException"
-
-
-def raised_by_hydra_or_a_plugin(e: BaseException) -> bool:
-    """A plain error (ValueError, RuntimeError) raised inside Hydra or a launcher's library."""
-    import traceback
-
-    frames = traceback.extract_tb(e.__traceback__)
-    parts = Path(frames[-1].filename).parts if frames else ()
-    return any(part in ("hydra", "hydra_plugins", "submitit", "joblib", "optuna") for part in parts)
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -1,8 +1,9 @@
 """The config schema: typed dataclasses, registered in Hydra's ConfigStore by dlrun.compose.
 
-Defaults live here, with their units. Each config group's choices are stored
-as nodes of its dataclass, so `optimizer=adam` selects a node and a typo or a
-wrong type fails at compose time. YAML in `conf/` only holds the primary
+Defaults live here, with their units; the comment beside a field is its
+description in `dlrun train --help`. Each config group's choices
+(dlrun.choices) are stored as nodes of its dataclass, so `optimizer=adam`
+selects a node and a typo or a wrong type fails at compose time. YAML in `conf/` only holds the primary
 config's defaults list and Hydra's own settings; `experiments/` holds diffs.
 This module imports no torch, so `dlrun --help` and `dlrun list` stay fast.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from dlrun.claims import ClaimConfig
 
 MISSING = "???"
 
@@ -26,8 +29,11 @@ class ModelConfig:
     # lecture keeps units with probability p and rescales at test time instead).
     dropout: float = 0.0
     bottleneck: int | None = None  # width of a narrow linear layer in the middle
-    kernel_size: int = 5  # CNNs only
-    batch_norm: bool = False
+    kernel_size: int = 5  # CNNs only: every conv layer's kernel...
+    first_kernel_size: int | None = None  # ...but the first layer's (None: kernel_size)
+    batch_norm: bool = False  # BatchNorm after each hidden layer
+    residual: bool = False  # mlp only: h = h + act(fc(h)) for hidden layers after the first
+    bidirectional: bool = True  # gru only: read the sequence both ways
 
 
 @dataclass
@@ -37,6 +43,36 @@ class MLPConfig(ModelConfig):
 
     width: int = 512
     dropout: float = 0.3
+
+
+@dataclass
+class CustomModelConfig:
+    """`model=custom`: your own nn.Module (docs/custom.md).
+
+    Built by hydra.utils.instantiate from `_target_` and your own keys
+    (`+model.hidden=64`), plus `input_shape` and `n_outputs` when its
+    signature takes them. Not a ModelConfig: dlrun's width, depth... mean
+    nothing to your class, so they are not passed to it.
+    """
+
+    name: str = "custom"
+    _target_: str = MISSING  # dotted path of an nn.Module class, or of a function returning one
+
+
+@dataclass
+class CNN1DConfig(ModelConfig):  # the MNIST-1D paper's CNN (batch_norm=false: exactly)
+    width: int = 25
+    depth: int = 3
+    kernel_size: int = 3
+    first_kernel_size: int | None = 5
+    batch_norm: bool = True  # Adam at 1e-3 trains it in 100 epochs (0.78 -> 0.92 here)
+
+
+@dataclass
+class GRUConfig(ModelConfig):  # the MNIST-1D paper's GRU, reading both ways
+    width: int = 6  # hidden units per direction
+    depth: int = 1  # stacked GRU layers
+    activation: str = "tanh"  # fixed by the GRU's gates; sets the initializers' gain
 
 
 @dataclass
@@ -50,15 +86,15 @@ class InitConfig:
 @dataclass
 class OptimizerConfig:
     name: str = "adam"
-    lr: float = 1e-3
+    lr: float = 1e-3  # learning rate (step size)
     weight_decay: float = 0.0  # L2 coefficient (decoupled for adamw)
     momentum: float = 0.0  # sgd family (and rmsprop): the mu of v = mu v + g
-    nesterov: bool = False
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
+    nesterov: bool = False  # Nesterov momentum (looks one step ahead)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam's moment decay rates
+    eps: float = 1e-8  # added to denominators of the adaptive methods
     alpha: float = 0.99  # rmsprop's smoothing constant
     rho: float = 0.9  # adadelta's smoothing constant
-    dampening: float = 0.0
+    dampening: float = 0.0  # sgd family: fraction of the gradient left out of the momentum
 
 
 @dataclass
@@ -88,15 +124,27 @@ class DataConfig:
     task: str | None = None  # None: inferred (classification or regression)
     n_samples: int = 5000  # generated data sets: samples before the test split
     test_fraction: float = 0.2  # fraction held out as the test split
-    val_fraction: float = 0.1  # fraction of the training split used for validation
+    val_fraction: float = 0.1  # fraction of the training split used for validation (0: none)
     n_train: int | None = None  # train on a random subset of this many samples
     classes: list[int] | None = None  # keep only these labels (renumbered 0..k-1)
     label_noise: float = 0.0  # fraction of training labels replaced at random
+    shuffle_positions: bool = False  # one fixed permutation of every sample's positions
     noise: float = 0.1  # synthetic sets: input noise (regression: target noise std)
     data_seed: int | None = 42  # seed of generated data (null: the run seed; regression only)
     condition: float = 100.0  # `quadratic`: condition number kappa of the Hessian
     dim: int = 20  # `quadratic`: number of input features
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class CustomDataConfig(DataConfig):
+    """`data=custom`: your own function returning (x, y) or (x_train, y_train, x_test, y_test).
+
+    dlrun's data keys (val_fraction, n_train, label_noise, augment...) apply as
+    for any data set; your own keys (`+data.root=...`) go to the function.
+    """
+
+    _target_: str = MISSING  # dotted path of a function returning arrays or tensors
 
 
 @dataclass
@@ -109,18 +157,23 @@ class EarlyStoppingConfig:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 100
-    batch_size: int = 128
+    epochs: int = 100  # passes over the training set, at most
+    steps: int | None = None  # optimizer steps to train for, instead of epochs (None: epochs)
+    batch_size: int = 128  # samples per optimizer step
+    shuffle: bool = True  # a new batch order every epoch (false: the same order every epoch)
     deterministic: bool = False  # torch.use_deterministic_algorithms
     threads: int | None = (
         None  # CPU threads for torch (None: torch's default, or a sweep job's share)
     )
-    eval_batch_size: int = 4096
+    eval_batch_size: int = 4096  # samples per forward pass when evaluating (memory only)
     max_grad_norm: float | None = None  # gradient clipping (None: off)
     layer_stats: bool = True  # write layers.csv
     progress: bool = True  # rich progress bar
     target_loss: float | None = None  # stop once the training loss is at or below this
     divergence_loss: float = 1e6  # train loss above this (or nan) ends the run as diverged
+    # Seconds between resumable checkpoints (and one after the first epoch); stretched
+    # so that saving stays under 2% of the run. A kill loses at most this much training.
+    checkpoint_every_s: float = 30.0
     # 32 | tf32 (TensorFloat-32 products on NVIDIA GPUs) | bf16 (bfloat16 autocast of the
     # forward pass and loss, float32 weights and optimizer): dlrun/speed.py
     precision: str = "32"
@@ -138,10 +191,25 @@ class DeviceConfig:
 class TransferConfig:
     source: str | None = None  # a run folder whose best weights are loaded
     freeze: list[str] = field(default_factory=list)  # layer prefixes, or ["features"]
-    reset_head: bool = False
+    reset_head: bool = False  # keep the head freshly initialised (needs a `head` module)
     # Overrides (key=value) that train the source first, into transfer.source,
     # when that folder has no checkpoint yet: a transfer experiment in one command.
     pretrain: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoggerConfig:
+    """Trackers that get each epoch's numbers besides the run folder (always written).
+
+    Choices only switch their own tracker on, so they combine: logger=[csv,tensorboard].
+    """
+
+    tensorboard: bool = False  # event files in the run folder: tensorboard --logdir outputs
+    mlflow: bool = False  # one MLflow run per run, nested under a sweep's parent run
+    tracking_uri: str | None = (
+        None  # MLflow's store (None: MLFLOW_TRACKING_URI, else MLflow's default)
+    )
+    experiment: str = "dlrun"  # the MLflow experiment runs go to
 
 
 @dataclass
@@ -156,130 +224,21 @@ class TrainConfig:
             {"data": "mnist1d"},
             {"data/augment": "none"},  # after data: the choice lands in data.augment
             {"device": "auto"},
+            {"logger": "csv"},
         ]
     )
-    model: ModelConfig = MISSING  # type: ignore[assignment]
+    # Any: a built-in choice is a typed node, `custom` (and a user's YAML choice) a plain one
+    model: Any = MISSING
     init: InitConfig = MISSING  # type: ignore[assignment]
     optimizer: OptimizerConfig = MISSING  # type: ignore[assignment]
     schedule: ScheduleConfig = MISSING  # type: ignore[assignment]
-    data: DataConfig = MISSING  # type: ignore[assignment]
+    data: Any = MISSING
     device: DeviceConfig = MISSING  # type: ignore[assignment]
+    logger: LoggerConfig = MISSING  # type: ignore[assignment]
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
-    seed: int = 0
+    seed: int = 0  # initialisation, batch order, validation split
     name: str = "${model.name}-${data.name}"  # the run folder's name after its time
     resume: str | None = None  # a run folder to continue from its last checkpoint
     quick: bool = False  # with experiment=X: X's small size (its `# quick:` header line)
-
-
-# Every choice a user can type, with its one-line description (`dlrun list`) and
-# what makes the choice what it is: values for the group's dataclass, or a
-# dataclass of its own whose defaults are the choice's. Defaults stay in one place.
-CHOICES: dict[str, dict[str, tuple[str, dict[str, Any] | type]]] = {
-    "model": {
-        "mlp": ("fully connected net: depth x width, activation, dropout, bottleneck", MLPConfig),
-        "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", {}),
-        "cnn2d": ("2-D convolutions over an image (digits), then a linear head", {}),
-        "deep_linear": ("the lecture's linear network W_L...W_1 x: no nonlinearity", {}),
-    },
-    # Biases start at zero for every choice but `default`. `init.gain` overrides
-    # the gain of xavier*, he*, lecun and orthogonal.
-    "init": {
-        "default": ("PyTorch's own per-layer initialisation (uniform, biases too)", {}),
-        "xavier": ("Glorot normal: variance 2/(n_in+n_out) (the lecture's), gain 1", {}),
-        "xavier_uniform": ("Glorot uniform: same variance 2/(n_in+n_out), gain 1", {}),
-        "he": ("He/Kaiming normal: variance gain^2/n_in, 2/n_in for ReLU", {}),
-        "he_uniform": ("He/Kaiming uniform: same variance gain^2/n_in", {}),
-        "lecun": ("LeCun normal: variance 1/n_in", {}),
-        "orthogonal": ("Saxe et al.: (semi-)orthogonal matrix times the activation's gain", {}),
-        "normal": ("N(0, init.std^2) for every weight", {}),
-        "zeros": ("all weights zero: symmetry is never broken (a demonstration)", {}),
-        "constant": ("every weight init.value: symmetry is never broken", {}),
-    },
-    # Weight decay is L2 added to the gradient (coupled) for every optimizer but
-    # adamw, which shrinks the weights directly (decoupled, Loshchilov & Hutter).
-    "optimizer": {
-        "sgd": ("plain stochastic gradient descent: w -= lr g", {"lr": 0.05}),
-        # PyTorch's form; the lecture's v = mu v + lr g, w -= v is the same path
-        # for a constant rate (its v is lr times this v).
-        "momentum": ("heavy-ball SGD: v = mu v + g, w -= lr v", {"lr": 0.02, "momentum": 0.9}),
-        "nesterov": (
-            "Nesterov momentum: v = mu v + g, w -= lr (g + mu v) (looks one step ahead)",
-            {"lr": 0.02, "momentum": 0.9, "nesterov": True},
-        ),
-        "adagrad": ("AdaGrad: s += g^2, w -= lr g / (sqrt(s) + eps)", {"lr": 0.01, "eps": 1e-10}),
-        "rmsprop": ("RMSProp: s = alpha s + (1-alpha) g^2, w -= lr g / (sqrt(s) + eps)", {}),
-        "adadelta": (
-            "Adadelta: RMS of past updates over RMS of gradients (rho, eps), lr scales it",
-            {"lr": 1.0, "eps": 1e-6},
-        ),
-        # The lecture divides the running averages themselves by 1 - beta^t, which
-        # compounds the correction over steps; this is the paper's (and PyTorch's)
-        # algorithm: m and s are plain averages, only the update uses m/(1-b1^t).
-        "adam": ("Adam (Kingma & Ba 2015): bias-corrected moments, coupled L2 weight decay", {}),
-        "adamw": (
-            "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay",
-            {"weight_decay": 0.01},
-        ),
-    },
-    # t counts epochs: the rate changes once per epoch (no work in the step loop).
-    "schedule": {
-        "constant": ("the same learning rate every epoch (after any warm-up)", {}),
-        "inverse_sqrt": ("lr / sqrt(t), t = epoch after warm-up: the lecture's fixed decay", {}),
-        "step": ("lr * gamma every step_size epochs", {}),
-        "cosine": ("cosine from lr down to min_lr over the epochs after warm-up", {}),
-    },
-    "data": {
-        "mnist1d": ("MNIST-1D (Greydanus 2020), generated offline: 10 classes, length 40", {}),
-        "digits": ("scikit-learn's 8x8 handwritten digits: 1797 images, 10 classes", {}),
-        "moons": ("two interleaving half circles, 2-D, 2 classes", {"n_samples": 2000}),
-        "circles": ("two concentric circles, 2-D, 2 classes", {"n_samples": 2000}),
-        "spirals": ("three interleaved spirals, 2-D, 3 classes", {"n_samples": 3000}),
-        "regression": (
-            "y = sin(2 pi x) + x + noise on [-1, 1]: a known true function for bias/variance",
-            {"n_samples": 1000, "noise": 0.3},
-        ),
-        "quadratic": (
-            "least squares with a chosen Hessian condition number (data.condition): GD vs momentum",
-            {"n_samples": 250, "val_fraction": 0.2},
-        ),
-        "table": ("your CSV or Parquet file: data.path=... data.target=<column>", {}),
-        "npz": ("your NumPy .npz file with arrays x and y: data.path=...", {}),
-    },
-    # data/augment=<choice>: random transforms applied on the device to each training batch.
-    "data/augment": {
-        "none": ("no augmentation", {}),
-        "signal": (
-            "1-D signals (MNIST-1D): shift up to 3 samples, noise 0.05, amplitude x[0.9, 1.1]",
-            {"shift": 3, "noise": 0.05, "scale": 0.1},
-        ),
-        "image": (
-            "images (digits): shift up to 1 pixel (zero padding), rotate up to 10 degrees",
-            {"shift": 1, "rotate": 10.0},
-        ),
-    },
-    "device": {
-        "auto": ("cuda if available, then mps, then cpu", {}),
-        "cpu": ("the CPU", {}),
-        "cuda": ("the first (or assigned) NVIDIA GPU", {}),
-        "mps": ("Apple's Metal GPU", {}),
-    },
-}
-
-SCHEMAS: dict[str, type] = {
-    "model": ModelConfig,
-    "init": InitConfig,
-    "optimizer": OptimizerConfig,
-    "schedule": ScheduleConfig,
-    "data": DataConfig,
-    "data/augment": AugmentConfig,
-    "device": DeviceConfig,
-}
-
-
-def choice_node(group: str, choice: str) -> Any:
-    """The dataclass instance that `group=choice` selects."""
-    values = CHOICES[group][choice][1]
-    if isinstance(values, type):
-        return values(name=choice)
-    return SCHEMAS[group](name=choice, **values)
+    claims: dict[str, ClaimConfig] = field(default_factory=dict)  # checks; training ignores them

@@ -39,3 +39,20 @@ class TransferError(ConfigError):
 
 class RunFailed(Exception):
     """Training raised; the run folder keeps what was saved and says `failed`."""
+
+
+class WriteError(RunFailed):
+    """A file could not be written (disk full, read-only, quota): one line naming file and cause."""
+
+    def __init__(self, path, cause: OSError):
+        self.path, self.cause = path, cause
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        super().__init__(f"cannot write {path}: {reason[:1].lower() + reason[1:]}")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM ended the work; exit code 128 + the signal's number (130, 143)."""
+
+    def __init__(self, signal_name: str = "SIGINT", exit_code: int = 130, message: str = ""):
+        self.signal_name, self.exit_code = signal_name, exit_code
+        super().__init__(message or f"interrupted by {signal_name}")

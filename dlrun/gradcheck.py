@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlrun.choices import check_types
 from dlrun.data import build_dataset
 from dlrun.errors import ConfigError, UsageError
 from dlrun.initializers import initialize
@@ -88,9 +89,10 @@ def parse(args: list[str]) -> argparse.Namespace:
 def prepare(cfg, batch: int) -> Problem:
     """Data and model as `dlrun train` builds them, then a float64 copy in eval mode."""
     torch.manual_seed(cfg.seed)
+    check_types(cfg)
     data = build_dataset(cfg.data, cfg.seed, torch.device("cpu"))
     model = build_model(cfg.model, data.input_shape, data.n_out)
-    initialize(model, cfg.init, cfg.model.activation)
+    initialize(model, cfg.init, cfg.model.get("activation"))
     model = copy.deepcopy(model).double().eval()
     x, y = data.train.x[:batch].double(), data.train.y[:batch]
     if data.task == "classification":
@@ -205,11 +207,14 @@ def report(result: Result, problem: Problem, eps: float, tol: float) -> str:
 
 def main(args: list[str]) -> int:
     """`dlrun gradcheck [overrides] [--k K] [--eps E] [--tol T] [--graph [--graph-out FILE]]`."""
-    from dlrun.compose import compose, describe_hydra_error, is_hydra_error
+    from dlrun import validate
+    from dlrun.compose import compose
+    from dlrun.hydra_errors import describe_hydra_error, is_hydra_error
 
     ns = parse(args)
     try:
         cfg = compose(ns.overrides)
+        validate.check(cfg)
         problem = prepare(cfg, ns.batch)
     except ConfigError as e:
         raise UsageError(str(e)) from None

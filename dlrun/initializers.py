@@ -5,7 +5,9 @@ n_in = c_in * k * k and n_out = c_out * k * k, as in the papers. A method's gain
 follows the model's activation only where the method defines one (He: the
 rectifier's sqrt(2); orthogonal: Saxe et al.'s nonlinearity gain); Glorot and
 LeCun derive their variance for a linear unit, so their gain is 1. `init.gain`
-overrides the gain of every method that has one.
+overrides the gain of every method that has one. A GRU's stacked gate matrices
+are initialised gate by gate (each is its own hidden x n_in matrix), with the
+gain of tanh, its state's nonlinearity.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from torch import nn
 
 from dlrun.config import InitConfig
 from dlrun.errors import ConfigError
-from dlrun.models import ACTIVATIONS, weight_layers
+from dlrun.models import ACTIVATIONS, biases, gate_blocks, weight_layers, weights
 
-# Activation modules whose presence makes a network nonlinear.
-_NONLINEAR = tuple(cls for name, cls in ACTIVATIONS.items() if name != "identity")
+# Modules whose presence makes a network nonlinear (a GRU's gates are built in).
+_NONLINEAR = (*(cls for name, cls in ACTIVATIONS.items() if name != "identity"), nn.RNNBase)
 
 
 def fans(w: torch.Tensor) -> tuple[int, int]:
@@ -89,9 +91,7 @@ def orthogonal(w: torch.Tensor, cfg: InitConfig, activation: str) -> None:
 
 
 def normal(w: torch.Tensor, cfg: InitConfig, activation: str) -> None:
-    """N(0, init.std^2), whatever the layer's size."""
-    if cfg.std < 0:
-        raise ConfigError(f"init.std={cfg.std} must be >= 0")
+    """N(0, init.std^2), whatever the layer's size (init.std >= 0: dlrun.validate)."""
     nn.init.normal_(w, 0.0, cfg.std)
 
 
@@ -118,23 +118,30 @@ INITIALIZERS: dict[str, Callable[[torch.Tensor, InitConfig, str], None]] = {
 }
 
 
-def effective_activation(model: nn.Module, activation: str) -> str:
-    """The configured activation, or "linear" for a net without one (deep_linear)."""
-    has_nonlinearity = any(isinstance(m, _NONLINEAR) for m in model.modules())
-    return activation if has_nonlinearity else "linear"
+def effective_activation(model: nn.Module, activation: str | None) -> str:
+    """The configured activation, or "linear" for a net without one (deep_linear).
+
+    None (a custom model has no model.activation): the model's first nonlinearity.
+    """
+    found = [m for m in model.modules() if isinstance(m, _NONLINEAR)]
+    if not found:
+        return "linear"
+    if activation is None:
+        return next(name for name, cls in ACTIVATIONS.items() if isinstance(found[0], cls))
+    return activation
 
 
 @torch.no_grad()
-def initialize(model: nn.Module, cfg: InitConfig, activation: str) -> None:
+def initialize(model: nn.Module, cfg: InitConfig, activation: str | None) -> None:
     """Apply `cfg.name` to every weight layer; biases start at zero (except `default`)."""
     if cfg.name == "default":
         return
     if cfg.name not in INITIALIZERS:
         raise ConfigError(f"unknown init {cfg.name!r}; choose from {['default', *INITIALIZERS]}")
-    if cfg.gain is not None and cfg.gain <= 0:
-        raise ConfigError(f"init.gain={cfg.gain} must be positive (or null: the activation's)")
     activation = effective_activation(model, activation)
     for _, layer in weight_layers(model):
-        INITIALIZERS[cfg.name](layer.weight, cfg, activation)
-        if layer.bias is not None:
-            layer.bias.zero_()
+        for weight in weights(layer):
+            for block in gate_blocks(layer, weight):
+                INITIALIZERS[cfg.name](block, cfg, activation)
+        for bias in biases(layer):
+            bias.zero_()

@@ -110,23 +110,9 @@ USES: dict[str, set[str]] = {
 
 
 def _check_optimizer(cfg: OptimizerConfig) -> None:
+    # Ranges (lr > 0, momentum in [0, 1)...) are dlrun.validate's, checked before any run.
     if cfg.name not in OPTIMIZERS:
         raise OptimError(f"unknown optimizer {cfg.name!r}; choose from {sorted(OPTIMIZERS)}")
-    if not cfg.lr > 0:
-        raise OptimError(f"optimizer.lr={cfg.lr} must be positive")
-    if cfg.weight_decay < 0:
-        raise OptimError(f"optimizer.weight_decay={cfg.weight_decay} must be >= 0")
-    if cfg.eps <= 0:
-        raise OptimError(f"optimizer.eps={cfg.eps} must be positive")
-    for key in ("momentum", "alpha", "rho"):
-        if not 0.0 <= getattr(cfg, key) < 1.0:
-            raise OptimError(f"optimizer.{key}={getattr(cfg, key)} must be in [0, 1)")
-    if not 0.0 <= cfg.dampening <= 1.0:
-        raise OptimError(f"optimizer.dampening={cfg.dampening} must be in [0, 1]")
-    if any(not 0.0 <= b < 1.0 for b in _betas(cfg)):
-        raise OptimError(f"optimizer.betas={list(cfg.betas)} must both be in [0, 1)")
-    if cfg.nesterov and (cfg.momentum <= 0 or cfg.dampening != 0):
-        raise OptimError("optimizer.nesterov=true needs optimizer.momentum > 0 and dampening 0")
 
 
 def _warn_unused(cfg: OptimizerConfig) -> None:
@@ -200,19 +186,12 @@ SCHEDULES: dict[str, Callable[[ScheduleConfig, int, float], Callable[[int], floa
     "step": _step,
     "cosine": _cosine,
 }
+SPANS_THE_RUN = ("cosine",)  # schedules whose rate in an epoch depends on trainer.epochs
 
 
 def _check_schedule(cfg: ScheduleConfig, lr: float) -> None:
-    if cfg.name not in SCHEDULES:
+    if cfg.name not in SCHEDULES:  # ranges: dlrun.validate
         raise OptimError(f"unknown schedule {cfg.name!r}; choose from {sorted(SCHEDULES)}")
-    if cfg.warmup_epochs < 0:
-        raise OptimError(f"schedule.warmup_epochs={cfg.warmup_epochs} must be >= 0")
-    if cfg.step_size < 1:
-        raise OptimError(f"schedule.step_size={cfg.step_size} must be at least 1")
-    if not 0.0 < cfg.gamma <= 1.0:
-        raise OptimError(f"schedule.gamma={cfg.gamma} must be in (0, 1]")
-    if not 0.0 <= cfg.min_lr <= lr:
-        raise OptimError(f"schedule.min_lr={cfg.min_lr} must be in [0, optimizer.lr={lr}]")
 
 
 def lr_factor(cfg: ScheduleConfig, epochs: int, lr: float = 1.0) -> Callable[[int], float] | None:

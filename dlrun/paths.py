@@ -1,10 +1,14 @@
-"""Where dlrun's YAML lives: inside the package (wheel) or beside it (source tree)."""
+"""Where things live on disk: dlrun's YAML (inside the package or beside it) and new run folders."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
+NAME_BYTES = 200  # a run folder's name part; `<time>_<name>_<n>` stays under 255 bytes
 
 
 def _find(name: str) -> Path:
@@ -20,3 +24,70 @@ def conf_dir() -> Path:
 
 def experiments_dir() -> Path:
     return _find("experiments")
+
+
+# --- new folders: made unique, and removed again when the run is refused ---------------
+
+_created: dict[str, list[Path]] = {}  # folder -> the folders its creation made, deepest first
+
+
+def unique_dir(path: str) -> str:
+    """The first of path, path_1, path_2... that does not exist yet, created now."""
+    candidate, n = Path(path), 0
+    while True:
+        made = [p for p in (candidate, *candidate.parents) if not p.exists()]
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            n += 1
+            candidate = Path(f"{path}_{n}")
+            continue
+        except FileNotFoundError:  # a parent vanished under a concurrent cleanup: again
+            continue
+        _created[os.path.abspath(candidate)] = [Path(os.path.abspath(p)) for p in made]
+        return str(candidate)
+
+
+def remove_created(folder: str | Path) -> None:
+    """Remove a folder made by unique_dir, and the parents it made if they are empty now.
+
+    A run refused after Hydra made its folder (bad data) leaves nothing behind,
+    not even an empty date folder; folders that existed before are kept.
+    """
+    made = _created.pop(os.path.abspath(folder), None)
+    if made is None:
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+    for parent in made[1:]:
+        try:
+            parent.rmdir()
+        except OSError:  # another run uses it now
+            return
+
+
+def remove_refused(run_dir: Path) -> None:
+    """A refused run leaves nothing: the folder Hydra made for it, and any parents it made."""
+    from dlrun.runs import HYDRA
+
+    remove_created(run_dir)
+    if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {HYDRA}:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a hydra.run.dir of the user's: Hydra's files
+
+
+def slug(text: str, limit: int = 80) -> str:
+    """A filesystem-safe, short folder name for a job's overrides.
+
+    Decimals keep 4 significant digits (Optuna's 0.0012345678901234 -> 0.001235):
+    the job number, not the digits, keeps folders apart.
+    """
+    text = re.sub(
+        r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?", lambda m: f"{float(m[0]):.4g}", str(text)
+    )
+    text = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", text).strip("-")
+    return text[:limit] or "default"
+
+
+def cut_name(name: str) -> str:
+    """`name=` as a folder name: at most NAME_BYTES bytes (whole characters), no separators."""
+    name = re.sub(r"[/\\\x00]", "-", str(name))  # validate.py refuses these; never a path here
+    return name.encode()[:NAME_BYTES].decode(errors="ignore") or "run"

@@ -1,6 +1,6 @@
 """The run folder: the one contract between training and reporting, and its vocabulary.
 
-config.yaml, metrics.csv, layers.csv, summary.json, checkpoints/{best,last}.pt
+config.yaml, metrics.csv, layers.csv, summary.json, run.log, checkpoints/{best,last}.pt
 (docs/run-folder.md lists every field). Every name a writer or reader of a run
 folder needs is defined here once: file names, statuses, metric columns, which
 metric is better. Writers are atomic where a reader could otherwise see half a
@@ -15,8 +15,12 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from dlrun.errors import ConfigError, WriteError
 
 # --- file names -----------------------------------------------------------------
 
@@ -28,7 +32,9 @@ CHECKPOINTS = "checkpoints"  # folder of LAST and BEST
 LAST = "last.pt"  # resumes training exactly
 BEST = "best.pt"  # the kept weights (early stopping's best epoch)
 PREDICTIONS = "predictions.npz"  # regression runs: predictions on a fixed grid
+RUN_LOG = "run.log"  # every line the run printed, and every warning
 HYDRA = ".hydra"  # Hydra's own record of the composed config and overrides
+LOCK = ".lock"  # held by the process training into the folder (dlrun.runs.exclusive)
 RUN_FILES = (SUMMARY, METRICS, CONFIG)  # a folder holding any of these is a run folder
 SWEEP_INDEX = "sweep.csv"  # at a sweep's root: one row per job
 SWEEP_STATE = ".dlrun"  # at a sweep's root: the jobs' records and the index lock
@@ -85,13 +91,73 @@ def best_key(monitor: str) -> str:
     return f"best_{monitor}"
 
 
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> {"model.width": 64, ...}, keys as users type them; lists as JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        elif isinstance(value, list):
+            flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat
+
+
 # --- writers and readers ------------------------------------------------------------
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+@contextmanager
+def exclusive(run_dir: Path) -> Iterator[None]:
+    """Create the run folder and hold its lock: one process trains into a folder at a time.
+
+    The lock is the kernel's (filelock's flock): a killed process drops it, so
+    a folder is never left locked.
+    """
+    from filelock import FileLock, Timeout
+
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(run_dir / LOCK, timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(
+            f"{run_dir} is in use by another dlrun process (a run or a resume)"
+        ) from None
+    except OSError as e:
+        raise WriteError(run_dir, e) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write `path` through a temporary file in the same folder, then rename it into place.
+
+    A reader (or a crash, kill -9, a full disk) only ever sees the old complete
+    file or the new one. On any error the temporary file is removed and the
+    old file kept; an OSError becomes a WriteError naming the file and the cause.
+    """
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as e:  # a second Ctrl-C mid-write too
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise WriteError(path, e) from None
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -107,6 +173,21 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     return summary if isinstance(summary, dict) else None
 
 
+def summary_numbers(summary: dict[str, Any]) -> dict[str, float]:
+    """A summary's numbers (results, best values, sizes, times) for a tracker's final metrics."""
+    return {
+        key: float(value)
+        for key, value in summary.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "seed"
+    }
+
+
+def sweep_of(run_dir: Path) -> Path | None:
+    """The sweep a job folder belongs to: its parent, when that holds the sweep's state."""
+    parent = Path(run_dir).resolve().parent
+    return parent if (parent / SWEEP_STATE).is_dir() else None
+
+
 def is_finished(run_dir: Path) -> bool:
     summary = read_summary(run_dir)
     return summary is not None and summary.get("status") in FINISHED
@@ -116,20 +197,31 @@ class CsvLog:
     """Append rows to a CSV file, flushing each write so a crash loses nothing logged."""
 
     def __init__(self, path: Path, columns: list[str], append: bool = False):
-        self.columns = columns
-        exists = append and path.exists() and path.stat().st_size > 0
-        self.file = open(path, "a" if exists else "w", newline="")
+        self.path, self.columns = Path(path), columns
+        exists = append and self.path.exists() and self.path.stat().st_size > 0
+        try:
+            self.file = open(self.path, "a" if exists else "w", newline="")
+        except OSError as e:
+            raise WriteError(self.path, e) from None
         self.writer = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore")
         if not exists:
-            self.writer.writeheader()
-            self.file.flush()
+            self._flushed(self.writer.writeheader)
 
     def write(self, rows: list[dict[str, Any]] | dict[str, Any]) -> None:
-        self.writer.writerows([rows] if isinstance(rows, dict) else rows)
-        self.file.flush()
+        self._flushed(lambda: self.writer.writerows([rows] if isinstance(rows, dict) else rows))
+
+    def _flushed(self, write: Callable[[], Any]) -> None:
+        try:
+            write()
+            self.file.flush()
+        except OSError as e:
+            raise WriteError(self.path, e) from None
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:
+            pass  # the flush already failed and said so
 
 
 def git_commit() -> str | None:
@@ -183,8 +275,11 @@ def truncate_csv(path: Path, last_epoch: int) -> None:
         rows = list(csv.reader(f))
     if not rows:
         return
-    kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= last_epoch]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        csv.writer(f).writerows(kept)
-    os.replace(tmp, path)
+    whole = [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()]  # no cut-off line
+    kept = [rows[0]] + [r for r in whole if int(r[0]) <= last_epoch]
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(kept)
+
+    atomic_write(path, write)

@@ -14,18 +14,16 @@ import csv
 import io
 import json
 import os
+import shlex
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dlrun import runs
+from filelock import FileLock, Timeout
 
-try:
-    import fcntl
-except ImportError:  # Windows: the atomic replace alone still keeps sweep.csv whole
-    fcntl = None
+from dlrun import runs
+from dlrun.errors import UsageError
 
 SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
 Row = dict[str, Any]
@@ -39,6 +37,11 @@ def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
     """Note which keys the sweep varies (its columns, even before two jobs differ)."""
     (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
     runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
+
+
+def swept(sweep_dir: Path) -> list[str]:
+    """The keys a sweep varies, as record_sweep noted them (`optimizer`, `optimizer.lr`...)."""
+    return (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
 
 
 def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir: Path) -> None:
@@ -103,7 +106,7 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     """
     jobs = [_read_json(path) for path in (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")]
     jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
-    declared = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
+    declared = swept(sweep_dir)
     params = _params(jobs, declared)
     rows, metrics = [], set()
     for job in jobs:
@@ -120,14 +123,10 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     return [*head, *sorted(metrics), "n_params", "wall_s", "run_dir", "error"], rows
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock file, held while one process rebuilds the index."""
+def _locked(path: Path) -> FileLock:
+    """An exclusive lock file, held while one process rebuilds the index (any OS)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
+    return FileLock(str(path))
 
 
 def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
@@ -142,6 +141,24 @@ def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], l
         writer.writerows(rows)
         runs.atomic_write_text(sweep_dir / runs.SWEEP_INDEX, buffer.getvalue())
     return columns, rows
+
+
+def drive(sweep_dir: Path) -> FileLock:
+    """Take the sweep folder's driver lock: one `dlrun train -m` per folder at a time.
+
+    The lock is the kernel's (filelock's flock), so a driver that was killed
+    leaves no lock behind and the next one takes the folder over.
+    """
+    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(sweep_dir / runs.SWEEP_STATE / "driver.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(
+            f"hydra.sweep.dir={sweep_dir}: another dlrun is running this sweep now; "
+            "wait for it to end (or stop it), then repeat the command"
+        ) from None
+    return lock
 
 
 # --- the end of a sweep -------------------------------------------------------
@@ -189,24 +206,70 @@ def _cell(value: Any) -> str:
         return str(value)
 
 
-def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
-    """The sweep at a glance: best first, then every job that failed or diverged, with its error."""
+def short_names(columns: list[str]) -> dict[str, str]:
+    """Headers by their last part where that is unique: optimizer.weight_decay -> weight_decay."""
+    last = [column.rsplit(".", 1)[-1] for column in columns]
+    return {c: (t if last.count(t) == 1 else c) for c, t in zip(columns, last)}
+
+
+def fit_columns(shown: list[str], rows: list[Row], keep: set[str], width: int) -> list[str]:
+    """Leave columns out until the table fits `width`: first those with one value in every
+    row (an unswept seed), then the time, then the metrics that do not rank the jobs."""
     from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)  # measures, never prints
+    constant = [c for c in shown if len({_cell(r.get(c)) for r in rows}) <= 1]
+    droppable = [c for c in (*constant, "wall_s", *reversed(shown)) if c in shown and c not in keep]
+    shown = list(shown)
+    for column in dict.fromkeys(droppable):
+        table = _table(shown, rows, "")
+        if Measurement.get(console, console.options, table).maximum <= width:
+            break
+        shown.remove(column)
+    return shown
+
+
+def _table(shown: list[str], rows: list[Row], title: str):
+    """The rich table of these columns: no borders, numbers right-aligned, never wrapped."""
     from rich.table import Table
+
+    names = short_names(shown)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in shown:
+        justify = "left" if column == "status" else "right"
+        table.add_column(names[column], no_wrap=True, justify=justify)
+    for row in rows:
+        table.add_row(*(_cell(row.get(column)) for column in shown))
+    return table
+
+
+def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
+    """The sweep at a glance: best first, then every job that failed or diverged, with its error.
+
+    Numbers never wrap: at a narrow terminal, columns with one value in every
+    row, then the time, then the less important metrics are left out (the
+    table says which; sweep.csv has every column).
+    """
+    from rich.console import Console
 
     console = Console()
     metric, best_first = ranked(rows)
     hidden = {"n_params", "run_dir", "error"}
     if "test_acc" in columns or "test_rmse" in columns:
-        hidden.add("test_loss")  # keeps the table within a terminal's width
-    shown = [column for column in columns if column not in hidden]
-    caption = f"best {metric.removeprefix('best_')} first" if metric else None
-    table = Table(title=f"{folder} ({len(rows)} jobs)", caption=caption)
-    for column in shown:
-        table.add_column(column, overflow="fold", no_wrap=column in ("job", "status"))
-    for row in best_first[:SHOWN]:
-        table.add_row(*(_cell(row.get(column)) for column in shown))
-    console.print(table)
+        hidden.add("test_loss")
+    wanted = [column for column in columns if column not in hidden]
+    score = next((c for c in ("test_acc", "test_rmse", "test_loss") if c in columns), None)
+    # never left out: the job, its status, the ranking metric, the test score, what varies
+    metrics = {"wall_s", *(k for k in columns if k.startswith(("best_", "test_")))}
+    varies = {c for c in wanted if len({_cell(r.get(c)) for r in rows}) > 1}
+    keep = {"job", "status", *(varies - metrics)} | ({metric, score} - {None})
+    shown = fit_columns(wanted, best_first[:SHOWN], keep, console.width)
+    title = f"{len(rows)} jobs" + (f", best {metric.removeprefix('best_')} first" if metric else "")
+    console.print(_table(shown, best_first[:SHOWN], title))
+    left_out = [c for c in wanted if c not in shown]
+    if left_out:
+        console.print(f"(left out at this width: {', '.join(left_out)})", markup=False)
     if len(rows) > SHOWN:
         console.print(
             f"... and {len(rows) - SHOWN} more in {folder / runs.SWEEP_INDEX}", markup=False
@@ -214,7 +277,7 @@ def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
     for row in rows:
         if row["status"] in (*runs.BROKEN, runs.DIVERGED):
             line = f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})"
-            console.print(line, markup=False)
+            console.print(line, markup=False, soft_wrap=True)
 
 
 def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
@@ -226,4 +289,5 @@ def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
     if rows:
         print_table(folder, columns, rows)
     print(f"dlrun: sweep index {folder / runs.SWEEP_INDEX}")
+    print(f"dlrun: next: dlrun report {shlex.quote(str(folder))}")
     return Outcome(folder, rows)

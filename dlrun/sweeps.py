@@ -20,10 +20,20 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, read_write
 
-from dlrun import runs
+from dlrun import runlog, runs
 from dlrun.compose import override_values, parse_overrides, pretrain_source, register_resolvers
+from dlrun.errors import UsageError
+from dlrun.loggers import finish_sweep
 from dlrun.placement import cpu_count, place_device, threads_per_job
-from dlrun.sweep_index import Outcome, finish, one_line, record_job, record_sweep, write_index
+from dlrun.sweep_index import (
+    Outcome,
+    drive,
+    finish,
+    one_line,
+    record_job,
+    record_sweep,
+    write_index,
+)
 
 # Launcher workers unpickle this module (the callback) before they resolve
 # hydra.sweep.subdir, which uses dlrun's resolvers.
@@ -68,9 +78,12 @@ def run_job(
         torch.set_num_threads(threads)
     if cfg.device.name in ("auto", "cuda"):
         cfg.device.name = place_device(cfg.device.name, job_num, torch.cuda.device_count())
+    # every line of the job says its number; parallel workers print plain lines, no bar
+    parallel = "basic_launcher" not in str(launcher.get("_target_") or "basic_launcher")
     try:
-        pretrain_source(cfg, task_overrides, run)
-        summary = run(cfg, run_dir)
+        with runlog.job(job_num, parallel):
+            pretrain_source(cfg, task_overrides, run)
+            summary = run(cfg, run_dir)
     except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
         error = one_line(record_failure(run_dir, cfg, e))
         print(f"dlrun: job {job_num} failed: {error}", file=sys.stderr)
@@ -91,7 +104,7 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
     message = one_line(f"{type(error).__name__}: {error}")
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / runs.CONFIG).exists():
-        (run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg))
+        runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg))
     base = {"seed": cfg.seed, "name": cfg.name, "monitor": cfg.trainer.early_stopping.monitor}
     failed = {**base, **summary, "status": runs.FAILED, "error": message}
     runs.write_json(run_dir / runs.SUMMARY, failed)
@@ -137,6 +150,10 @@ def follow_monitor(config: DictConfig) -> None:
         print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
 
 
+class SweepRefused(BaseException):
+    """Another driver holds the sweep folder: ends `dlrun train -m` before any job (exit 2)."""
+
+
 _driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then its outcome
 
 
@@ -146,6 +163,10 @@ def take_outcome(interrupted: bool = False) -> Outcome | None:
     if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
         # Ctrl-C or a broken launcher: the rows so far, complete
         outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
+        finish_sweep(folder, failed=True)
+    lock = _driver.pop("lock", None)
+    if lock is not None:
+        lock.release()
     return outcome
 
 
@@ -158,11 +179,16 @@ class SweepIndex(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         folder = Path(config.hydra.sweep.dir)
+        _driver.clear()
+        try:
+            _driver["lock"] = drive(folder)
+        except UsageError as e:
+            # Hydra turns a callback's exception into a warning; a BaseException stops the sweep
+            raise SweepRefused(str(e)) from None
         follow_monitor(config)
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = OmegaConf.to_container(params) if params is not None else None
         record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
-        _driver.clear()
         _driver["folder"] = folder
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -177,4 +203,5 @@ class SweepIndex(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = _driver.get("folder", Path(config.hydra.sweep.dir))
-        _driver["outcome"] = finish(folder)
+        _driver["outcome"] = outcome = finish(folder)
+        finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any

@@ -7,8 +7,6 @@ to the device, so a tensor that is not loaded keeps the configured init
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,31 +22,24 @@ from dlrun.errors import TransferError
 def ensure_source(
     cfg: Any, train: Callable[[Any, Path], dict], source_config: Callable[[], Any]
 ) -> None:
-    """Train the transfer source first when it has no checkpoint and `transfer.pretrain` says how.
+    """Train the transfer source first unless it finished, when `transfer.pretrain` says how.
 
     `source_config()` composes the source's config (dlrun.compose: this run's
     command line with the pretrain overrides after it); its transfer settings
     are reset here, so the source is an ordinary run. Parallel sweep jobs
-    share one source: the first takes a lock file and trains, the others wait
-    for its best.pt.
+    share one source: the first takes the lock and trains, the others wait for
+    it and then find the source finished. The lock is the kernel's (filelock):
+    a job killed while pretraining drops it, and the next job trains the source.
     """
+    from filelock import FileLock
+
     folder = Path(cfg.transfer.source).expanduser()
-    best = runs.best_checkpoint(folder)
-    if not cfg.transfer.pretrain or best.is_file():
+    if not cfg.transfer.pretrain or runs.is_finished(folder):
         return
     folder.parent.mkdir(parents=True, exist_ok=True)
-    lock = folder.with_name(folder.name + ".lock")
-    try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        while lock.exists() and not best.is_file():
-            time.sleep(0.5)
-        if not best.is_file():
-            raise TransferError(
-                f"transfer.source={folder}: pretraining by another job failed"
-            ) from None
-        return
-    try:
+    with FileLock(folder.with_name(folder.name + ".lock")):
+        if runs.is_finished(folder):  # trained by the job that held the lock
+            return
         source = source_config()
         source.transfer.source, source.transfer.pretrain = None, []
         source.transfer.freeze, source.transfer.reset_head = [], False
@@ -56,9 +47,6 @@ def ensure_source(
         source.name = folder.name
         print(f"dlrun: pretraining the transfer source into {folder}")
         train(source, folder)
-    finally:
-        os.close(fd)
-        lock.unlink(missing_ok=True)
 
 
 def source_checkpoint(source: str) -> Path:
@@ -140,10 +128,22 @@ def describe(report: dict[str, Any]) -> str:
     return line
 
 
-def apply_transfer(model: nn.Module, cfg: TransferConfig) -> dict[str, Any]:
-    """Load, reset and freeze as `cfg` says; returns the report for summary.json."""
+def apply_transfer(model: nn.Module, cfg: TransferConfig, load: bool = True) -> dict[str, Any]:
+    """Load, reset and freeze as `cfg` says; returns the report for summary.json.
+
+    `load=False` only freezes: a resumed run's weights come from its own last.pt.
+    """
+    if not load:
+        return {"source": cfg.source, "frozen": freeze(model, list(cfg.freeze))}
     path = source_checkpoint(cfg.source)
     skip = ["head"] if cfg.reset_head else []
+    if cfg.reset_head and not any(_matches(name, "head") for name in model.state_dict()):
+        # a custom model without dlrun's features + head split (docs/custom.md)
+        top = sorted({name.split(".")[0] for name in model.state_dict()})
+        raise TransferError(
+            f"transfer.reset_head: this model has no `head` module (it has {top}); "
+            "name its output layer `head`, or leave reset_head off"
+        )
     report = {"source": str(path), **load_matching(model, load_state(path), skip)}
     report["frozen"] = freeze(model, list(cfg.freeze))
     report["reset_head"] = bool(cfg.reset_head)

@@ -17,7 +17,8 @@ import pandas as pd
 import yaml
 
 from dlrun import runs
-from dlrun.config import SCHEMAS, TrainerConfig, TransferConfig
+from dlrun.choices import SCHEMAS
+from dlrun.config import TrainerConfig, TransferConfig
 
 LAYER_NAMES = ("features.fc1", "features.fc2", "head")
 

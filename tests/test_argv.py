@@ -7,8 +7,7 @@ import re
 import pytest
 from hydra._internal.utils import get_args_parser
 
-from dlrun import runs
-from dlrun.argv import EXCLUDE_KEYS, quick_size, split_argv, train_argv
+from dlrun.argv import EXCLUDE_KEYS, quick_size, resume_request, split_argv, train_argv
 from dlrun.errors import UsageError
 from dlrun.experiments import quick_overrides
 
@@ -56,9 +55,16 @@ def test_no_quick_size_unless_asked():
     assert quick_size(["quick=true"]) == []  # no experiment, no quick size
 
 
-def test_resume_needs_a_run_folder_with_a_last_checkpoint(tmp_path):
-    with pytest.raises(UsageError, match=f"no run folder with {runs.CHECKPOINTS}/{runs.LAST}"):
-        train_argv([f"resume={tmp_path}"])
-    runs.last_checkpoint(tmp_path).parent.mkdir()
-    runs.last_checkpoint(tmp_path).write_bytes(b"")
-    assert train_argv([f"resume={tmp_path}"])[-1] == f"hydra.run.dir={tmp_path}"
+def test_a_resume_request_holds_config_paths_and_parsed_values():
+    folder, values = resume_request(["resume=/r", "trainer.epochs=300", "device=cpu", "data=moons"])
+    assert folder == "/r"
+    assert values == {
+        "resume": "/r",
+        "trainer.epochs": 300,
+        "device.name": "cpu",
+        "data.name": "moons",
+    }
+    assert resume_request(["trainer.epochs=3"]) is None
+    for bad in (["-m", "resume=/r"], ["resume=/r", "seed=1,2"], ["resume=/r", "~trainer.threads"]):
+        with pytest.raises(UsageError, match="continues one run"):
+            resume_request(bad)

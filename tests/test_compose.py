@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dlrun.argv import train_argv
-from dlrun.compose import compose, describe_hydra_error, override_values
+from dlrun.compose import compose, override_values
 from dlrun.errors import UsageError
+from dlrun.hydra_errors import describe_hydra_error
 
 
 def test_override_values_are_parsed_as_hydra_parses_them():

@@ -64,3 +64,48 @@ def test_mnist1d_is_the_packages_own_data_and_a_cache_hit_does_not_import_it(tmp
     )
     env = {**os.environ, "DLRUN_CACHE": str(datasets.cache_dir())}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_a_parquet_table_reads_like_its_csv(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=80),
+            "colour": rng.choice(["red", "blue"], 80),
+            "label": np.arange(80) % 3,
+        }
+    )
+    frame.to_parquet(tmp_path / "t.parquet")
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    from_parquet = build_dataset(
+        DataConfig(name="table", path=str(tmp_path / "t.parquet"), target="label"), 0, CPU
+    )
+    from_csv = build_dataset(
+        DataConfig(name="table", path=str(tmp_path / "t.csv"), target="label"), 0, CPU
+    )
+    assert from_parquet.input_shape == (3,) and from_parquet.n_classes == 3  # a, and 2 dummies
+    assert torch.equal(from_parquet.train.x, from_csv.train.x)
+    assert torch.equal(from_parquet.test.y, from_csv.test.y)
+
+
+def test_a_table_names_the_column_that_cannot_be_learned_from(tmp_path):
+    rows = [f"{i},{i % 3},{i % 2}" for i in range(30)]
+    cases = {
+        "inf": ("a,b,y", [*rows, "1,inf,0"], "column 'b' holds inf in row 31"),
+        "blank": ("a,b,y", [*rows, "1,,0"], "column 'b' holds nan in row 31"),
+        "constant": (
+            "a,c,y",
+            [f"{i},7,{i % 2}" for i in range(30)],
+            "column 'c' is the same in every row",
+        ),
+        "no_label": ("a,b,y", [*rows, "1,2,"], "data.target=y: row 31 has no label"),
+        "one_class": ("a,b,y", [f"{i},{i % 3},4" for i in range(30)], "single class"),
+        "empty": ("a,b,y", [], "the table has no rows"),
+    }
+    for name, (header, lines, message) in cases.items():
+        path = tmp_path / f"{name}.csv"
+        path.write_text("\n".join([header, *lines]) + "\n")
+        with pytest.raises(DataError, match=message):
+            build_dataset(DataConfig(name="table", path=str(path), target="y"), 0, CPU)

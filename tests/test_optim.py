@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from dlrun.config import CHOICES, ScheduleConfig
+from dlrun.choices import CHOICES
+from dlrun.config import ScheduleConfig
 from dlrun.optim import OPTIMIZERS, SCHEDULES, build_optimizer, build_schedule, lr_factor
 from dlrun.runner import run
 

@@ -148,10 +148,11 @@ def test_failed_and_diverged_runs_are_listed_not_drawn(sweep):
         (["{sweep}", "--group", "model.nope"], "--group model.nope: not a config key"),
         (["{sweep}", "--format", "jpg"], "argument --format: invalid choice: 'jpg'"),
         (["{sweep}", "{empty}"], "several PATHs: say where the report goes with --out DIR"),
-        ([], "the following arguments are required: PATH"),
+        ([], "no runs under ./outputs: give a PATH"),  # run where nothing was trained
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(sweep, tmp_path, capsys, args, message):
+def test_bad_input_is_one_line_and_exit_2(sweep, tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
     empty = tmp_path / "empty"
     empty.mkdir()
     args = [a.format(sweep=sweep, empty=empty) for a in args]

@@ -90,9 +90,15 @@ def test_optimizer_sweep_draws_one_band_per_optimizer_with_n_seeds(optimizer_swe
     fig = plot_optimizers(study)
     (ax,) = fig.axes
     assert ax.get_yscale() == "log"
-    assert ax.get_xlabel() == "epoch" and "training loss" in ax.get_ylabel()
+    assert "training loss" in ax.get_ylabel()
     assert len(lines_with(ax, "optimizer:")) == 3
     assert sorted(legend_texts(fig)) == ["adam (n=3)", "momentum (n=3)", "sgd (n=3)"]
+    # not the learning curves' training panel again: loss against seconds of training
+    assert ax.get_xlabel() == "seconds of training (median over seeds)"
+    (line,) = lines_with(ax, "optimizer:adam")
+    per_epoch = runs.metrics[runs.metrics["run"].isin(adam)].groupby("epoch")
+    np.testing.assert_allclose(line.get_xdata(), per_epoch["time_s"].median().to_numpy())
+    np.testing.assert_allclose(line.get_ydata(), per_epoch["train_loss"].mean().to_numpy())
 
 
 def test_gap_is_validation_minus_training(tmp_path):
@@ -105,3 +111,20 @@ def test_gap_is_validation_minus_training(tmp_path):
     (line,) = lines_with(acc_ax, "acc_gap:")
     np.testing.assert_allclose(line.get_ydata(), metrics["train_acc"] - metrics["val_acc"])
     assert loss_ax.get_ylabel() == "validation − training loss"
+
+
+def test_optimizer_time_axis_is_the_median_over_seeds(optimizer_sweep):
+    """A job slowed by other work on the machine does not stretch its optimizer's line."""
+    import pandas as pd
+
+    slow = next(optimizer_sweep.glob("*_optimizer=adam,seed=2")) / "metrics.csv"
+    frame = pd.read_csv(slow)
+    frame["time_s"] *= 10
+    frame.to_csv(slow, index=False)
+    runs = load_runs([optimizer_sweep])
+    (ax,) = plot_optimizers(make_study(runs)).axes
+    (line,) = lines_with(ax, "optimizer:adam")
+    adam = runs.table.index[runs.table["optimizer.name"] == "adam"]
+    times = runs.metrics[runs.metrics["run"].isin(adam)].groupby("epoch")["time_s"]
+    np.testing.assert_allclose(line.get_xdata(), times.median().to_numpy())
+    assert not np.allclose(line.get_xdata(), times.mean().to_numpy())

@@ -61,3 +61,31 @@ def test_findings_flag_differences_smaller_than_seed_spread(tmp_path):
         "init=he and init=xavier differ by 0.005 in test accuracy, less than their seed spread"
         in text
     )
+
+
+def test_findings_and_the_table_round_a_setting_alike(tmp_path):
+    from dlrun.report.tables import settings_frame
+
+    for seed, acc in enumerate((0.4024, 0.4138, 0.4252)):  # mean 0.4138, std 0.0114
+        metrics = classification_metrics(10)
+        write_run(
+            tmp_path / f"{seed}",
+            {"seed": seed},
+            metrics,
+            summary_from(metrics, "completed", test_acc=acc),
+        )
+    study = make_study(load_runs([tmp_path]))
+    cell = settings_frame(study)["test accuracy"].iloc[0]
+    assert cell == "0.414 ± 0.011"  # the std to two digits, the mean to the same decimal
+    assert f"test accuracy {cell} (n=3)" in findings(study)[0]
+
+
+def test_a_finding_says_when_every_run_was_still_improving(tmp_path):
+    for seed in range(2):
+        metrics = classification_metrics(10)  # falling to the end: the best epoch is the last
+        write_run(tmp_path / f"{seed}", {"seed": seed}, metrics, summary_from(metrics, "completed"))
+    text = "\n".join(findings(make_study(load_runs([tmp_path]))))
+    assert "Every run's (2 runs) best epoch was its last" in text and "trainer.epochs" in text
+    metrics = classification_metrics(10, overfit_from=5)
+    write_run(tmp_path / "2", {"seed": 2}, metrics, summary_from(metrics, "completed"))
+    assert "best epoch was its last" not in "\n".join(findings(make_study(load_runs([tmp_path]))))

@@ -44,3 +44,26 @@ def test_layers_heatmap_and_activations_per_init(tmp_path):
     np.testing.assert_allclose(lines["act_std:init=he"].get_ydata(), stds["he"])
     np.testing.assert_allclose(lines["act_std:init=default"].get_ydata(), stds["default"])
     assert sorted(legend_texts(fig)) == ["init=default (n=2)", "init=he (n=2)"]
+
+
+def test_gradient_heatmaps_share_one_colour_scale(tmp_path):
+    for i, scale in enumerate((1.0, 100.0)):  # the second setting's gradients are 100x larger
+        metrics = classification_metrics(4, val_end=0.3 + 0.1 * i)
+        rows = layer_rows(4)
+        rows["grad_norm"] *= scale
+        write_run(
+            tmp_path / f"{i}",
+            {"init.name": ["he", "xavier"][i]},
+            metrics,
+            summary_from(metrics, "completed"),
+            rows,
+        )
+    fig = plot_layers(make_study(load_runs([tmp_path])))
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len(images) == 2
+    norms = {(im.norm.vmin, im.norm.vmax) for im in images}
+    assert len(norms) == 1  # one colour means one gradient norm in both panels
+    grads = [load_runs([tmp_path]).layers["grad_norm"]]
+    assert norms.pop() == (min(g.min() for g in grads), max(g.max() for g in grads))
+    colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(colorbars) == 1

@@ -55,3 +55,14 @@ def test_transfer_from_scratch_or_from_a_source_is_a_setting(tmp_path):
     study = make_study(load_runs([tmp_path]))
     assert "transfer.source" in study.keys
     assert len(set(study.table["setting"])) == 2
+
+
+def test_trackers_are_not_settings(tmp_path):
+    from dlrun.report.load import load_runs
+    from dlrun.report.study import make_study
+
+    from synthetic_runs import write_classification_run
+
+    write_classification_run(tmp_path / "a", {"logger.tensorboard": True, "optimizer.name": "sgd"})
+    write_classification_run(tmp_path / "b", {"logger.mlflow": True, "optimizer.name": "adam"})
+    assert make_study(load_runs([tmp_path])).keys == ["optimizer.name"]

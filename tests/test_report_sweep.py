@@ -89,3 +89,22 @@ def test_group_option_picks_the_lines_and_averages_the_rest(tmp_path):
     (adam,) = lines_with(lr_ax, "sweep:optimizer.lr:optimizer=adam")
     np.testing.assert_allclose(adam.get_ydata(), [0.6175, 0.7075])  # mean over both widths
     assert len(lines_with(lr_ax, "sweep:")) == 2
+
+
+def test_settings_dots_take_the_colours_of_the_learning_curves(tmp_path):
+    from dlrun.report.curves import plot_curves
+
+    names = ["sgd", "adam", "momentum"]
+    for i, (name, seed) in enumerate((n, s) for n in names for s in range(2)):
+        metrics = classification_metrics(5)
+        summary = summary_from(
+            metrics, "completed", test_acc=0.3 + 0.1 * names.index(name) + 0.01 * seed
+        )
+        write_run(tmp_path / f"{i}", {"optimizer.name": name, "seed": seed}, metrics, summary)
+    study = make_study(load_runs([tmp_path]))
+    (dots,) = plot_sweep(study).axes  # no numeric key: the dot plot
+    curves = plot_curves(study).axes[0]
+    for name in names:
+        (diamond,) = lines_with(dots, f"setting:optimizer={name}")
+        (curve,) = lines_with(curves, f"train_loss:optimizer={name}")
+        assert diamond.get_color() == curve.get_color(), name

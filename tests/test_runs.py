@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import csv
+import errno
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import dlrun.runner
 from dlrun import runs
+from dlrun.errors import ConfigError, WriteError
 from dlrun.runner import run
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "run-folder.md"
@@ -27,7 +32,9 @@ def documented_summary_keys() -> dict[str, str]:
     return keys
 
 
-def expected_keys(documented: dict[str, str], task: str, status: str, monitor: str) -> set[str]:
+def expected_keys(
+    documented: dict[str, str], task: str, status: str, monitor: str, resumed: bool = False
+) -> set[str]:
     """The keys the docs promise for a run of this task and status (no optional extras)."""
     finished = status in runs.FINISHED
     wanted = set()
@@ -38,7 +45,7 @@ def expected_keys(documented: dict[str, str], task: str, status: str, monitor: s
         elif conditions[0] == "finished" and finished:
             if len(conditions) == 1 or conditions[1] == task:
                 wanted.add(key)
-        elif conditions == [status]:
+        elif status in conditions or (resumed and conditions == ["resumed"]):
             wanted.add(key)
     return {runs.best_key(monitor) if k == "best_<monitor>" else k for k in wanted}
 
@@ -70,6 +77,17 @@ def test_docs_list_every_summary_key_of_an_interrupted_regression_run(
     documented = documented_summary_keys()
     assert set(summary) == expected_keys(documented, "regression", runs.INTERRUPTED, "val_rmse")
     assert summary["best_val_rmse"] > 0  # the same key as a finished run's, in every status
+
+
+def test_docs_list_every_summary_key_of_a_resumed_run(make_cfg, tmp_path):
+    from dlrun.resume import resume_run
+
+    run(make_cfg("trainer.epochs=1"), tmp_path)
+    summary = resume_run(tmp_path, {"trainer.epochs": 2})
+    documented = documented_summary_keys()
+    assert set(summary) == expected_keys(
+        documented, "classification", summary["status"], "val_loss", resumed=True
+    )
 
 
 def test_statuses_nest_as_the_sweep_index_and_report_use_them():
@@ -128,3 +146,62 @@ def test_csv_log_appends_to_an_existing_file_and_truncate_drops_later_epochs(tmp
     runs.truncate_csv(path, last_epoch=2)
     with open(path, newline="") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary_one(tmp_path):
+    target = tmp_path / "summary.json"
+    runs.write_json(target, {"status": "completed"})
+
+    def fill_the_disk(tmp):
+        tmp.write_text('{"status": "fail')  # half written when the disk fills up
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WriteError) as e:
+        runs.atomic_write(target, fill_the_disk)
+    assert str(e.value) == f"cannot write {target}: no space left on device"
+    assert runs.read_summary(tmp_path) == {"status": "completed"}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_a_csv_log_names_its_file_when_a_write_fails(tmp_path, monkeypatch):
+    log = runs.CsvLog(tmp_path / runs.METRICS, ["epoch", "x"])
+
+    def full(*args):
+        raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+
+    monkeypatch.setattr(log.file, "flush", full)
+    with pytest.raises(WriteError, match=f"cannot write {tmp_path / runs.METRICS}: disk quota"):
+        log.write({"epoch": 1, "x": 0.5})
+
+
+def test_one_process_trains_into_a_folder_at_a_time(tmp_path):
+    with runs.exclusive(tmp_path / "run"):
+        with pytest.raises(ConfigError, match="in use by another dlrun process"):
+            with runs.exclusive(tmp_path / "run"):
+                pass
+    with runs.exclusive(tmp_path / "run"):  # released
+        pass
+
+
+def test_a_killed_process_leaves_its_folder_free(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConfigError):
+        with runs.exclusive(tmp_path):
+            pass
+    holder.kill()  # kill -9: no clean-up ran in the holder
+    holder.wait()
+    with runs.exclusive(tmp_path):
+        pass
+
+
+HOLD_LOCK = """
+import sys, time
+from dlrun import runs
+from dlrun.errors import ConfigError, WriteError
+with runs.exclusive(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""

@@ -39,3 +39,44 @@ def test_index_columns_statuses_and_killed_jobs(tmp_path):
     _, rows = sweep_index.write_index(tmp_path, final="killed")
     assert rows[1]["status"] == "killed" and rows[1]["status"] in runs.BROKEN
     assert [row["status"] for row in read_index(tmp_path)] == ["interrupted", "killed"]
+
+
+def test_an_optuna_table_fits_80_columns_without_cutting_a_number(tmp_path, monkeypatch, capsys):
+    """Four searched keys at full precision, as Optuna's sweeper passes them."""
+    import random
+
+    monkeypatch.setenv("COLUMNS", "80")
+    sweep_index.record_sweep(
+        tmp_path, ["optimizer.lr", "optimizer.weight_decay", "model.width", "model.depth"]
+    )
+    rng = random.Random(0)
+    for job in range(6):
+        overrides = {
+            "optimizer.lr": repr(10 ** rng.uniform(-4, -1)),  # 0.0012345678901234...
+            "optimizer.weight_decay": repr(10 ** rng.uniform(-6, -2)),
+            "model.width": str(rng.choice([64, 128, 256, 512])),
+            "model.depth": str(rng.randint(1, 4)),
+        }
+        folder = tmp_path / f"{job}_trial"
+        sweep_index.record_job(tmp_path, job, overrides, folder)
+        folder.mkdir()
+        summary = {"status": "completed", "seed": 0, "best_val_loss": rng.uniform(1, 2)}
+        summary |= {
+            "test_acc": rng.uniform(0.3, 0.7),
+            "test_loss": 1.5,
+            "wall_s": 12.345,
+            "n_params": 1000,
+        }
+        runs.write_json(folder / "summary.json", summary)
+    columns, rows = sweep_index.write_index(tmp_path)
+    sweep_index.print_table(tmp_path, columns, rows)
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines), lines
+    assert not any("…" in line for line in lines)  # nothing cut
+    header = lines[1].split()
+    assert header[:5] == ["job", "lr", "weight_decay", "width", "depth"]
+    assert {"best_val_loss", "test_acc"} <= set(header)
+    for row in rows:  # every searched value, whole, at 4 significant digits
+        line = next(line for line in lines if line.split()[:1] == [str(row["job"])])
+        assert f"{float(row['optimizer.lr']):.4g}" in line.split()
+        assert f"{row['best_val_loss']:.4g}" in line.split()

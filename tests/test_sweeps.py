@@ -157,8 +157,9 @@ def test_an_interrupted_sweep_rerun_into_its_folder_runs_only_the_missing_jobs(t
         if "run folder" in line and "1_seed=1" in line:  # job 1 is training: Ctrl-C now
             first.send_signal(signal.SIGINT)
             break
-    first.stdout.read()
+    rest = first.stdout.read()
     assert first.wait(timeout=120) == 130
+    assert "SIGINT: the sweep stopped;" in rest and "hydra.sweep.dir=" in rest.splitlines()[-1]
     folder = sweep_folder(tmp_path)
     done = [row for row in read_index(folder) if row["status"] == "completed"]
     assert [row["job"] for row in done][:1] == ["0"]  # the index kept the rows so far
@@ -307,7 +308,9 @@ def test_an_error_mid_training_leaves_a_failed_summary_and_a_bad_objective(
     assert summary["status"] == "failed" and summary["error"].startswith(
         "RuntimeError: CUDA out of memory"
     )
-    assert summary["n_params"] > 0 and (tmp_path / "checkpoints" / "last.pt").is_file()
+    assert summary["n_params"] > 0
+    # no checkpoint of a half-trained state: last.pt is written at epoch boundaries only
+    assert summary["checkpoint_epoch"] is None and not (tmp_path / "checkpoints").exists()
 
 
 def test_run_job_skips_a_finished_folder(make_cfg, tmp_path, monkeypatch):
@@ -316,3 +319,58 @@ def test_run_job_skips_a_finished_folder(make_cfg, tmp_path, monkeypatch):
     monkeypatch.setattr(dlrun.runner, "run", lambda *a: pytest.fail("a finished job ran again"))
     runs.write_json(tmp_path / "summary.json", {"status": "early_stopped", "best_val_loss": 0.25})
     assert sweeps.run_job(make_cfg(), tmp_path, 0, {}, []) == 0.25
+
+
+HOLD_DRIVER = """
+import sys, time
+from pathlib import Path
+from dlrun.sweep_index import drive
+lock = drive(Path(sys.argv[1]))
+print("driving", flush=True)
+time.sleep(120)
+"""
+
+
+def train_in_process(*args: str, capsys) -> tuple[int, list[str]]:
+    """`dlrun train -m` in this process (no start-up cost): exit code, stderr lines."""
+    from dlrun.cli import main
+
+    code = main(["train", "-m", *QUICK, *args])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_a_second_driver_is_refused_and_a_dead_drivers_folder_is_taken_over(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "sweep"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DRIVER, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "driving"
+    code, err = train_in_process(
+        "seed=0,1", "trainer.epochs=1", f"hydra.sweep.dir={folder}", capsys=capsys
+    )
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("dlrun: error:")
+    assert "another dlrun is running this sweep" in err[0]
+    assert [p.name for p in folder.iterdir()] == [runs.SWEEP_STATE]  # no job ran
+    holder.kill()  # kill -9: the kernel drops its lock with it
+    holder.wait()
+    from dlrun.sweep_index import drive
+
+    drive(folder).release()
+
+
+@pytest.mark.parametrize(
+    ("bad", "word"),
+    [("trainer.max_grad_norm=-1", "trainer.max_grad_norm"), ("name=../../ESC", "name")],
+)
+def test_a_bad_shared_setting_stops_a_sweep_before_its_folder_exists(
+    tmp_path, monkeypatch, capsys, bad, word
+):
+    monkeypatch.chdir(tmp_path)
+    code, err = train_in_process("seed=0,1", bad, capsys=capsys)
+    assert code == 2, err
+    assert len(err) == 1 and err[0].startswith("dlrun: error:") and word in err[0]
+    assert list(tmp_path.iterdir()) == []

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 import yaml
 from conftest import QUICK
+from filelock import FileLock
 
+from dlrun import runs
 from dlrun.compose import pretrain_source
 from dlrun.errors import ConfigError
 from dlrun.runner import run
@@ -130,7 +134,7 @@ def test_transfer_pretrain_trains_the_source_once_then_reuses_it(make_cfg, tmp_p
     second = pretrained_run(make_cfg, tmp_path / "b", *overrides)
     assert (source / "checkpoints" / "best.pt").stat().st_mtime_ns == made  # not trained again
     assert second["transfer"]["loaded"] == first["transfer"]["loaded"]
-    assert not (tmp_path / "pretrained" / "digits0-4.lock").exists()
+    FileLock(tmp_path / "pretrained" / "digits0-4.lock", timeout=0).acquire()  # released
 
 
 def test_pretrain_takes_group_choices_as_the_command_line_does(make_cfg, tmp_path):
@@ -157,3 +161,32 @@ def test_a_bad_pretrain_override_is_one_line(make_cfg, tmp_path):
             f"transfer.source={tmp_path / 'src'}",
             'transfer.pretrain=["optimizer=adamm"]',
         )
+
+
+def test_a_pretraining_job_killed_with_its_lock_does_not_block_the_next(make_cfg, tmp_path):
+    source = tmp_path / "src"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(source) + ".lock"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()  # kill -9 while "pretraining": the lock file stays, the lock does not
+    holder.wait()
+    assert (tmp_path / "src.lock").exists()
+    summary = pretrained_run(
+        make_cfg,
+        tmp_path / "a",
+        *SMALL,
+        f"transfer.source={source}",
+        'transfer.pretrain=["trainer.epochs=1"]',
+    )
+    assert summary["transfer"]["loaded"] and runs.is_finished(source)
+
+
+HOLD_LOCK = """
+import sys, time
+from filelock import FileLock
+lock = FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""

@@ -17,6 +17,7 @@ from dlrun.report.study import ReportError
 
 DESCRIPTION = "Plots and tables for run folders and sweeps (PATH: a run folder, a sweep, or any folder holding runs)."
 EPILOG = """examples:
+  dlrun report                 the newest sweep (or run) under outputs/
   dlrun report outputs/sweeps/2025-01-01/12-00-00_mlp-mnist1d
   dlrun report outputs/runs --out /tmp/report --format pdf
   dlrun report outputs/sweeps/<width sweep> --x model.width --metric test_loss
@@ -39,10 +40,11 @@ def parser() -> Parser:
     )
     p.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="PATH",
-        help="run folder, sweep folder, or any folder holding run folders",
+        help="run folder, sweep folder, or any folder holding run folders "
+        "(none, or `latest`: the newest sweep under outputs/, else the newest run)",
     )
     p.add_argument("--out", type=Path, help="where to write the report (default: PATH/report)")
     p.add_argument(
@@ -73,14 +75,33 @@ def parser() -> Parser:
 
 
 def main(args: list[str]) -> int:
+    from dlrun.errors import WriteError
+
     try:
         options = parser().parse_args(args)
+        options.paths = latest_if_none(options.paths)
         return report(options)
     except ReportError as e:
         print(f"dlrun: error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:  # a full disk or a read-only --out: earlier report files stay
+        print(f"dlrun: error: {e}", file=sys.stderr)
+        return 1
     except SystemExit as e:  # --help
         return int(e.code or 0)
+
+
+def latest_if_none(paths: list[Path]) -> list[Path]:
+    """No PATH, or `latest`: the newest sweep under ./outputs, else the newest run."""
+    if paths and paths != [Path("latest")]:
+        return paths
+    from dlrun.listing import DEFAULT_ROOT, is_sweep, newest
+
+    found = newest(DEFAULT_ROOT) if DEFAULT_ROOT.is_dir() else None
+    if found is None:
+        raise ReportError(f"no runs under ./{DEFAULT_ROOT}: give a PATH (dlrun runs lists them)")
+    print(f"dlrun: reporting the newest {'sweep' if is_sweep(found) else 'run'}: {found}")
+    return [found]
 
 
 def output_folder(paths: list[Path], out: Path | None) -> Path:
@@ -121,15 +142,20 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 
 def report(options: argparse.Namespace) -> int:
+    from dlrun.errors import WriteError
     from dlrun.report.bias_variance import supports_bias_variance
+    from dlrun.report.claim_section import claims_html, print_claims
+    from dlrun.report.claims import evaluate
     from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
     from dlrun.report.findings import findings
     from dlrun.report.html import page
     from dlrun.report.load import load_runs
+    from dlrun.report.published import grid, grid_html, print_grid, published_figure
     from dlrun.report.rates import rate_findings
     from dlrun.report.study import make_study
     from dlrun.report.tables import print_runs, runs_frame, settings_frame
+    from dlrun.runs import atomic_write, atomic_write_text
 
     start = time.perf_counter()
     out = output_folder(options.paths, options.out)
@@ -154,21 +180,29 @@ def report(options: argparse.Namespace) -> int:
     )
     extra += rate_findings(study, options.x)
     sentences = findings(study, extra)
+    claims = evaluate(study)
+    cells = grid(claims)
 
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(out, e) from None
     frame = runs_frame(study)
-    frame.to_csv(out / "runs.csv", index=False)
-    figures = render(plan(study, options.x, options.group, options.threshold), out, options.format)
+    atomic_write(out / "runs.csv", lambda tmp: frame.to_csv(tmp, index=False))
+    planned = plan(study, options.x, options.group, options.threshold)
+    figures = render([*published_figure(claims, cells), *planned], out, options.format)
     brief = frame[[c for c in frame.columns if c not in study.runs.config_keys or c in study.keys]]
     title = f"dlrun report: {options.paths[0].resolve().name}" + (
         f" and {len(options.paths) - 1} more" if len(options.paths) > 1 else ""
     )
     sources = [str(p) for p in options.paths]
-    (out / "index.html").write_text(
-        page(title, sources, sentences, settings_frame(study), figures, brief)
-    )
+    claims_part = claims_html(claims) + grid_html(cells, claims)
+    html = page(title, sources, sentences, settings_frame(study), figures, brief, claims_part)
+    atomic_write_text(out / "index.html", html)
 
     console = Console(highlight=False)
+    print_claims(claims, console)
+    print_grid(cells, console)
     print_runs(study, console)
     console.print("[bold]Findings[/]")
     for sentence in sentences:

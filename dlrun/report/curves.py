@@ -119,6 +119,11 @@ def curve_panels(study: Study, split: bool) -> list[tuple[str, list[str], str]]:
     ]
 
 
+def curve_split(study: Study) -> bool:
+    """Several settings: training and validation in panels side by side (else one panel each)."""
+    return len(study.drawn_settings()[0]) > 1
+
+
 @print_style
 def plot_curves(study: Study) -> Figure:
     """Training and validation loss (and accuracy or RMSE) against epoch, per setting.
@@ -127,7 +132,7 @@ def plot_curves(study: Study) -> Figure:
     Several: training and validation in panels side by side, so the colours stay readable.
     """
     settings, total = study.drawn_settings()
-    split = len(settings) > 1
+    split = curve_split(study)
     panels = curve_panels(study, split)
     rows, cols = (len(panels) // 2, 2) if split else (1, len(panels))
     fig, axes = new_figure(rows, cols, "Learning curves" + seeds_note(study, settings))
@@ -193,24 +198,37 @@ def best_setting_per_optimizer(study: Study) -> dict[str, tuple[str, int]]:
 
 @print_style
 def plot_optimizers(study: Study) -> Figure:
-    """Training loss against epoch on a log axis, one line per optimizer (its best setting)."""
+    """Training loss against seconds of training, one line per optimizer (its best setting).
+
+    The learning curves already show training loss per epoch; this figure
+    puts each epoch at the time it ended (metrics.csv `time_s`), so an
+    optimizer whose steps cost more is placed further right. The time is the
+    median over seeds: one job slowed by other work on the machine does not
+    stretch its optimizer's line.
+    """
     chosen = best_setting_per_optimizer(study)
     fig, axes = new_figure(
-        1, 1, "Optimizers: training loss" + seeds_note(study, [s for s, _ in chosen.values()])
+        1,
+        1,
+        "Optimizers: training loss"
+        + seeds_note(study, [s for s, _ in chosen.values()])
+        + " against time",
     )
     ax = axes[0][0]
-    stats = study.curves("train_loss")
+    losses, metrics = study.curves("train_loss"), study.runs.metrics
     drawn, _ = study.drawn_settings()
     extra = [s for s, _ in chosen.values() if s not in drawn]
     palette = setting_colors(study, drawn + extra)  # the learning curves' colours
     handles, labels = [], []
     usable = study.usable
     for name, (setting, count) in chosen.items():
-        rows = stats[stats["setting"] == setting]
+        seeds = usable.index[usable["setting"] == setting]
+        time = metrics[metrics["run"].isin(seeds)].groupby("epoch")["time_s"].median()
+        rows = losses[losses["setting"] == setting].join(time, on="epoch")
         handles.append(
             band(
                 ax,
-                rows["epoch"],
+                rows["time_s"],
                 rows["mean"],
                 rows["std"],
                 palette[setting],
@@ -222,12 +240,12 @@ def plot_optimizers(study: Study) -> Figure:
             for k in study.keys
             if k != "optimizer.name"
         }
-        extra = f", best of {count}: {label(others)}" if count > 1 and others else ""
-        labels.append(f"{name} (n={study.n_seeds(setting)}{extra})")
-    if study.curves("train_loss")["mean"].gt(0).all():
+        note_ = f", best of {count}: {label(others)}" if count > 1 and others else ""
+        labels.append(f"{name} (n={study.n_seeds(setting)}{note_})")
+    if losses["mean"].gt(0).all():
         log_axis(ax, "y")
-    epoch_axis(ax)
     ax.set(
+        xlabel="seconds of training (median over seeds)",
         ylabel=LOSS_UNITS[study.task].replace("loss", "training loss"),
         title="Training loss per optimizer (log scale)",
     )

@@ -14,15 +14,16 @@ from matplotlib.figure import Figure
 
 from dlrun.report import html
 from dlrun.report.bias_variance import DEFAULT_THRESHOLD, plot_bias_variance, supports_bias_variance
-from dlrun.report.curves import plot_curves, plot_gap, plot_optimizers
-from dlrun.report.layers import plot_layers, supports_layers
+from dlrun.report.curves import curve_split, plot_curves, plot_gap, plot_optimizers
+from dlrun.report.layers import heatmap_count, plot_layers, supports_layers
 from dlrun.report.rates import plot_rates, rate_axis
 from dlrun.report.study import Study, numeric_keys
 from dlrun.report.style import to_bytes
 from dlrun.report.sweep import plot_sweep
+from dlrun.runs import atomic_write
 
 FORMATS = ("png", "svg", "pdf")
-NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers")
+NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers", "rates", "published")
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
 
 
@@ -48,11 +49,7 @@ def plan(
         else ""
     )
     planned = [
-        Planned(
-            "curves",
-            f"Learning curves: training (dashed) and validation (solid) against epoch; hollow dots mark the epoch early stopping kept{seeds}.",
-            lambda: plot_curves(study),
-        ),
+        Planned("curves", curves_caption(study) + seeds + ".", lambda: plot_curves(study)),
         Planned(
             "gap",
             "Generalisation gap against epoch: a gap that keeps growing while training loss falls is overfitting. Training metrics are epoch means in training mode (dropout on), so the gap can dip below zero.",
@@ -60,10 +57,12 @@ def plan(
         ),
     ]
     if numeric_keys(study) or len(study.settings()) > 1:
+        dots = not numeric_keys(study)  # the dot plot: one row per setting
         planned.append(
             Planned(
                 "sweep",
-                f"The final {study.metric} per setting, mean ± std over seeds.",
+                f"The final {study.metric} per setting, mean ± std over seeds"
+                + ("; each setting in its colour from the learning curves." if dots else "."),
                 lambda: plot_sweep(study, group),
             )
         )
@@ -71,7 +70,8 @@ def plan(
         planned.append(
             Planned(
                 "optimizers",
-                "Training loss per optimizer on a log axis (each optimizer at its best setting): steeper is faster optimisation.",
+                "Training loss per optimizer against seconds of training, on a log axis (each optimizer at its best setting): "
+                "the learning curves show the same runs per epoch, this shows what each epoch cost.",
                 lambda: plot_optimizers(study),
             )
         )
@@ -97,31 +97,56 @@ def plan(
             )
         )
     if supports_layers(study):
-        planned.append(
-            Planned(
-                "layers",
-                "Left: gradient norm per layer over training (log colour). Right: activation std per layer before training, per initialisation.",
-                lambda: plot_layers(study),
-            )
-        )
+        planned.append(Planned("layers", layers_caption(study), lambda: plot_layers(study)))
     return planned
 
 
-def clear_old(out: Path) -> None:
+def curves_caption(study: Study) -> str:
+    """What the curves figure shows, for the layout plot_curves picks (one setting or several)."""
+    if curve_split(study):
+        return (
+            "Learning curves against epoch: training on the left, validation on the right "
+            "(each row on one scale), one colour per setting; hollow dots mark the epoch early "
+            "stopping kept"
+        )
+    return (
+        "Learning curves against epoch: training (dashed) and validation (solid); "
+        "the hollow dot marks the epoch early stopping kept"
+    )
+
+
+def layers_caption(study: Study) -> str:
+    """What the layers figure shows, for the layout plot_layers picks (heatmaps beside or above)."""
+    n = heatmap_count(study)
+    heat = "gradient norm per layer over training (log colour{})".format(
+        ", one scale for all panels" if n > 1 else ""
+    )
+    acts = "activation std per layer before training, per initialisation"
+    if n > 1:
+        return f"Top: {heat}, for the best {n} settings. Bottom: {acts}."
+    return f"Left: {heat}. Right: {acts}."
+
+
+def clear_old(out: Path, keep: set[str]) -> None:
     """Remove figures a previous report wrote here, so none is left over from other data."""
     for name in NAMES:
         for fmt in FORMATS:
-            (out / f"{name}.{fmt}").unlink(missing_ok=True)
+            if f"{name}.{fmt}" not in keep:
+                (out / f"{name}.{fmt}").unlink(missing_ok=True)
 
 
 def render(planned: list[Planned], out: Path, fmt: str = "png") -> list[html.Figure]:
-    """Draw, save as `fmt` in `out`, and return what index.html embeds (PNG unless SVG)."""
-    clear_old(out)
+    """Draw, save as `fmt` in `out`, and return what index.html embeds (PNG unless SVG).
+
+    Each file is replaced whole (a full disk keeps the previous report's file);
+    an older report's other figures go once every new one is written.
+    """
     shown = []
     for item in planned:
         fig = item.draw()
         data = to_bytes(fig, fmt)
-        (out / f"{item.name}.{fmt}").write_bytes(data)
+        atomic_write(out / f"{item.name}.{fmt}", lambda tmp, data=data: tmp.write_bytes(data))
         embedded = data if fmt in MIME else to_bytes(fig, "png")
         shown.append(html.Figure(item.name, item.caption, embedded, MIME.get(fmt, "image/png")))
+    clear_old(out, {f"{item.name}.{fmt}" for item in planned})
     return shown

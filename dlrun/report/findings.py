@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dlrun.report.study import Study, format_value, numeric_keys
+from dlrun.report.study import Study, format_mean, format_value, mean_std, numeric_keys
 from dlrun.report.style import nice
 
 MAX_SENTENCES = 5  # per kind of finding; the rest is counted
@@ -44,9 +44,9 @@ def headline(study: Study) -> list[str]:
     if len(study.usable) == 1:
         run = study.usable.iloc[0]
         return [
-            f"Run {run['run']}: {run['status'].replace('_', ' ')} after {run['epochs_run']} epochs (best epoch {run['best_epoch']}); {metric} {g(row['mean'])}."
+            f"Run {run['run']}: {run['status'].replace('_', ' ')} after {run['epochs_run']} epochs (best epoch {run['best_epoch']}); {metric} {mean_std(row['mean'], 0.0)}."
         ]
-    spread = f"{g(row['mean'])} ± {g(row['std'])} (n={int(row['n'])})"
+    spread = f"{mean_std(row['mean'], row['std'])} (n={int(row['n'])})"
     if len(ranked) == 1:
         return [f"{best}: {metric} {spread} over seeds."]
     return [f"Best of {len(ranked)} settings: {best}, {metric} {spread}."]
@@ -183,7 +183,7 @@ def edges(study: Study) -> list[str]:
         if value in (values[0], values[-1]):
             side, direction = ("smallest", "below") if value == values[0] else ("largest", "above")
             sentences.append(
-                f"The best {nice(study.metric)} ({g(ranked.iloc[0]['mean'])}) is at {key}={format_value(value)}, the {side} value searched "
+                f"The best {nice(study.metric)} ({format_mean(ranked.iloc[0]['mean'], ranked.iloc[0]['std'])}) is at {key}={format_value(value)}, the {side} value searched "
                 f"({format_value(values[0])} to {format_value(values[-1])}): widen the range {direction} {format_value(value)}."
             )
     return sentences
@@ -202,10 +202,26 @@ def within_spread(study: Study) -> list[str]:
         spread = max(top["std"], row["std"])
         if diff < spread:
             sentences.append(
-                f"{best} and {setting} differ by {g(diff)} in {nice(study.metric)}, less than their seed spread (std {g(top['std'])} and {g(row['std'])}): "
+                f"{best} and {setting} differ by {g(diff)} in {nice(study.metric)}, less than their seed spread "
+                f"({mean_std(top['mean'], top['std'])} and {mean_std(row['mean'], row['std'])}): "
                 "more seeds are needed to rank them."
             )
     return capped(sentences, "settings within the seed spread of the best")
+
+
+def still_improving(study: Study) -> list[str]:
+    """Every run's best epoch was its last: the monitored metric was still improving at the end."""
+    usable = study.usable
+    if not len(usable) or not {"best_epoch", "epochs_run"} <= set(usable.columns):
+        return []
+    if not (usable["best_epoch"] == usable["epochs_run"]).all():
+        return []
+    monitor = usable["monitor"].iloc[0] if "monitor" in usable else "val_loss"
+    who = "The run's" if len(usable) == 1 else f"Every run's ({len(usable)} runs)"
+    return [
+        f"{who} best epoch was its last: {nice(monitor)} was still improving when training "
+        "ended, so more epochs (trainer.epochs) may reach a better result."
+    ]
 
 
 def findings(study: Study, extra: list[str] | None = None) -> list[str]:
@@ -213,6 +229,7 @@ def findings(study: Study, extra: list[str] | None = None) -> list[str]:
     return [
         *headline(study),
         *failures(study),
+        *still_improving(study),
         *overfitting(study),
         *edges(study),
         *(extra or []),

@@ -55,19 +55,24 @@ def grad_norm_grid(study: Study, setting: str) -> tuple[np.ndarray, list[str], n
     return grid.to_numpy(dtype=float), order, grid.columns.to_numpy()
 
 
+def shared_norm(grids: list[np.ndarray]) -> LogNorm:
+    """One log colour scale over every heatmap, so a colour means the same norm in each panel."""
+    values = np.concatenate([g[np.isfinite(g) & (g > 0)] for g in grids]) if grids else []
+    low, high = (values.min(), values.max()) if len(values) else (1e-8, 1.0)
+    return LogNorm(low, max(high, low * 1.0001))
+
+
 def draw_heatmap(
-    ax: Axes, fig: Figure, grid: np.ndarray, names: list[str], epochs: np.ndarray, title: str
-) -> None:
-    positive = grid[np.isfinite(grid) & (grid > 0)]
-    low, high = (positive.min(), positive.max()) if len(positive) else (1e-8, 1.0)
+    ax: Axes, grid: np.ndarray, names: list[str], epochs: np.ndarray, title: str, norm: LogNorm
+):
     # zero gradients (e.g. zeros init) are drawn at the floor of the scale, not left blank
-    shown = np.where(np.isfinite(grid), np.clip(grid, low, None), np.nan)
+    shown = np.where(np.isfinite(grid), np.clip(grid, norm.vmin, None), np.nan)
     extent = (epochs.min() - 0.5, epochs.max() + 0.5, len(names) - 0.5, -0.5)
     image = ax.imshow(
         shown,
         aspect="auto",
         interpolation="nearest",
-        norm=LogNorm(low, max(high, low * 1.0001)),
+        norm=norm,
         cmap="magma",
         extent=extent,
         gid="grad_norm_heatmap",
@@ -76,7 +81,7 @@ def draw_heatmap(
     epoch_axis(ax, "epoch (0 = before training)")
     ax.set_title(title)
     ax.grid(False)
-    fig.colorbar(image, ax=ax, label="gradient norm (log scale)")
+    return image
 
 
 # Before the first step only these can change activations; the optimizer and schedule cannot.
@@ -148,6 +153,11 @@ def layers_figure(n_heatmaps: int, title: str) -> tuple[Figure, list[Axes], Axes
     return fig, [axes[name] for name in names], axes["act"]
 
 
+def heatmap_count(study: Study) -> int:
+    """How many settings get a heatmap (the best ones, at most MAX_HEATMAPS)."""
+    return len(study.drawn_settings(limit=MAX_HEATMAPS)[0])
+
+
 @print_style
 def plot_layers(study: Study) -> Figure:
     """Gradient-norm heatmaps (layer × epoch) for the best settings, and activation std at init."""
@@ -156,11 +166,14 @@ def plot_layers(study: Study) -> Figure:
     if total > len(heatmaps):
         title += f"\n(heatmaps for the best {len(heatmaps)} of {total} settings)"
     fig, heat_axes, act_ax = layers_figure(len(heatmaps), title)
-    for ax, setting in zip(heat_axes, heatmaps):
-        grid, names, epochs = grad_norm_grid(study, setting)
+    grids = {setting: grad_norm_grid(study, setting) for setting in heatmaps}
+    norm = shared_norm([grid for grid, _, _ in grids.values()])
+    for ax, (setting, (grid, names, epochs)) in zip(heat_axes, grids.items()):
         n = study.n_seeds(setting)
         name = textwrap.fill(setting, 45) + (f" (mean of {n} seeds)" if n > 1 else "")
-        draw_heatmap(ax, fig, grid, names, epochs, f"Gradient norm per layer\n{name}")
+        image = draw_heatmap(ax, grid, names, epochs, f"Gradient norm per layer\n{name}", norm)
+    if heat_axes:  # one colour bar for every heatmap: they share the scale
+        fig.colorbar(image, ax=heat_axes, label="gradient norm (log scale)")
     handles, labels = draw_init_activations(act_ax, study)
     outside_legend(fig, handles, labels)
     return fig

@@ -19,11 +19,14 @@ import pandas as pd
 import yaml
 
 from dlrun import runs as run_folder
+from dlrun.runs import flatten
 
 # Folders inside a run or a sweep that never hold run folders: not worth walking.
 SKIP_DIRS = {run_folder.HYDRA, run_folder.CHECKPOINTS, "report", "__pycache__", ".git"}
 # Summary keys that repeat a config key or only say where the run was written.
 SUMMARY_DROP = {"name", "seed", "run_dir"}
+# Config keys that are not settings: an experiment's claims (dlrun.report.claims reads them).
+CONFIG_DROP = {"claims"}
 
 
 class Incomplete(Exception):
@@ -77,23 +80,16 @@ def _natural_key(path: Path) -> list[Any]:
     return parts
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested config -> {"model.width": 64, ...}; lists become their YAML-ish text."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        elif isinstance(value, list):
-            flat[name] = json.dumps(value)
-        else:
-            flat[name] = value
-    return flat
-
-
-def read_csv_strict(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+def read_csv_strict(
+    path: Path, text_columns: tuple[str, ...] = (), required: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """A CSV whose every row is whole: a short row, or one ending in a comma, was cut off mid-write."""
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise Incomplete(f"{path.name} is not UTF-8 text") from None
+    except OSError as e:
+        raise Incomplete(f"{path.name} is unreadable ({e.strerror or type(e).__name__})") from None
     lines = text.splitlines()
     if not lines:
         raise Incomplete(f"{path.name} is empty")
@@ -101,7 +97,13 @@ def read_csv_strict(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFr
     for number, line in enumerate(lines[1:], start=2):
         if line and (line.count(",") != width or line.endswith(",")):
             raise Incomplete(f"{path.name} line {number} is truncated")
-    frame = pd.read_csv(io.StringIO(text))
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError):
+        raise Incomplete(f"{path.name} is not a CSV table") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise Incomplete(f"{path.name} has no column {missing[0]!r}")
     for column in frame.columns:
         if column not in text_columns and not pd.api.types.is_numeric_dtype(frame[column]):
             raise Incomplete(f"{path.name} column {column!r} holds non-numbers")
@@ -119,26 +121,52 @@ def read_run(
         raise Incomplete(f"no {run_folder.SUMMARY}") from None
     except (OSError, ValueError):
         raise Incomplete(f"{run_folder.SUMMARY} is unreadable") from None
-    status = summary.get("status")
+    check_summary(summary)
+    status = summary["status"]
     if status == run_folder.RUNNING:
         raise Incomplete("status is still `running` (training, or killed before it finished)")
     try:
         config = yaml.load(config_file.read_text(), Loader=yaml.CSafeLoader) or {}
     except FileNotFoundError:
         raise Incomplete(f"no {run_folder.CONFIG}") from None
-    except (OSError, yaml.YAMLError):
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
         raise Incomplete(f"{run_folder.CONFIG} is unreadable") from None
+    if not isinstance(config, dict):
+        raise Incomplete(f"{run_folder.CONFIG} is not a mapping of config keys")
     metrics = layers = None
     if (folder / run_folder.METRICS).is_file():
-        metrics = read_csv_strict(folder / run_folder.METRICS)
+        metrics = read_csv_strict(folder / run_folder.METRICS, required=CURVE_COLUMNS)
     elif status in run_folder.USABLE:
         raise Incomplete(f"no {run_folder.METRICS}")
     if (folder / run_folder.LAYERS).is_file():
         try:
-            layers = read_csv_strict(folder / run_folder.LAYERS, text_columns=("layer",))
+            layers = read_csv_strict(
+                folder / run_folder.LAYERS, text_columns=("layer",), required=("epoch", "layer")
+            )
         except Incomplete:
             layers = None  # diagnostics only: the run itself is still good
+    config = {k: v for k, v in config.items() if k not in CONFIG_DROP}
     return flatten(config), summary, metrics, layers
+
+
+CURVE_COLUMNS = ("epoch", "train_loss", "val_loss")  # what every figure of curves reads
+# Summary keys that hold numbers (or null); any other type means the file is not dlrun's.
+NUMBER_PREFIXES = ("best_", "test_", "train_", "val_")
+NUMBERS = {"n_params", "wall_s", "total_s", "epochs_run", "steps", "steps_to_target"}
+
+
+def check_summary(summary: Any) -> None:
+    """Raise Incomplete unless `summary` is a dict with a status and numbers where numbers go."""
+    if not isinstance(summary, dict):
+        raise Incomplete(f"{run_folder.SUMMARY} is not a JSON object")
+    if not isinstance(summary.get("status"), str):
+        raise Incomplete(f"{run_folder.SUMMARY} has no status")
+    for key, value in summary.items():
+        if key in NUMBERS or key.startswith(NUMBER_PREFIXES):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, (int, float))
+            ):
+                raise Incomplete(f"{run_folder.SUMMARY} {key} is not a number ({value!r:.40})")
 
 
 def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[str, Any]:
@@ -161,8 +189,19 @@ def run_ids(folders: list[Path]) -> list[str]:
     return [str(f.relative_to(common)) for f in folders]
 
 
-def load_runs(paths: list[Path], exclude: Path | None = None) -> Runs:
-    """Every run folder under `paths`, read; unreadable ones land in `skipped`."""
+def load_runs(paths: str | Path | list[str | Path], exclude: Path | None = None) -> Runs:
+    """Every run folder under `paths` (one path or several), read; unreadable ones land in `skipped`.
+
+    `.table`: one row per run (flattened config as users type the keys, then
+    summary.json), indexed by run id; `.metrics`: metrics.csv rows of every run
+    with a `run` column; `.layers` likewise for layers.csv (docs/python.md).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such folder: {', '.join(missing)}")
     folders = sorted(
         {f.resolve() for p in paths for f in find_run_dirs(p, exclude)}, key=_natural_key
     )

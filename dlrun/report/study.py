@@ -116,6 +116,8 @@ def varying_keys(table: pd.DataFrame, config_keys: list[str]) -> list[str]:
     for key in config_keys:
         if key in NOT_SETTINGS or key.endswith(".path") or key not in table:
             continue
+        if key.startswith("logger."):  # where copies of the numbers went, not an experiment
+            continue
         # dropna=False: a key swept over null and a value (patience=null,20) varies too
         if table[key].astype(str).nunique(dropna=False) > 1:
             keys.append(key)
@@ -144,6 +146,30 @@ def label(values: dict[str, object]) -> str:
         name = key[: -len(".name")] if key.endswith(".name") else key
         parts.append(f"{name}={format_value(value)}")
     return ", ".join(parts)
+
+
+def decimals_of(std: float) -> int | None:
+    """Decimals that show `std` to two significant digits (None: no spread to round by)."""
+    if not np.isfinite(std) or std <= 0:
+        return None
+    return max(0, 1 - int(np.floor(np.log10(std))))
+
+
+def mean_std(mean: float, std: float) -> str:
+    """`0.414 ± 0.016`: the spread to two significant digits and the mean to the same decimal.
+
+    The one rounding of a setting's metric, in the findings and the summary
+    table alike; a setting with one seed shows its value alone (4 digits).
+    """
+    decimals = decimals_of(std)
+    if decimals is None:
+        return f"{mean:.4g}"
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+
+
+def format_mean(mean: float, std: float) -> str:
+    """The mean as mean_std rounds it, without the spread."""
+    return mean_std(mean, std).split(" ± ")[0]
 
 
 def format_value(value: object) -> str:

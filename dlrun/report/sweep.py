@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from dlrun.report.curves import setting_colors
 from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys, sort_values
 from dlrun.report.style import (
     colors,
@@ -115,6 +116,8 @@ def plot_settings_dots(study: Study) -> Figure:
     fig.set_size_inches(7.5, height)
     ax = axes[0][0]
     usable = study.usable
+    drawn, _ = study.drawn_settings()
+    palette = setting_colors(study, drawn)  # the learning curves' colours; grey if not drawn there
     positions = np.arange(len(ranked))[::-1]  # best at the top
     for y, (setting, row) in zip(positions, ranked.iterrows()):
         seeds = usable.loc[usable["setting"] == setting, study.metric]
@@ -124,7 +127,7 @@ def plot_settings_dots(study: Study) -> Figure:
             [row["mean"]],
             [y],
             xerr=[row["std"]],
-            color="C0",
+            color=palette.get(setting, "0.35"),
             marker="D",
             markersize=6,
             capsize=4,

@@ -7,7 +7,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dlrun.report.study import Study
+from dlrun.report.study import Study, mean_std
 from dlrun.report.style import nice
 
 FIRST = ["run", "setting", "status", "best_epoch", "epochs_run"]
@@ -58,7 +58,7 @@ def settings_frame(study: Study) -> pd.DataFrame:
         row = {
             "setting": setting,
             "n": int(stat["n"]),
-            nice(study.metric): f"{stat['mean']:.4g} ± {stat['std']:.2g}",
+            nice(study.metric): mean_std(stat["mean"], stat["std"]),
         }
         for column in RESULTS:
             if column != study.metric and column in runs and runs[column].notna().any():
