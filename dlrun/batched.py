@@ -20,13 +20,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import OmegaConf
 
-from dlrun import runs
+from dlrun import runs, signals
 from dlrun.checkpoints import Snapshot, State, checkpoint, save_checkpoints
 from dlrun.diagnostics import LAYER_COLUMNS
 from dlrun.replica_loop import fit_replicas
@@ -45,7 +46,8 @@ class Folder:
         self.replica, self.run_dir, self.label = replica, Path(run_dir), label
         cfg, data, parts = replica.cfg, replica.data, replica.parts
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / runs.CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        runs.atomic_write_text(self.run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        self.log = open(self.run_dir / runs.RUN_LOG, "a", encoding="utf-8")
         device = data.train.y.device
         self.base = summary_base(cfg, data, parts.model, device, self.run_dir)
         runs.write_json(self.run_dir / runs.SUMMARY, {"status": runs.RUNNING, **self.base})
@@ -114,6 +116,14 @@ class Folder:
             ckpt["rng"]["torch"] = r.dropout_generator.get_state()
         return ckpt
 
+    def note(self, line: str) -> None:
+        """A line for this replica's run.log (the stack's lines are on the terminal)."""
+        try:
+            self.log.write(line + "\n")
+            self.log.flush()
+        except (OSError, ValueError):  # a full disk, or closed: the terminal still has it
+            pass
+
     def _close(self) -> None:
         self.metrics.close()
         if self.layers is not None:
@@ -164,7 +174,16 @@ class _Point:
         self.buffers = State()
 
 
-def train_stack(
+def train_stack(replicas: list[Replica], run_dirs: list[Path], *args, **kwargs) -> None:
+    """`_train_stack` holding every replica's folder lock (dlrun.runs.exclusive), as a solo run
+    holds its own: a resume or a second sweep cannot train into a folder the stack writes."""
+    with ExitStack() as held:
+        for run_dir in run_dirs:
+            held.enter_context(runs.exclusive(run_dir))
+        _train_stack(replicas, run_dirs, *args, **kwargs)
+
+
+def _train_stack(
     replicas: list[Replica],
     run_dirs: list[Path],
     labels: list[str],
@@ -184,11 +203,14 @@ def train_stack(
     index = {id(r): i for i, r in enumerate(replicas)}
     first = replicas[0]
     names = ", ".join(labels) if len(labels) <= 8 else f"{labels[0]} ... {labels[-1]}"
-    print(
+    line = (
         f"dlrun: {len(replicas)} jobs as one stack ({names}): {first.cfg.model.name} "
         f"with {folders[0].base['n_params']:,} parameters each on {folders[0].base['device']}; "
         f"{first.data.describe()}"
     )
+    print(line)
+    for folder in folders:
+        folder.note(f"{line}\ndlrun: run folder {folder.run_dir}")
 
     def on_epoch(replica: Replica, row, layers) -> None:
         folders[index[id(replica)]].epoch(row, layers)
@@ -199,11 +221,12 @@ def train_stack(
             summary = folders[i].finish(started)
         except Exception as e:  # its own folder (a full disk): this replica alone fails
             summary = _stop(folders[i], runs.FAILED, f"{type(e).__name__}: {e}")
-        _say(labels[i], summary, folders[i].run_dir)
+        _say(folders[i], summary)
         on_done(i, summary)
 
     try:
-        fit_replicas(replicas, on_epoch, on_finish, exact_dropout)
+        with signals.handled():  # SIGTERM as Ctrl-C: every replica ends at an epoch boundary
+            fit_replicas(replicas, on_epoch, on_finish, exact_dropout)
     except KeyboardInterrupt:
         stop_unfinished(replicas, folders, runs.INTERRUPTED, None, on_done)
         raise
@@ -218,7 +241,7 @@ def stop_unfinished(
     for i, (replica, folder) in enumerate(zip(replicas, folders)):
         if replica.state.status == runs.RUNNING:
             summary = _stop(folder, status, error)
-            _say(folder.label, summary, folder.run_dir)
+            _say(folder, summary)
             if status != runs.INTERRUPTED:
                 on_done(i, summary)
 
@@ -237,17 +260,21 @@ def _stop(folder: Folder, status: str, error: str | None) -> dict[str, Any]:
         }
 
 
-def _say(label: str, summary: dict[str, Any], run_dir: Path) -> None:
+def _say(folder: Folder, summary: dict[str, Any]) -> None:
+    """The replica's last line: on the terminal and in its run.log, which it then closes."""
     numbers = [
         f"{k} {v:.4g}"
         for k, v in summary.items()
         if k.startswith(("best_val", "test_")) and isinstance(v, (int, float))
     ]
     error = f": {summary['error']}" if summary.get("error") else ""
-    print(
-        f"dlrun: {label} {summary['status']} after {summary['epochs_run']} epochs"
-        f"{error}{'; ' if numbers else ''}{', '.join(numbers)} ({run_dir})"
+    line = (
+        f"dlrun: {folder.label} {summary['status']} after {summary['epochs_run']} epochs"
+        f"{error}{'; ' if numbers else ''}{', '.join(numbers)} ({folder.run_dir})"
     )
+    print(line)
+    folder.note(line)
+    folder.log.close()
 
 
 # --- how many replicas fit ------------------------------------------------------------

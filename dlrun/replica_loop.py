@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from dlrun import runs
+from dlrun import runs, signals
 from dlrun.checkpoints import Snapshot
 from dlrun.data import batches
 from dlrun.diagnostics import layer_rows, layer_table
@@ -112,6 +112,8 @@ def fit_replicas(
                 for replica in left:
                     if on_finish is not None:
                         on_finish(replica)
+            if live and signals.requested():  # Ctrl-C or SIGTERM: stop at this epoch boundary
+                raise signals.interrupted()
     finally:
         stack.release()
 

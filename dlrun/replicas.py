@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from dlrun import validate
 from dlrun.checkpoints import Parts, State
 from dlrun.data import Dataset
 from dlrun.errors import ConfigError
@@ -60,10 +61,18 @@ def unbatchable_reason(cfg) -> str | None:
     """Why this job must run alone, or None when it can join a stack."""
     if cfg.model.name not in STACKABLE_MODELS:
         return f"model={cfg.model.name}: only {' and '.join(STACKABLE_MODELS)} are stacked"
+    if cfg.model.get("residual"):
+        return "model.residual=true: residual blocks are not stacked"
     if cfg.model.batch_norm:
         return "model.batch_norm=true: batch statistics are not stacked"
     if cfg.data.augment.name != "none":
         return f"data/augment={cfg.data.augment.name}: augmentations are drawn per run, not stacked"
+    if cfg.trainer.get("steps") is not None:
+        return "trainer.steps: the stack counts whole epochs"
+    if not cfg.trainer.get("shuffle", True):
+        return "trainer.shuffle=false: the stack draws a new batch order every epoch"
+    if cfg.data.val_fraction == 0:
+        return "data.val_fraction=0: the stack evaluates on a validation split"
     if cfg.transfer.source:
         return "transfer.source: pretrained weights are loaded by the solo path"
     if cfg.resume:
@@ -140,6 +149,7 @@ def build_replica(cfg) -> Replica:
     reason = unbatchable_reason(cfg)
     if reason is not None:
         raise ConfigError(f"this job cannot join a stack: {reason}")
+    validate.check(cfg)  # the ranges a run alone checks, before anything is built
     with _restored_global_rng():
         parts, data, device, _ = setup(cfg)
         dropout_generator = _global_stream(device)

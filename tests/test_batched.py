@@ -49,8 +49,10 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def assert_same_csv(mine, theirs, rel=1e-5):
+def assert_same_csv(mine, theirs, rel=1e-5, rows=None):
+    """The same rows (the first `rows` of `theirs`), number by number."""
     a, b = read_rows(mine), read_rows(theirs)
+    b = b if rows is None else [r for r in b if int(r["epoch"]) <= rows]
     assert len(a) == len(b) and a and list(a[0]) == list(b[0])
     for x, y in zip(a, b):
         assert x.get("layer") == y.get("layer")
@@ -143,6 +145,35 @@ def test_ctrl_c_leaves_every_replica_interrupted_at_its_last_epoch_and_resumable
         assert runs.read_summary(folder)["test_acc"] == pytest.approx(
             runs.read_summary(solo[i])["test_acc"], rel=1e-5
         )
+
+
+def test_sigterm_ends_the_stack_after_the_epoch_it_arrived_in(cfgs, solo, tmp_path):
+    """A scheduler's SIGTERM mid epoch 2: every replica logs epoch 2 whole, then stops (143)."""
+    import os
+    import signal
+
+    from dlrun.errors import Interrupted
+
+    replicas = [build_replica(cfg) for cfg in cfgs[:2]]
+    step, count = replicas[1].parts.optimizer.step, [0]
+
+    def term_once(*args, **kwargs):
+        count[0] += 1
+        if count[0] == steps_per_epoch(replicas[1]) + 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(*args, **kwargs)
+
+    replicas[1].parts.optimizer.step = term_once
+    dirs = [tmp_path / "0", tmp_path / "1"]
+    with pytest.raises(Interrupted) as stopped:
+        train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: None, EXACT)
+    assert stopped.value.exit_code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+    for i, folder in enumerate(dirs):
+        summary = runs.read_summary(folder)
+        assert summary["status"] == runs.INTERRUPTED and summary["epochs_run"] == 2
+        assert [r["epoch"] for r in read_rows(folder / runs.METRICS)] == ["1", "2"]
+        assert_same_csv(folder / runs.METRICS, solo[i] / runs.METRICS, rows=2)
 
 
 def test_a_replica_that_raises_fails_alone_and_the_others_finish(cfgs, solo, tmp_path):
