@@ -76,16 +76,7 @@ def train_in_folder(
         runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(resolved))
     trackers = open_trackers(cfg, run_dir, runs.flatten(resolved), state.epoch)
     monitor = cfg.trainer.early_stopping.monitor
-    base = {
-        "name": cfg.name,
-        "task": data.task,
-        "device": str(device),
-        "seed": cfg.seed,
-        "n_params": count_parameters(parts.model),
-        "monitor": monitor,
-        "run_dir": str(run_dir.resolve()),
-        **runs.provenance(),
-    }
+    base = summary_base(cfg, data, parts.model, device, run_dir)
     if transfer_report is not None:
         base["transfer"] = transfer_report
     for tracker in trackers:
@@ -224,6 +215,20 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     forward = speed.forward_of(model, cfg.trainer)
     parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn, forward)
     return parts, data, device, transfer_report
+
+
+def summary_base(cfg, data: Dataset, model: torch.nn.Module, device, run_dir: Path) -> dict:
+    """The summary.json keys a run has in every status: what, where, and provenance."""
+    return {
+        "name": cfg.name,
+        "task": data.task,
+        "device": str(device),
+        "seed": cfg.seed,
+        "n_params": count_parameters(model),
+        "monitor": cfg.trainer.early_stopping.monitor,
+        "run_dir": str(Path(run_dir).resolve()),
+        **runs.provenance(),
+    }
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
