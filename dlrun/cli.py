@@ -9,7 +9,6 @@ it, so `dlrun --help` is instant.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -34,7 +33,6 @@ examples:
   dlrun check init_symmetry quick=true
   dlrun train --help       every config key, with its default and what it means
 """
-COMMANDS = ("train", "report", "runs", "export", "list", "gradcheck", "check")
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -52,12 +50,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dlrun {__version__}")
         return 0
-    if argv[0] in ("-sc", "--shell-completion"):
-        return complete(argv)
-    command, args = argv[0], argv[1:]
-    commands = {"train": train_main, "list": list_main} | {
+    commands = {"train": train_main} | {
         name: delegated(module) for name, module in ELSEWHERE.items()
     }
+    if argv[0] in ("-sc", "--shell-completion"):
+        from dlrun.completion import complete
+
+        return complete(argv, list(commands), train_main)
+    command, args = argv[0], argv[1:]
     if command not in commands:
         print(USAGE, end="", file=sys.stderr)
         return fail(f"unknown command {command!r}; choose from {', '.join(commands)}")
@@ -73,35 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `dlrun runs | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell pipeline reports it
-
-
-# --- tab completion -------------------------------------------------------------
-
-
-def complete(argv: list[str]) -> int:
-    """`eval "$(dlrun train -sc install=bash)"` installs Hydra's script, which asks
-    `dlrun -sc query=bash` with the line in COMP_LINE: subcommands for the first
-    word, Hydra's keys and choices after train/gradcheck, nothing after report,
-    runs and export (the shell then completes paths, as `complete -o default` says).
-    """
-    if not any(arg.startswith("query=") for arg in argv[1:]):
-        return train_main(argv)  # install= / uninstall=: Hydra's own script
-    line = os.environ.get("COMP_LINE", "")
-    words = line.split()
-    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
-        typed = words[1] if len(words) == 2 else ""
-        print(" ".join(c for c in COMMANDS if c.startswith(typed)))
-        return 0
-    command = words[1]
-    if command in ("train", "gradcheck"):
-        # Hydra sees the overrides alone: drop the subcommand word
-        os.environ["COMP_LINE"] = re.sub(r"^(\S+)\s+\S+", r"\1", line)
-        return train_main(argv)
-    if command == "export" and (len(words) == 2 or (len(words) == 3 and not line.endswith(" "))):
-        print("tensorboard mlflow")
-    elif command == "list" and len(words) <= 3:
-        print("experiments")
-    return 0
 
 
 # --- dlrun train --------------------------------------------------------------
@@ -257,37 +228,6 @@ def train_help(overrides: list[str]) -> int:
     return 0
 
 
-# --- dlrun list ---------------------------------------------------------------
-
-
-def list_main(args: list[str]) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from dlrun.choices import CHOICES
-    from dlrun.experiments import list_experiments
-
-    console = Console()
-    if args and args[0] not in ("experiments", "groups"):
-        raise UsageError(f"dlrun list {args[0]!r}: choose `dlrun list` or `dlrun list experiments`")
-    if not args or args[0] == "groups":
-        table = Table(title="config groups (dlrun train <group>=<choice>)")
-        for column in ("group", "choice", "what it is"):
-            table.add_column(column)
-        for group, choices in CHOICES.items():
-            for i, (choice, (description, _)) in enumerate(choices.items()):
-                table.add_row(group if i == 0 else "", choice, description)
-            table.add_section()
-        console.print(table)
-    table = Table(title="experiments (dlrun train -m experiment=<name>)")
-    for column in ("experiment", "what it shows"):
-        table.add_column(column)
-    for name, purpose in list_experiments():
-        table.add_row(name, purpose)
-    console.print(table)
-    return 0
-
-
 # --- other subcommands --------------------------------------------------------
 
 
@@ -296,6 +236,7 @@ ELSEWHERE = {
     "report": "dlrun.report.cli",
     "runs": "dlrun.listing",
     "export": "dlrun.export",
+    "list": "dlrun.catalog",
     "gradcheck": "dlrun.gradcheck",
     "check": "dlrun.check",
 }
