@@ -12,10 +12,12 @@ from typing import Any
 
 from dlrun.config import (
     AugmentConfig,
+    CNN1DConfig,
     CustomDataConfig,
     CustomModelConfig,
     DataConfig,
     DeviceConfig,
+    GRUConfig,
     InitConfig,
     LoggerConfig,
     MLPConfig,
@@ -29,8 +31,17 @@ from dlrun.config import (
 # dataclass of its own whose defaults are the choice's. Defaults stay in one place.
 CHOICES: dict[str, dict[str, tuple[str, dict[str, Any] | type]]] = {
     "model": {
+        "logistic": ("multinomial logistic regression: one linear layer", {"depth": 0}),
         "mlp": ("fully connected net: depth x width, activation, dropout, bottleneck", MLPConfig),
-        "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", {}),
+        "resmlp": (
+            "the MNIST-1D paper's MLP: h = relu(fc1 x); h + relu(fc2 h)",
+            {"residual": True},
+        ),
+        "cnn1d": ("1-D convolutions over a sequence (MNIST-1D), then a linear head", CNN1DConfig),
+        "gru": (
+            "bidirectional GRU over a sequence, every position's output to the head",
+            GRUConfig,
+        ),
         "cnn2d": ("2-D convolutions over an image (digits), then a linear head", {}),
         "deep_linear": ("the lecture's linear network W_L...W_1 x: no nonlinearity", {}),
         "custom": (

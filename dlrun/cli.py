@@ -1,7 +1,7 @@
 """The command line: `dlrun <command>` dispatched to its function, errors as one line.
 
 `dlrun train` is a Hydra app (composition: dlrun.compose); `dlrun list`,
-`report` and `gradcheck` are plain subcommands. Bad input ends with one line on
+`report`, `gradcheck` and `check` are plain subcommands. Bad input ends with one line on
 stderr and exit code 2. Nothing here imports torch until a subcommand needs
 it, so `dlrun --help` is instant.
 """
@@ -9,7 +9,6 @@ it, so `dlrun --help` is instant.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -25,14 +24,15 @@ commands:
   export KIND PATH...      copy run folders to tensorboard event files or an mlflow store
   list [experiments]       config groups, their choices, and the experiments
   gradcheck [overrides]    autograd against finite differences on the configured model
+  check <experiment>       run an experiment and check its claims (--all [--quick]: every one)
 
 examples:
   dlrun train optimizer=adam init=xavier
   dlrun train -m optimizer=sgd,momentum,adam seed=0,1,2
   dlrun report             the newest sweep (or run) under outputs/
+  dlrun check init_symmetry quick=true
   dlrun train --help       every config key, with its default and what it means
 """
-COMMANDS = ("train", "report", "runs", "export", "list", "gradcheck")
 
 
 def fail(message: str, code: int = 2) -> int:
@@ -50,17 +50,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"dlrun {__version__}")
         return 0
-    if argv[0] in ("-sc", "--shell-completion"):
-        return complete(argv)
-    command, args = argv[0], argv[1:]
-    commands = {
-        "train": train_main,
-        "report": report_main,
-        "runs": runs_main,
-        "export": export_main,
-        "list": list_main,
-        "gradcheck": gradcheck_main,
+    commands = {"train": train_main} | {
+        name: delegated(module) for name, module in ELSEWHERE.items()
     }
+    if argv[0] in ("-sc", "--shell-completion"):
+        from dlrun.completion import complete
+
+        return complete(argv, list(commands), train_main)
+    command, args = argv[0], argv[1:]
     if command not in commands:
         print(USAGE, end="", file=sys.stderr)
         return fail(f"unknown command {command!r}; choose from {', '.join(commands)}")
@@ -76,35 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `dlrun runs | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell pipeline reports it
-
-
-# --- tab completion -------------------------------------------------------------
-
-
-def complete(argv: list[str]) -> int:
-    """`eval "$(dlrun train -sc install=bash)"` installs Hydra's script, which asks
-    `dlrun -sc query=bash` with the line in COMP_LINE: subcommands for the first
-    word, Hydra's keys and choices after train/gradcheck, nothing after report,
-    runs and export (the shell then completes paths, as `complete -o default` says).
-    """
-    if not any(arg.startswith("query=") for arg in argv[1:]):
-        return train_main(argv)  # install= / uninstall=: Hydra's own script
-    line = os.environ.get("COMP_LINE", "")
-    words = line.split()
-    if len(words) < 2 or (len(words) == 2 and not line.endswith(" ")):
-        typed = words[1] if len(words) == 2 else ""
-        print(" ".join(c for c in COMMANDS if c.startswith(typed)))
-        return 0
-    command = words[1]
-    if command in ("train", "gradcheck"):
-        # Hydra sees the overrides alone: drop the subcommand word
-        os.environ["COMP_LINE"] = re.sub(r"^(\S+)\s+\S+", r"\1", line)
-        return train_main(argv)
-    if command == "export" and (len(words) == 2 or (len(words) == 3 and not line.endswith(" "))):
-        print("tensorboard mlflow")
-    elif command == "list" and len(words) <= 3:
-        print("experiments")
-    return 0
 
 
 # --- dlrun train --------------------------------------------------------------
@@ -260,59 +228,24 @@ def train_help(overrides: list[str]) -> int:
     return 0
 
 
-# --- dlrun list ---------------------------------------------------------------
-
-
-def list_main(args: list[str]) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
-    from dlrun.choices import CHOICES
-    from dlrun.experiments import list_experiments
-
-    console = Console()
-    if args and args[0] not in ("experiments", "groups"):
-        raise UsageError(f"dlrun list {args[0]!r}: choose `dlrun list` or `dlrun list experiments`")
-    if not args or args[0] == "groups":
-        table = Table(title="config groups (dlrun train <group>=<choice>)")
-        for column in ("group", "choice", "what it is"):
-            table.add_column(column)
-        for group, choices in CHOICES.items():
-            for i, (choice, (description, _)) in enumerate(choices.items()):
-                table.add_row(group if i == 0 else "", choice, description)
-            table.add_section()
-        console.print(table)
-    table = Table(title="experiments (dlrun train -m experiment=<name>)")
-    for column in ("experiment", "what it shows"):
-        table.add_column(column)
-    for name, purpose in list_experiments():
-        table.add_row(name, purpose)
-    console.print(table)
-    return 0
-
-
 # --- other subcommands --------------------------------------------------------
 
 
-def runs_main(args: list[str]) -> int:
-    from dlrun.listing import main as runs
-
-    return runs(args)
-
-
-def export_main(args: list[str]) -> int:
-    from dlrun.export import main as export
-
-    return export(args)
-
-
-def report_main(args: list[str]) -> int:
-    from dlrun.report.cli import main as report
-
-    return report(args)
+# commands whose code is a module of its own, imported only when typed
+ELSEWHERE = {
+    "report": "dlrun.report.cli",
+    "runs": "dlrun.listing",
+    "export": "dlrun.export",
+    "list": "dlrun.catalog",
+    "gradcheck": "dlrun.gradcheck",
+    "check": "dlrun.check",
+}
 
 
-def gradcheck_main(args: list[str]) -> int:
-    from dlrun.gradcheck import main as gradcheck
+def delegated(module: str):
+    def command(args: list[str]) -> int:
+        import importlib
 
-    return gradcheck(args)
+        return importlib.import_module(module).main(args)
+
+    return command

@@ -116,10 +116,15 @@ def compose(overrides: Sequence[str] = ()) -> Any:
     """The config `dlrun train <overrides>` would run, without Hydra's own keys (tests, tools)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
     from dlrun.paths import conf_dir
 
     setup_hydra()
+    if GlobalHydra.instance().is_initialized():
+        # inside `dlrun train` (a sweep job pretraining its transfer source): Hydra is
+        # already set up on dlrun's conf/, and cannot be initialised twice
+        return hydra_compose("train", overrides=list(overrides))
     with initialize_config_dir(version_base="1.3", config_dir=str(conf_dir()), job_name="dlrun"):
         return hydra_compose("train", overrides=list(overrides))
 

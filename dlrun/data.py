@@ -80,6 +80,8 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
     if cfg.data_seed is None:  # generated data drawn anew for every run seed
         cfg = _with_data_seed(cfg, seed)
     x_tv, y_tv, x_te, y_te, extras = load_samples(cfg)
+    if cfg.shuffle_positions:
+        x_tv, x_te = shuffle_positions(x_tv), shuffle_positions(x_te)
 
     if cfg.classes is not None:
         keep = [int(c) for c in cfg.classes]
@@ -105,7 +107,8 @@ def build_dataset(cfg: DataConfig, seed: int, device: torch.device) -> Dataset:
         train_idx, val_idx = np.arange(k), np.arange(k, len(y_tv))
     else:
         order = rng.permutation(len(y_tv))
-        n_val = max(1, int(round(len(order) * cfg.val_fraction)))
+        # 0: no validation split, every training row trains (a paper's protocol)
+        n_val = max(1, int(round(len(order) * cfg.val_fraction))) if cfg.val_fraction else 0
         val_idx, train_idx = order[:n_val], order[n_val:]
     if cfg.n_train is not None:
         if not 0 < cfg.n_train <= len(train_idx):
@@ -167,6 +170,19 @@ def _with_data_seed(cfg: DataConfig, seed: int) -> DataConfig:
     return copy
 
 
+POSITIONS_SEED = 42  # the MNIST-1D paper's
+
+
+def shuffle_positions(x: np.ndarray) -> np.ndarray:
+    """Each sample's positions (flattened features) in one fixed order.
+
+    np.random.RandomState(42).permutation is the legacy generator the paper seeds
+    with np.random.seed(42), so 40 positions get exactly the paper's permutation.
+    """
+    order = np.random.RandomState(POSITIONS_SEED).permutation(int(np.prod(x.shape[1:])))
+    return x.reshape(len(x), -1)[:, order].reshape(x.shape)
+
+
 def corrupt_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.ndarray:
     """Replace exactly round(fraction * n) labels by a different class chosen at random."""
     y = y.copy()
@@ -177,7 +193,11 @@ def corrupt_labels(y: np.ndarray, fraction: float, n_classes: int, rng) -> np.nd
     return y
 
 
-def batches(n: int, batch_size: int, device: torch.device, generator: torch.Generator):
-    """Index tensors for one epoch: slices of a random permutation, on the device."""
+def batches(
+    n: int, batch_size: int, device: torch.device, generator: torch.Generator, shuffle: bool = True
+):
+    """Index tensors for one epoch: slices of a random permutation (or of 0..n-1), on the device."""
+    if not shuffle:
+        return torch.arange(n, device=device).split(batch_size)
     perm = torch.randperm(n, device=device, generator=generator)
     return perm.split(batch_size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlrun.models import weight_layers
+from dlrun.models import WEIGHT_LAYERS, weight_layers, weights
 
 LAYER_COLUMNS = ["epoch", "layer", "grad_norm", "act_mean", "act_std"]
 
@@ -23,11 +23,11 @@ def _activation_sites(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module]
             continue
         children = list(module.named_children())
         for i, (child_name, child) in enumerate(children):
-            if not isinstance(child, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            if not isinstance(child, WEIGHT_LAYERS):
                 continue
             site = child
             for _, nxt in children[i + 1 :]:
-                if isinstance(nxt, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Flatten)):
+                if isinstance(nxt, (*WEIGHT_LAYERS, nn.Flatten)):
                     break
                 if not isinstance(nxt, (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d)):
                     site = nxt
@@ -49,7 +49,7 @@ def activation_stats(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tenso
     for name, _, site in sites:
 
         def hook(_m, _inp, out, name=name):
-            out = out.float()
+            out = (out[0] if isinstance(out, tuple) else out).float()  # a GRU: (outputs, h_n)
             stats[name] = torch.stack([out.mean(), out.std()])
 
         hooks.append(site.register_forward_hook(hook))
@@ -77,8 +77,9 @@ def layer_table(model: nn.Module, x: torch.Tensor) -> tuple[list[str], torch.Ten
     nan = torch.full((), float("nan"), device=x.device)
     rows = []
     for name in names:
-        g = layers[name].weight.grad
-        rows.append(torch.stack([g.norm().float() if g is not None else nan, *acts[name]]))
+        grads = [w.grad for w in weights(layers[name]) if w.grad is not None]
+        norm = torch.stack([g.norm().float() for g in grads]).norm() if grads else nan
+        rows.append(torch.stack([norm, *acts[name]]))
     return names, torch.stack(rows)
 
 

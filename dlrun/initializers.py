@@ -5,7 +5,9 @@ n_in = c_in * k * k and n_out = c_out * k * k, as in the papers. A method's gain
 follows the model's activation only where the method defines one (He: the
 rectifier's sqrt(2); orthogonal: Saxe et al.'s nonlinearity gain); Glorot and
 LeCun derive their variance for a linear unit, so their gain is 1. `init.gain`
-overrides the gain of every method that has one.
+overrides the gain of every method that has one. A GRU's stacked gate matrices
+are initialised gate by gate (each is its own hidden x n_in matrix), with the
+gain of tanh, its state's nonlinearity.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from torch import nn
 
 from dlrun.config import InitConfig
 from dlrun.errors import ConfigError
-from dlrun.models import ACTIVATIONS, weight_layers
+from dlrun.models import ACTIVATIONS, biases, gate_blocks, weight_layers, weights
 
-# Activation modules whose presence makes a network nonlinear.
-_NONLINEAR = tuple(cls for name, cls in ACTIVATIONS.items() if name != "identity")
+# Modules whose presence makes a network nonlinear (a GRU's gates are built in).
+_NONLINEAR = (*(cls for name, cls in ACTIVATIONS.items() if name != "identity"), nn.RNNBase)
 
 
 def fans(w: torch.Tensor) -> tuple[int, int]:
@@ -138,6 +140,8 @@ def initialize(model: nn.Module, cfg: InitConfig, activation: str | None) -> Non
         raise ConfigError(f"unknown init {cfg.name!r}; choose from {['default', *INITIALIZERS]}")
     activation = effective_activation(model, activation)
     for _, layer in weight_layers(model):
-        INITIALIZERS[cfg.name](layer.weight, cfg, activation)
-        if layer.bias is not None:
-            layer.bias.zero_()
+        for weight in weights(layer):
+            for block in gate_blocks(layer, weight):
+                INITIALIZERS[cfg.name](block, cfg, activation)
+        for bias in biases(layer):
+            bias.zero_()

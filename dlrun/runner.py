@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun import runlog, runs, signals, speed, validate
 from dlrun.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
+from dlrun.claims import check_claims
 from dlrun.data import Dataset, build_dataset
 from dlrun.diagnostics import LAYER_COLUMNS
 from dlrun.errors import ConfigError, WriteError
@@ -33,7 +34,7 @@ from dlrun.models import build_model, count_parameters
 from dlrun.optim import build_optimizer, build_schedule
 from dlrun.placement import resolve_device
 from dlrun.progress import print_summary
-from dlrun.train import EarlyStopping, evaluate, fit
+from dlrun.train import EarlyStopping, evaluate, fit, planned_epochs
 
 
 def run(
@@ -75,16 +76,7 @@ def train_in_folder(
         runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(resolved))
     trackers = open_trackers(cfg, run_dir, runs.flatten(resolved), state.epoch)
     monitor = cfg.trainer.early_stopping.monitor
-    base = {
-        "name": cfg.name,
-        "task": data.task,
-        "device": str(device),
-        "seed": cfg.seed,
-        "n_params": count_parameters(parts.model),
-        "monitor": monitor,
-        "run_dir": str(run_dir.resolve()),
-        **runs.provenance(),
-    }
+    base = summary_base(cfg, data, parts.model, device, run_dir)
     if transfer_report is not None:
         base["transfer"] = transfer_report
     for tracker in trackers:
@@ -94,11 +86,12 @@ def train_in_folder(
     runs.write_json(run_dir / runs.SUMMARY, {"status": runs.RUNNING, **base})
     steps_per_epoch = math.ceil(len(data.train) / cfg.trainer.batch_size)
     model_name = cfg.model.get("_target_") or cfg.model.name
+    budget = f"{cfg.trainer.steps} steps" if cfg.trainer.steps else f"{cfg.trainer.epochs} epochs"
     # a sweep job shows where it runs and, at the end, one line; the details are in run.log
     say = print if runlog.job_number() is None else runlog.log_only
     say(
         f"dlrun: {model_name} with {base['n_params']:,} parameters on {device}; "
-        f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {cfg.trainer.epochs} epochs"
+        f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {budget}"
     )
     print(f"dlrun: run folder {run_dir}")
 
@@ -181,6 +174,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     seed_everything(cfg.seed, cfg.trainer.deterministic)
     device = resolve_device(cfg.device.name)
     check_loggers(cfg)  # a missing tracker library stops the run before anything is written
+    check_claims(cfg)
     speed.configure(device, cfg.trainer)
     if cfg.trainer.threads is not None:
         # Two runs sharing a core with torch's default threads slow each other
@@ -197,7 +191,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
         transfer_report = apply_transfer(model, cfg.transfer, load=not cfg.resume)
     model.to(device)
     optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optimizer)
-    schedule = build_schedule(optimizer, cfg.schedule, cfg.trainer.epochs)
+    schedule = build_schedule(optimizer, cfg.schedule, planned_epochs(cfg.trainer, len(data.train)))
     augment = None
     if cfg.data.augment.name != "none":
         from dlrun.augment import build_augment
@@ -210,12 +204,31 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
         )
     mode = "max" if runs.higher_is_better(monitor) else "min"
     es = cfg.trainer.early_stopping
+    if not len(data.val) and monitor.startswith("val_") and es.patience is not None:
+        raise ConfigError(
+            f"trainer.early_stopping.patience={es.patience} watches {monitor}, but "
+            "data.val_fraction=0 leaves no validation split: set patience=null"
+        )
     stopper = EarlyStopping(es.patience, es.min_delta, mode)
     loss_fn = F.cross_entropy if data.task == "classification" else F.mse_loss
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     forward = speed.forward_of(model, cfg.trainer)
     parts = Parts(model, optimizer, schedule, stopper, generator, augment, loss_fn, forward)
     return parts, data, device, transfer_report
+
+
+def summary_base(cfg, data: Dataset, model: torch.nn.Module, device, run_dir: Path) -> dict:
+    """The summary.json keys a run has in every status: what, where, and provenance."""
+    return {
+        "name": cfg.name,
+        "task": data.task,
+        "device": str(device),
+        "seed": cfg.seed,
+        "n_params": count_parameters(model),
+        "monitor": cfg.trainer.early_stopping.monitor,
+        "run_dir": str(Path(run_dir).resolve()),
+        **runs.provenance(),
+    }
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -250,6 +263,8 @@ def final_metrics(model: torch.nn.Module, data: Dataset, batch_size: int) -> dic
     numbers: dict[str, float] = {}
     for split_name in ("train", "val", "test"):
         split = getattr(data, split_name)
+        if not len(split):
+            continue  # data.val_fraction=0: no validation split
         loss, value = evaluate(model, split.x, split.y, data.task, batch_size)
         numbers[f"{split_name}_loss"], numbers[f"{split_name}_{score}"] = torch.stack(
             [loss, value]

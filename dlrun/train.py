@@ -115,20 +115,28 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
     best = Snapshot(state)
     saver = Checkpointer(run_dir, tcfg.checkpoint_every_s)
     start = time.perf_counter() - state.wall_s
-    if state.epoch >= tcfg.epochs:  # resumed with no epochs left
+    if finished(tcfg, state):  # resumed with no epochs (or steps) left
         state.status = runs.COMPLETED
     elif parts.stopper.patience_spent:  # resumed after early stopping, patience unchanged
         state.status = runs.EARLY_STOPPED
-    with Progress(tcfg.epochs, enabled=tcfg.progress, start=state.epoch) as progress:
+    total = planned_epochs(tcfg, len(train))
+    with Progress(total, enabled=tcfg.progress, start=state.epoch) as progress:
         while state.status == runs.RUNNING:
             if signals.requested():  # Ctrl-C or SIGTERM: stop here, at an epoch boundary
                 state.status = runs.INTERRUPTED
                 break
             lr = optimizer.param_groups[0]["lr"]
 
-            # forward, backward, update: one pass over a permutation of the training set
+            # forward, backward, update: one pass over the training set (a step budget,
+            # trainer.steps, may end the last pass early)
             model.train()
-            for i, idx in enumerate(batches(len(train), tcfg.batch_size, device, parts.generator)):
+            order = batches(len(train), tcfg.batch_size, device, parts.generator, tcfg.shuffle)
+            n = (
+                steps_per_epoch
+                if tcfg.steps is None
+                else min(steps_per_epoch, tcfg.steps - state.step)
+            )
+            for i, idx in enumerate(order[:n]):
                 xb = speed.to_device(train.x[idx.cpu()], device) if streamed else train.x[idx]
                 yb = train.y[idx]
                 if parts.augment is not None:
@@ -144,7 +152,7 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 step_losses[i] = loss.detach()
                 if classification:
                     predictions[idx] = out.detach().argmax(1)
-            state.epoch, state.step = state.epoch + 1, state.step + steps_per_epoch
+            state.epoch, state.step = state.epoch + 1, state.step + n
             if parts.schedule is not None:
                 parts.schedule.step()  # the rate of the next epoch
 
@@ -152,9 +160,12 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
             val_loss, val_score = evaluate(
                 forward, val.x, val.y, data.task, tcfg.eval_batch_size, tcfg.precision
             )
-            train_loss = step_losses @ weights
+            train_loss = step_losses[:n] @ weights[:n] / weights[:n].sum()
+            seen = torch.cat(order[:n]) if n < steps_per_epoch else slice(None)
             train_score = (
-                (predictions == train.y).float().mean() if classification else train_loss.sqrt()
+                (predictions[seen] == train.y[seen]).float().mean()
+                if classification
+                else train_loss.sqrt()
             )
             numbers = [torch.stack([train_loss, train_score, val_loss, val_score])]
             if layers is not None:
@@ -179,7 +190,7 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 best.take(model, optimizer)
             if state.status == runs.COMPLETED and tcfg.target_loss is not None:
                 # the mean loss before this epoch's updates (exact for full batches)
-                state.steps_to_target = state.step - steps_per_epoch
+                state.steps_to_target = state.step - n
             progress.update(row, note="diverged" if state.status == runs.DIVERGED else "")
 
             # a resumable checkpoint now and then (the run's end saves one in any case)
@@ -197,7 +208,19 @@ def verdict(row: dict[str, Any], tcfg, stopper, state: State) -> str:
         return runs.COMPLETED
     if stop:
         return runs.EARLY_STOPPED
-    return runs.COMPLETED if state.epoch >= tcfg.epochs else runs.RUNNING
+    return runs.COMPLETED if finished(tcfg, state) else runs.RUNNING
+
+
+def finished(tcfg, state: State) -> bool:
+    """The budget is spent: trainer.steps optimizer steps if set, else trainer.epochs epochs."""
+    return state.step >= tcfg.steps if tcfg.steps is not None else state.epoch >= tcfg.epochs
+
+
+def planned_epochs(tcfg, n_train: int) -> int:
+    """Epochs the budget allows: trainer.epochs, or the epochs trainer.steps takes."""
+    if tcfg.steps is None:
+        return tcfg.epochs
+    return math.ceil(tcfg.steps / math.ceil(n_train / tcfg.batch_size))
 
 
 def _initial_gradients(model, x, y, loss_fn) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from omegaconf.errors import MissingMandatoryValue
+
 from dlrun.choices import CHOICES
 from dlrun.errors import ConfigError
 from dlrun.runs import monitorable
@@ -122,7 +124,10 @@ RULES: dict[str, Check | None] = {
     "model.dropout": in_range(0, 1, open_high=True),
     "model.bottleneck": optional(at_least(1), "no bottleneck"),
     "model.kernel_size": at_least(1),
+    "model.first_kernel_size": optional(at_least(1), "model.kernel_size"),
     "model.batch_norm": TYPED,
+    "model.residual": TYPED,  # checked below with model.name
+    "model.bidirectional": TYPED,
     "init.name": choice_of("init"),
     "init.std": at_least(0),
     "init.value": TYPED,  # any finite number
@@ -148,10 +153,11 @@ RULES: dict[str, Check | None] = {
     "data.task": optional(one_of("classification", "regression"), "inferred"),
     "data.n_samples": at_least(1),
     "data.test_fraction": FRACTION,
-    "data.val_fraction": FRACTION,
+    "data.val_fraction": in_range(0, 1, open_high=True),  # 0: no validation split
     "data.n_train": optional(at_least(1), "all"),
     "data.classes": optional(classes, ""),
     "data.label_noise": PROBABILITY,
+    "data.shuffle_positions": TYPED,
     "data.noise": at_least(0),
     "data.data_seed": optional(at_least(0), "the run seed"),
     "data.condition": at_least(1),
@@ -164,7 +170,9 @@ RULES: dict[str, Check | None] = {
     "data.augment.flip": TYPED,
     "device.name": device_name,
     "trainer.epochs": at_least(1),
+    "trainer.steps": optional(at_least(1), "trainer.epochs"),
     "trainer.batch_size": at_least(1),
+    "trainer.shuffle": TYPED,
     "trainer.deterministic": TYPED,
     "trainer.threads": optional(at_least(1), "torch's default"),
     "trainer.eval_batch_size": at_least(1),
@@ -193,6 +201,7 @@ RULES: dict[str, Check | None] = {
     "name": folder_name,
     "resume": TYPED,  # checked by dlrun.resume
     "quick": TYPED,
+    "claims": TYPED,  # checked by dlrun.claims when a report or `dlrun check` decides them
 }
 MAY_BE_INFINITE = {"trainer.divergence_loss"}  # inf: never call a run diverged
 # model=custom, data=custom (and the user's YAML choices built on them): the name is a label
@@ -209,6 +218,8 @@ def _cross_rules(cfg: Any) -> list[tuple[str, str]]:
         )
     if s.min_lr > o.lr:
         problems.append(("schedule.min_lr", f"must not exceed optimizer.lr={o.lr}"))
+    if getattr(cfg.model, "residual", False) and cfg.model.name not in ("mlp", "resmlp"):
+        problems.append(("model.residual", f"is for mlp only, not model={cfg.model.name}"))
     if o.nesterov and (o.momentum <= 0 or o.dampening != 0):
         problems.append(("optimizer.nesterov", "needs optimizer.momentum > 0 and dampening 0"))
     if d.name in ("table", "npz"):
@@ -267,7 +278,7 @@ def _select(cfg: Any, key: str) -> Any:
     for part in key.split("."):
         try:
             node = getattr(node, part)
-        except (AttributeError, KeyError):
+        except (AttributeError, KeyError, MissingMandatoryValue):  # `???`: reported where used
             return _ABSENT
     if type(node).__name__ == "ListConfig":
         node = list(node)

@@ -140,6 +140,28 @@ def test_wheel_carries_conf_and_experiments(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "dlrun/_data/conf/train.yaml" in names
     assert any(n.startswith("dlrun/_data/experiments/") for n in names)
+    # hydra/launcher=batched: a plugin in Hydra's namespace package, found from the wheel alone
+    assert "hydra_plugins/dlrun_batched/batched_launcher.py" in names
+    assert "hydra_plugins/__init__.py" not in names  # the namespace is shared with other plugins
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # what pip installs for a pure-Python wheel
+    check = (
+        "import sys; sys.path = [p for p in sys.path if p != sys.argv[1]]\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.core.config_store import ConfigStore\n"
+        "from hydra.plugins.launcher import Launcher\n"
+        "found = [c for c in Plugins.instance().discover(Launcher) if c.__name__ == 'BatchedLauncher']\n"
+        "import hydra_plugins.dlrun_batched as plugin, dlrun\n"
+        "ConfigStore.instance().load('hydra/launcher/batched.yaml')\n"
+        "print(len(found), plugin.__file__, dlrun.__file__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(ROOT)], capture_output=True, text=True, env=env, cwd=site
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, plugin, package = out.stdout.split()
+    assert count == "1" and plugin.startswith(str(site)) and package.startswith(str(site))
 
 
 def test_dlrun_list_shows_every_choice(capsys, monkeypatch):
@@ -233,7 +255,7 @@ def test_completion_offers_subcommands_then_hydra_keys_then_paths(tmp_path):
         return out.stdout.split()
 
     assert complete("dlrun t") == ["train"]
-    assert complete("dlrun ") == ["train", "report", "runs", "export", "list", "gradcheck"]
+    assert complete("dlrun ") == ["train", "report", "runs", "export", "list", "gradcheck", "check"]
     keys = complete("dlrun train tr")
     assert "trainer." in keys and "transfer." in keys
     assert "optimizer=adam" in complete("dlrun train optimizer=")

@@ -73,3 +73,23 @@ def test_label_noise_never_keeps_a_label():
     y = np.arange(1000) % 10
     noisy = corrupt_labels(y, 0.3, 10, np.random.default_rng(0))
     assert (noisy != y).sum() == 300
+
+
+def test_shuffled_positions_are_the_papers_permutation_in_every_split(make_cfg):
+    np.random.seed(42)
+    order = np.random.permutation(40)  # the MNIST-1D notebook's
+    cfg = make_cfg("data.n_samples=500")
+    plain = build_dataset(cfg.data, seed=0, device=CPU)
+    cfg.data.shuffle_positions = True
+    shuffled = build_dataset(cfg.data, seed=0, device=CPU)
+    for split in ("train", "val", "test"):
+        before, after = getattr(plain, split), getattr(shuffled, split)
+        assert torch.equal(after.x, before.x[:, order]), split
+        assert torch.equal(after.y, before.y)
+
+
+def test_unshuffled_batches_come_in_the_same_order_every_epoch():
+    gen = torch.Generator().manual_seed(0)
+    first, second = (batches(10, 4, CPU, gen, shuffle=False) for _ in range(2))
+    assert [b.tolist() for b in first] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [b.tolist() for b in second] == [b.tolist() for b in first]

@@ -119,3 +119,11 @@ def test_bad_arguments_are_one_line_usage_errors(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("dlrun: error:") for line in err)
     assert "--k" in err[0] and "model.dropout" in err[1] and "glorious" in err[2]
+
+
+@pytest.mark.parametrize("model", ["resmlp", "logistic", "gru"])
+def test_gradcheck_passes_on_the_papers_models(capsys, model):
+    sample = ["--k", "60"] if model == "gru" else []  # a GRU's forward pass is 40 steps long
+    assert gradcheck.main([*QUICK, f"model={model}", "model.width=2", *sample]) == 0
+    out = capsys.readouterr().out
+    assert _number(r"max rel error (\S+)", out) < 1e-6 and "PASS" in out

@@ -164,3 +164,26 @@ def test_30_layer_relu_net_vanishes_under_xavier_but_not_he(make_cfg, tmp_path):
     assert 0.1 < he_std < 10
     assert he_losses[-1] < he_losses[0] - 0.05
     assert abs(xavier_losses[-1] - xavier_losses[0]) < 0.01
+
+
+@pytest.mark.parametrize("name", ["xavier", "orthogonal", "zeros"])
+def test_a_grus_gates_are_initialised_one_matrix_at_a_time(make_cfg, name):
+    cfg = make_cfg("model=gru", "model.width=64", f"init={name}")
+    net = build_model(cfg.model, (40,), 10)
+    torch.manual_seed(0)
+    initialize(net, cfg.init, cfg.model.activation)
+    gru = net.features.gru
+    tanh_gain = nn.init.calculate_gain("tanh")
+    for param_name, w in gru.named_parameters():
+        if param_name.startswith("bias"):
+            assert torch.count_nonzero(w) == 0, param_name
+            continue
+        for gate in w.chunk(3):  # reset, update, new: each a 64 x n_in matrix
+            n_out, n_in = gate.shape
+            if name == "xavier" and n_in == n_out:  # 4,096 entries: a precise std
+                expected = math.sqrt(2.0 / (n_in + n_out))
+                assert gate.std().item() == pytest.approx(expected, rel=0.15), param_name
+            elif name == "orthogonal" and n_in == n_out:  # hidden-to-hidden: square
+                assert torch.allclose(gate @ gate.T, tanh_gain**2 * torch.eye(64), atol=1e-4)
+            elif name == "zeros":
+                assert torch.count_nonzero(gate) == 0

@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 
+from dlrun.errors import ConfigError
 from dlrun.runner import run
 from dlrun.train import EarlyStopping
 
@@ -54,3 +55,42 @@ def test_divergence_is_detected(make_cfg, tmp_path):
     )
     assert summary["status"] == "diverged"
     assert summary["epochs_run"] < 10
+
+
+def test_a_step_budget_ends_inside_an_epoch(make_cfg, tmp_path):
+    # 1000 samples: 720 train at batch 100 -> 8 steps per epoch; 20 steps end in epoch 3
+    cfg = make_cfg("trainer.steps=20", "trainer.batch_size=100", "trainer.epochs=1")
+    summary = run(cfg, tmp_path)
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [8, 16, 20]
+    assert summary["status"] == "completed" and summary["steps"] == 20
+    assert summary["epochs_run"] == 3  # trainer.steps replaces trainer.epochs
+
+
+def test_early_stopping_off_tests_the_final_weights(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "trainer.epochs=4",
+        "trainer.early_stopping.patience=null",
+        "trainer.early_stopping.restore_best=false",
+        "trainer.early_stopping.monitor=val_acc",
+    )
+    summary = run(cfg, tmp_path)
+    last = read_csv(tmp_path / "metrics.csv")[-1]
+    assert summary["status"] == "completed" and summary["epochs_run"] == 4
+    assert summary["val_acc"] == pytest.approx(float(last["val_acc"]), abs=1e-6)
+    assert summary["best_val_acc"] == max(
+        float(r["val_acc"]) for r in read_csv(tmp_path / "metrics.csv")
+    )
+
+
+def test_without_a_validation_split_every_training_row_trains(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "data.val_fraction=0", "trainer.early_stopping.patience=null", "trainer.epochs=2"
+    )
+    summary = run(cfg, tmp_path)
+    assert summary["status"] == "completed" and "val_loss" not in summary
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert [int(r["step"]) for r in rows] == [7, 14]  # 800 rows at batch 128: nothing held out
+    assert all(np.isnan(float(r["val_loss"])) for r in rows)
+    with pytest.raises(ConfigError, match="no validation split: set patience=null"):
+        run(make_cfg("data.val_fraction=0"), tmp_path / "stopping")

@@ -144,11 +144,14 @@ def check_options(study, options: argparse.Namespace) -> None:
 def report(options: argparse.Namespace) -> int:
     from dlrun.errors import WriteError
     from dlrun.report.bias_variance import supports_bias_variance
+    from dlrun.report.claim_section import claims_html, print_claims
+    from dlrun.report.claims import evaluate
     from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
     from dlrun.report.findings import findings
     from dlrun.report.html import page
     from dlrun.report.load import load_runs
+    from dlrun.report.published import grid, grid_html, print_grid, published_figure
     from dlrun.report.rates import rate_findings
     from dlrun.report.study import make_study
     from dlrun.report.tables import print_runs, runs_frame, settings_frame
@@ -177,6 +180,8 @@ def report(options: argparse.Namespace) -> int:
     )
     extra += rate_findings(study, options.x)
     sentences = findings(study, extra)
+    claims = evaluate(study)
+    cells = grid(claims)
 
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -184,16 +189,20 @@ def report(options: argparse.Namespace) -> int:
         raise WriteError(out, e) from None
     frame = runs_frame(study)
     atomic_write(out / "runs.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    figures = render(plan(study, options.x, options.group, options.threshold), out, options.format)
+    planned = plan(study, options.x, options.group, options.threshold)
+    figures = render([*published_figure(claims, cells), *planned], out, options.format)
     brief = frame[[c for c in frame.columns if c not in study.runs.config_keys or c in study.keys]]
     title = f"dlrun report: {options.paths[0].resolve().name}" + (
         f" and {len(options.paths) - 1} more" if len(options.paths) > 1 else ""
     )
     sources = [str(p) for p in options.paths]
-    html = page(title, sources, sentences, settings_frame(study), figures, brief)
+    claims_part = claims_html(claims) + grid_html(cells, claims)
+    html = page(title, sources, sentences, settings_frame(study), figures, brief, claims_part)
     atomic_write_text(out / "index.html", html)
 
     console = Console(highlight=False)
+    print_claims(claims, console)
+    print_grid(cells, console)
     print_runs(study, console)
     console.print("[bold]Findings[/]")
     for sentence in sentences:

@@ -23,7 +23,7 @@ from dlrun.report.sweep import plot_sweep
 from dlrun.runs import atomic_write
 
 FORMATS = ("png", "svg", "pdf")
-NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers")
+NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers", "rates", "published")
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
 
 

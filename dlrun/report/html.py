@@ -1,6 +1,6 @@
 """index.html: one self-contained page (figures embedded as base64) that can be mailed or archived.
 
-Order: findings, the summary table, the figures, then every run. PNG is always
+Order: claims (dlrun.report.claims), findings, the summary table, the figures, then every run. PNG is always
 embedded because browsers cannot show a PDF in an <img>; SVG is embedded as is.
 """
 
@@ -56,6 +56,7 @@ def page(
     summary: pd.DataFrame,
     figures: list[Figure],
     runs: pd.DataFrame,
+    claims: str = "",
 ) -> str:
     """The whole page as one string."""
     items = "\n".join(f"<li>{html.escape(sentence)}</li>" for sentence in findings)
@@ -69,7 +70,7 @@ def page(
 <body>
 <h1>{html.escape(title)}</h1>
 <p class="meta">{len(runs)} runs from {html.escape(", ".join(sources))}; made {datetime.now():%Y-%m-%d %H:%M} by dlrun report. Every run: <a href="runs.csv">runs.csv</a>.</p>
-<h2>Findings</h2>
+{claims}<h2>Findings</h2>
 <ul class="findings">
 {items}
 </ul>

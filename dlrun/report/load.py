@@ -25,6 +25,8 @@ from dlrun.runs import flatten
 SKIP_DIRS = {run_folder.HYDRA, run_folder.CHECKPOINTS, "report", "__pycache__", ".git"}
 # Summary keys that repeat a config key or only say where the run was written.
 SUMMARY_DROP = {"name", "seed", "run_dir"}
+# Config keys that are not settings: an experiment's claims (dlrun.report.claims reads them).
+CONFIG_DROP = {"claims"}
 
 
 class Incomplete(Exception):
@@ -143,6 +145,7 @@ def read_run(
             )
         except Incomplete:
             layers = None  # diagnostics only: the run itself is still good
+    config = {k: v for k, v in config.items() if k not in CONFIG_DROP}
     return flatten(config), summary, metrics, layers
 
 
