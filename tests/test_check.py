@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dlrun.cli import main
 
 
+# slow: a real sweep (15 s); every experiment's `dlrun check` runs in the slow suite too
+@pytest.mark.slow
 def test_check_runs_the_sweep_and_exits_0_only_when_every_claim_holds(
     tmp_path, capsys, monkeypatch
 ):

@@ -106,6 +106,8 @@ def test_grid_sweep_leaves_six_run_folders_and_a_complete_index(grid):
         assert row["run_dir"] == f"{row['job']}_optimizer={row['optimizer']},seed={row['seed']}"
 
 
+# slow: a second launcher over the same grid (15 s); the default suite keeps the basic one
+@pytest.mark.slow
 def test_joblib_launcher_gives_the_same_rows(grid, tmp_path):
     out = dlrun(
         *GRID, "trainer.epochs=3", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", cwd=tmp_path
@@ -177,6 +179,8 @@ def test_an_interrupted_sweep_rerun_into_its_folder_runs_only_the_missing_jobs(t
     ]
 
 
+# slow: six real trials (13 s)
+@pytest.mark.slow
 def test_optuna_runs_six_trials_that_maximise_val_acc_and_survive_a_failed_trial(tmp_path):
     out = dlrun(
         "hydra/sweeper=optuna",
