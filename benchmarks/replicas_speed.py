@@ -36,20 +36,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu_model import cpu_model  # benchmarks/cpu_model.py (scripts run from this folder)
+
 ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
 def machine(device: str) -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     gpu = f", {torch.cuda.get_device_name()}" if device.startswith("cuda") else ""
     return (
         f"{platform.node()}: {cpu}, {len(os.sched_getaffinity(0))} CPUs{gpu}, "

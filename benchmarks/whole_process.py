@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu_model import cpu_model  # benchmarks/cpu_model.py (scripts run from this folder)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -46,14 +48,7 @@ def timed(cmd: list[str], cwd: Path) -> float:
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} "
