@@ -1,7 +1,7 @@
 """How close dlrun's training comes to the machine's matrix-product speed, for a wide MLP.
 
 A wide MLP (default: width 2048, 2 hidden layers, batch 128, MNIST-1D) trained
-through `dlrun.runner.run`: its training FLOP/s count 6 x parameters x samples
+through `dlrun.run.runner.run`: its training FLOP/s count 6 x parameters x samples
 per epoch (forward 2, backward 4), divided by `wall_s` (the whole epoch loop,
 evaluation, layer statistics and logging included). The ceiling is a plain
 `batch x width x width` float32 matrix product timed in the same process. To
@@ -23,12 +23,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dlrun.compose import compose
-from dlrun.data import build_dataset
-from dlrun.models import build_model, count_parameters
-from dlrun.optim import build_optimizer
+from dlrun.config.compose import compose
+from dlrun.data.tensors import build_dataset
 from dlrun.placement import resolve_device
-from dlrun.runner import run
+from dlrun.run.runner import run
+from dlrun.toolbox.models import build_model, count_parameters
+from dlrun.toolbox.optim import build_optimizer
 
 
 def best_of(fn, repeats: int) -> float:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
-from dlrun import runs
-from dlrun.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
-from dlrun.compose import compose
-from dlrun.config import TrainerConfig
-from dlrun.diagnostics import LAYER_COLUMNS
-from dlrun.runner import setup
-from dlrun.train import fit
+from dlrun.config.compose import compose
+from dlrun.config.schema import TrainerConfig
+from dlrun.folders import runs
+from dlrun.run.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
+from dlrun.run.runner import setup
+from dlrun.run.train import fit
+from dlrun.toolbox.diagnostics import LAYER_COLUMNS
 
 
 def main() -> None:

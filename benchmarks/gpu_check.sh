@@ -25,4 +25,4 @@ cp -r outputs "$out/" 2>/dev/null
 cd "$root"
 echo "== loop overhead, cuda"; python3 benchmarks/loop_overhead.py --device cuda --epochs 40 --repeats 5 2>&1 | grep -v "^dlrun:"
 echo "== loop overhead, cpu (this machine's cores)"; python3 benchmarks/loop_overhead.py --device cpu --epochs 20 --repeats 3 2>&1 | grep -v "^dlrun:"
-echo "== GPU tests"; python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_train.py tests/test_toolbox_runs.py 2>&1 | tail -3
+echo "== GPU tests"; python3 -m pytest -q -p no:cacheprovider tests/run/test_gpu.py tests/run/test_train.py 2>&1 | tail -3

@@ -28,13 +28,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dlrun.compose import compose
-from dlrun.data import build_dataset
-from dlrun.initializers import initialize
-from dlrun.models import build_model
-from dlrun.optim import OPTIMIZERS, build_optimizer
+from dlrun.config.compose import compose
+from dlrun.data.tensors import build_dataset
 from dlrun.placement import resolve_device
-from dlrun.runner import run
+from dlrun.run.runner import run
+from dlrun.toolbox.initializers import initialize
+from dlrun.toolbox.models import build_model
+from dlrun.toolbox.optim import OPTIMIZERS, build_optimizer
 
 
 def hand_written(cfg, device: torch.device, fused: bool) -> float:

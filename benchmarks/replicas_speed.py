@@ -16,7 +16,7 @@ everything else (start-up, Hydra's composition and bookkeeping per job).
     python benchmarks/replicas_speed.py --loops [...]                 # in one process
 
 --loops times the epoch loops alone in one process: each seed through
-`dlrun.runner.run` one after another against one `fit_replicas` stack, and a
+`dlrun.run.runner.run` one after another against one `fit_replicas` stack, and a
 stack's optimizer step two ways (each replica's fused torch.optim step on views
 of the stacked gradients, as fit_replicas does, against one hand-written Adam
 over the stacked tensors with a hyperparameter tensor per replica).
@@ -131,11 +131,11 @@ def whole_sweeps(args: argparse.Namespace) -> None:
 def loops(args: argparse.Namespace) -> None:
     import torch
 
-    from dlrun.compose import compose
+    from dlrun.config.compose import compose
     from dlrun.placement import resolve_device
-    from dlrun.replica_loop import fit_replicas
-    from dlrun.replicas import build_replica
-    from dlrun.runner import run
+    from dlrun.run.runner import run
+    from dlrun.sweeps.replica_loop import fit_replicas
+    from dlrun.sweeps.replicas import build_replica
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -186,8 +186,8 @@ def optimizer_steps(cfgs, repeats: int = 20) -> tuple[float, float]:
     """Milliseconds per stack step: per-replica fused torch.optim vs hand-written stacked Adam."""
     import torch
 
-    from dlrun.replicas import build_replica
-    from dlrun.stacked import StackedNet
+    from dlrun.sweeps.replicas import build_replica
+    from dlrun.sweeps.stacked import StackedNet
 
     replicas = [build_replica(cfg) for cfg in cfgs]
     device = replicas[0].data.train.y.device

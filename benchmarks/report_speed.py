@@ -1,6 +1,6 @@
 """How long `dlrun report` takes on a 100-run sweep, start to finish, as a user runs it.
 
-Builds synthetic run folders (dlrun.report.synthetic: config.yaml, metrics.csv,
+Builds synthetic run folders (tests/synthetic_runs.py: config.yaml, metrics.csv,
 layers.csv, summary.json written as training writes them) for a sweep of
 optimizer.lr x model.width x seed, then times the `dlrun report` command in a
 fresh process (imports included) and prints the time and the machine.

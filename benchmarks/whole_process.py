@@ -86,8 +86,8 @@ def main() -> None:
         ENV["OMP_NUM_THREADS"] = str(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # this process's torch too
 
-    from dlrun.compose import compose
-    from dlrun.datasets import build_mnist1d, mnist1d_cache_file
+    from dlrun.config.compose import compose
+    from dlrun.data.datasets import build_mnist1d, mnist1d_cache_file
 
     cfg = compose([])
     build_mnist1d(cfg.data)  # the cache file every side reads

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
 __all__ = ["load_runs", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from dlrun.folders.runs import dlrun_version
+
+        return dlrun_version()
     if name == "load_runs":
-        from dlrun.report.load import load_runs
+        from dlrun.results.load import load_runs
 
         return load_runs
     raise AttributeError(f"module 'dlrun' has no attribute {name!r}")

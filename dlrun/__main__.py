@@ -1,5 +1,5 @@
 import sys
 
-from dlrun.cli import main
+from dlrun.cli.main import main
 
 sys.exit(main())

@@ -67,7 +67,7 @@ def remove_created(folder: str | Path) -> None:
 
 def remove_refused(run_dir: Path) -> None:
     """A refused run leaves nothing: the folder Hydra made for it, and any parents it made."""
-    from dlrun.runs import HYDRA
+    from dlrun.folders.runs import HYDRA
 
     remove_created(run_dir)
     if run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {HYDRA}:

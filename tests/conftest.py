@@ -37,7 +37,7 @@ def _one_thread():
 @pytest.fixture
 def make_cfg():
     """make_cfg(*overrides) -> the composed config, shrunk for tests."""
-    from dlrun.compose import compose
+    from dlrun.config.compose import compose
 
     def make(*overrides: str, quick: bool = True):
         return compose([*(QUICK if quick else []), *overrides])

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dlrun import runs
-from dlrun.choices import SCHEMAS
-from dlrun.config import TrainerConfig, TransferConfig
+from dlrun.config.choices import SCHEMAS
+from dlrun.config.schema import TrainerConfig, TransferConfig
+from dlrun.folders import runs
 
 LAYER_NAMES = ("features.fc1", "features.fc2", "head")
 

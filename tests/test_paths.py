@@ -7,7 +7,7 @@ import os
 import pytest
 
 from dlrun import paths
-from dlrun.cli import main
+from dlrun.cli.main import main
 
 
 def test_unique_dir_adds_a_number_and_remove_created_takes_only_what_it_made(tmp_path):

@@ -1,6 +1,9 @@
-"""dlrun report: run folders -> pandas -> findings, tables and figures in one HTML page.
+"""`dlrun report`: run and sweep folders turned into figures, tables and an HTML page.
 
-load (read run folders) -> study (settings, metric, seed aggregates) -> curves,
-sweep, bias_variance, layers (figures) + findings + tables -> html; cli ties
-them together. Every plot_* function returns a matplotlib Figure.
+cli (the command), figures (which figures a study gets), html, tables, style
+(one matplotlib style for every figure), and one module per kind of figure:
+curves, sweep, layers, rates, findings, bias_variance, double_descent,
+published. A new figure is a function here, planned in figures.py.
+
+May import claims (verdicts on the page) and every layer below it.
 """

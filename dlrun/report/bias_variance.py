@@ -15,13 +15,11 @@ the noise gives the expected error on a fresh noisy target.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from dlrun.report.study import Study, label, sort_values
 from dlrun.report.style import (
     colors,
     errorbar,
@@ -33,6 +31,8 @@ from dlrun.report.style import (
     print_style,
     value_ticks,
 )
+from dlrun.results.study import Study, label, sort_values
+from dlrun.toolbox.bias_variance import decompose
 
 DEFAULT_THRESHOLD = 0.01  # training error at or below this counts as interpolating
 SIZE_PREFIX = "model."
@@ -109,22 +109,6 @@ def interpolation_threshold(
     """The smallest size whose mean training error is at most `threshold` (one group's stats)."""
     reached = stats[stats["train_mean"] <= threshold]
     return float(reached["x"].min()) if len(reached) else None
-
-
-def decompose(y_preds: list[np.ndarray], f_true: np.ndarray, noise_std: float) -> dict[str, float]:
-    """bias², variance and noise of predictions from several seeds on one grid (module docstring)."""
-    f = np.asarray(f_true, dtype=float).reshape(-1)
-    y = np.stack([np.asarray(p, dtype=float).reshape(-1) for p in y_preds])  # (seeds, grid)
-    bias2 = float(np.mean((y.mean(axis=0) - f) ** 2))
-    variance = float(np.mean(y.var(axis=0)))
-    noise = float(noise_std) ** 2
-    return {
-        "bias2": bias2,
-        "variance": variance,
-        "noise": noise,
-        "total": bias2 + variance + noise,
-        "n": len(y_preds),
-    }
 
 
 def decomposition(study: Study, x: str | None = None) -> pd.DataFrame:

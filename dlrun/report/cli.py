@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from dlrun.report.study import ReportError
+from dlrun.results.study import ReportError
 
 DESCRIPTION = "Plots and tables for run folders and sweeps (PATH: a run folder, a sweep, or any folder holding runs)."
 EPILOG = """examples:
@@ -95,7 +95,7 @@ def latest_if_none(paths: list[Path]) -> list[Path]:
     """No PATH, or `latest`: the newest sweep under ./outputs, else the newest run."""
     if paths and paths != [Path("latest")]:
         return paths
-    from dlrun.listing import DEFAULT_ROOT, is_sweep, newest
+    from dlrun.results.listing import DEFAULT_ROOT, is_sweep, newest
 
     found = newest(DEFAULT_ROOT) if DEFAULT_ROOT.is_dir() else None
     if found is None:
@@ -142,20 +142,20 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 
 def report(options: argparse.Namespace) -> int:
+    from dlrun.claims.decide import evaluate
+    from dlrun.claims.render import claims_html, print_claims
     from dlrun.errors import WriteError
+    from dlrun.folders.runs import atomic_write, atomic_write_text
     from dlrun.report.bias_variance import supports_bias_variance
-    from dlrun.report.claim_section import claims_html, print_claims
-    from dlrun.report.claims import evaluate
     from dlrun.report.double_descent import threshold_findings
     from dlrun.report.figures import plan, render
     from dlrun.report.findings import findings
     from dlrun.report.html import page
-    from dlrun.report.load import load_runs
     from dlrun.report.published import grid, grid_html, print_grid, published_figure
     from dlrun.report.rates import rate_findings
-    from dlrun.report.study import make_study
     from dlrun.report.tables import print_runs, runs_frame, settings_frame
-    from dlrun.runs import atomic_write, atomic_write_text
+    from dlrun.results.load import load_runs
+    from dlrun.results.study import make_study
 
     start = time.perf_counter()
     out = output_folder(options.paths, options.out)

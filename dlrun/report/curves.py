@@ -11,7 +11,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from dlrun.report.study import Study, curves_by_setting, label
 from dlrun.report.style import (
     band,
     colors,
@@ -23,6 +22,7 @@ from dlrun.report.style import (
     outside_legend,
     print_style,
 )
+from dlrun.results.study import Study, curves_by_setting, label
 
 LOSS_UNITS = {"classification": "loss (cross-entropy)", "regression": "loss (MSE)"}
 TITLES = {"loss": "Loss", "acc": "Accuracy", "rmse": "RMSE"}

@@ -15,7 +15,7 @@ from dlrun.report.bias_variance import (
     size_key,
     size_stats,
 )
-from dlrun.report.study import Study
+from dlrun.results.study import Study
 
 
 def restored_weights_hint(study: Study) -> str:

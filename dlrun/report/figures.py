@@ -12,15 +12,15 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from dlrun.folders.runs import atomic_write
 from dlrun.report import html
 from dlrun.report.bias_variance import DEFAULT_THRESHOLD, plot_bias_variance, supports_bias_variance
 from dlrun.report.curves import curve_split, plot_curves, plot_gap, plot_optimizers
 from dlrun.report.layers import heatmap_count, plot_layers, supports_layers
 from dlrun.report.rates import plot_rates, rate_axis
-from dlrun.report.study import Study, numeric_keys
 from dlrun.report.style import to_bytes
 from dlrun.report.sweep import plot_sweep
-from dlrun.runs import atomic_write
+from dlrun.results.study import Study, numeric_keys
 
 FORMATS = ("png", "svg", "pdf")
 NAMES = ("curves", "gap", "sweep", "optimizers", "bias_variance", "layers", "rates", "published")

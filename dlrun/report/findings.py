@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dlrun.report.study import Study, format_mean, format_value, mean_std, numeric_keys
 from dlrun.report.style import nice
+from dlrun.results.study import Study, format_mean, format_value, mean_std, numeric_keys
 
 MAX_SENTENCES = 5  # per kind of finding; the rest is counted
 OVERFIT_RISE = 0.10  # validation loss at the end at least 10% above its minimum...

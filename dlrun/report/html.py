@@ -1,6 +1,6 @@
 """index.html: one self-contained page (figures embedded as base64) that can be mailed or archived.
 
-Order: claims (dlrun.report.claims), findings, the summary table, the figures, then every run. PNG is always
+Order: claims (dlrun.claims.decide), findings, the summary table, the figures, then every run. PNG is always
 embedded because browsers cannot show a PDF in an <img>; SVG is embedded as is.
 """
 

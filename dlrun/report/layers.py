@@ -15,7 +15,6 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from dlrun.report.study import MAX_SETTINGS, Study, label, sort_values
 from dlrun.report.style import (
     PANEL,
     colors,
@@ -25,6 +24,7 @@ from dlrun.report.style import (
     outside_legend,
     print_style,
 )
+from dlrun.results.study import MAX_SETTINGS, Study, label, sort_values
 
 MAX_HEATMAPS = 3
 

@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from dlrun.claims import describe_setting, form
-from dlrun.report.claims import MARKS, Result
+from dlrun.claims.decide import MARKS, Result
+from dlrun.config.claims import describe_setting, form
 from dlrun.report.style import colors, new_figure, nice, outside_legend, print_style
 
 

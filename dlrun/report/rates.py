@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dlrun.report.study import Study, label, numeric_keys
 from dlrun.report.style import colors, log_axis, new_figure, nice, outside_legend, print_style
+from dlrun.results.study import Study, label, numeric_keys
 
 METRIC = "steps_to_target"
 

@@ -11,7 +11,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from dlrun.report.curves import setting_colors
-from dlrun.report.study import MAX_SETTINGS, Study, label, numeric_keys, sort_values
 from dlrun.report.style import (
     colors,
     errorbar,
@@ -23,6 +22,7 @@ from dlrun.report.style import (
     print_style,
     value_ticks,
 )
+from dlrun.results.study import MAX_SETTINGS, Study, label, numeric_keys, sort_values
 
 
 def line_keys(study: Study, x_key: str, group: str | None) -> list[str]:

@@ -7,8 +7,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dlrun.report.study import Study, mean_std
 from dlrun.report.style import nice
+from dlrun.results.study import Study, mean_std
 
 FIRST = ["run", "setting", "status", "best_epoch", "epochs_run"]
 RESULTS = [

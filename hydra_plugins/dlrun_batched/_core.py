@@ -4,9 +4,9 @@ Per job, what Hydra's basic launcher does (hydra.core.utils.run_job): compose
 its config (each job once, derived where that is the same: _compose.py), point HydraConfig at it, create its output folder with `.hydra/`,
 call the callbacks' on_job_start and on_job_end (dlrun's sweep index) and
 return a JobReturn, in job order. In between, jobs that differ only in values
-(dlrun.replicas.group_jobs) train as stacks (dlrun.batched.train_stack),
+(dlrun.sweeps.replicas.group_jobs) train as stacks (dlrun.sweeps.batched.train_stack),
 groups of different shapes one after another, each stack capped by memory.
-A job that cannot join a stack runs the ordinary way (dlrun.sweeps.run_job,
+A job that cannot join a stack runs the ordinary way (dlrun.sweeps.job.run_job,
 through Hydra's run_job), with a one-line note saying why; so does a job whose
 folder already finished (it is skipped there, as on a resumed sweep).
 """
@@ -32,11 +32,11 @@ from hydra.core.utils import (
 )
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from dlrun import runs
-from dlrun.batched import stack_limit, train_stack
 from dlrun.errors import ConfigError
-from dlrun.replicas import build_replica, group_jobs, unbatchable_reason
-from dlrun.sweeps import objective, record_failure
+from dlrun.folders import runs
+from dlrun.sweeps.batched import train_stack
+from dlrun.sweeps.job import objective, record_failure
+from dlrun.sweeps.replicas import build_replica, group_jobs, stack_limit, unbatchable_reason
 
 
 class Job:
@@ -73,7 +73,7 @@ class Job:
         """Why this job takes the ordinary path ('' for no note), or None to join a stack."""
         done = runs.read_summary(self.run_dir)
         if done is not None and done.get("status") in runs.FINISHED:
-            return ""  # dlrun.sweeps.run_job skips it and says so
+            return ""  # dlrun.sweeps.job.run_job skips it and says so
         job = self.config.hydra.job
         if job.chdir:
             return "hydra.job.chdir=true: each job needs its own working directory"
@@ -82,7 +82,7 @@ class Job:
         return unbatchable_reason(self.cfg)
 
     def run_alone(self) -> None:
-        """The basic launcher's way: Hydra's run_job with dlrun's task (dlrun.sweeps.run_job)."""
+        """The basic launcher's way: Hydra's run_job with dlrun's task (dlrun.sweeps.job.run_job)."""
         launcher = self.launcher
         self.result = run_job(
             hydra_context=launcher.hydra_context,

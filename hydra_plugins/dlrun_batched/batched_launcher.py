@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.dlrun_batched.batched_launcher.BatchedLauncher"
     # Replicas per stack at most (null: as many as fit in half the device's available
-    # memory, dlrun.batched.stack_limit). Larger groups train as several stacks in turn.
+    # memory, dlrun.sweeps.replicas.stack_limit). Larger groups train as several stacks in turn.
     max_replicas: int | None = None
     # Draw dropout masks exactly as each job alone would (torch's bernoulli_, about four
     # times dearer on a CPU); false: an equally valid stream of their own (docs/sweeps.md).

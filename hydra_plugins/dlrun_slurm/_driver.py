@@ -23,10 +23,10 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import DictConfig, OmegaConf
 
-from dlrun import runs
-from dlrun.compose import override_values
-from dlrun.sweep_index import one_line, record_job, write_index
-from dlrun.sweeps import objective, record_status
+from dlrun.config.compose import override_values
+from dlrun.folders import runs
+from dlrun.folders.sweep_index import one_line, record_job, write_index
+from dlrun.sweeps.job import objective, record_status
 from hydra_plugins.dlrun_slurm import _cluster
 
 

@@ -2,12 +2,12 @@
 
 submitit binds SIGUSR2 (SLURM's warning, `--signal=USR2@signal_delay_s`) to
 its checkpoint-and-requeue, which exits at once, mid-epoch. dlrun's run
-binds it to "stop after this epoch" instead (dlrun.signals); once the run has
+binds it to "stop after this epoch" instead (dlrun.run.signals); once the run has
 stopped with last.pt at that boundary, this calls submitit's own handler: it
 pickles the launcher's checkpoint() (the same job again), runs `scontrol
 requeue` and exits, or, after hydra.launcher.max_num_timeout requeues, raises
 UncompletedJobError: the job then ends `timeout`. The requeued job continues
-from its folder (dlrun.sweeps.continues). SIGTERM (scancel, preemption) ends
+from its folder (dlrun.sweeps.job.continues). SIGTERM (scancel, preemption) ends
 the run at its epoch boundary too; the task then exits without a result and
 the driver reads from squeue how it ended (`cancelled`, or running again).
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 
-from dlrun import runs
 from dlrun.errors import Interrupted
-from dlrun.sweep_index import write_index
-from dlrun.sweeps import objective, record_status
+from dlrun.folders import runs
+from dlrun.folders.sweep_index import write_index
+from dlrun.sweeps.job import objective, record_status
 
 
 def call(launcher, parent_call, *args: Any) -> JobReturn:

@@ -1,0 +1,160 @@
+"""`dlrun train`'s command line: Hydra's flags anywhere, a quick size, a resume request, job folders.
+
+Hydra's own argument parser wants its flags before the overrides; users type
+them anywhere (`dlrun train optimizer=sgd,adam -m`). The argv built here is
+what Hydra then parses; every override in it is read through dlrun.config.compose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dlrun.config.compose import compose, override_key, parse_overrides
+from dlrun.config.hydra_errors import sweep_without_m
+from dlrun.errors import UsageError
+
+EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
+
+# Hydra's flags that take a value (None: any value; else the choices it accepts).
+_CFG = ("job", "hydra", "all")
+_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+VALUED_FLAGS: dict[str, tuple[str, ...] | None] = {
+    "--cfg": _CFG, "-c": _CFG, "--info": _INFO, "-i": _INFO, "--package": None, "-p": None,
+    "--config-dir": None, "-cd": None, "--config-path": None, "-cp": None,
+    "--config-name": None, "-cn": None, "--experimental-rerun": None,
+    "--shell-completion": None, "-sc": None,
+}  # fmt: skip
+
+
+def split_argv(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(Hydra's flags with their values, overrides): flags may come anywhere on the line.
+
+    An override never starts with `-` (`+key`, `~key`, `++key` do not), so
+    anything that does is a flag.
+    """
+    flags: list[str] = []
+    overrides: list[str] = []
+    args = list(args)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("-"):
+            overrides.append(arg)
+        else:
+            flags.append(arg)
+            if arg in VALUED_FLAGS and i + 1 < len(args):
+                choices = VALUED_FLAGS[arg]
+                if choices is None or args[i + 1] in choices:
+                    flags.append(args[i + 1])
+                    i += 1
+        i += 1
+    return flags, overrides
+
+
+def train_argv(args: Sequence[str]) -> list[str]:
+    """Hydra's argv for `dlrun train`: an experiment's quick size and, for -m, job folders
+    named by what each job varies. (`resume=` never reaches Hydra: resume_request.)"""
+    flags, overrides = split_argv(args)
+    multirun = bool({"-m", "--multirun"} & set(flags))
+    if not multirun and not {"-sc", "--shell-completion"} & set(flags):
+        swept = [o for o in parse_overrides(overrides) if o.is_sweep_override()]
+        if swept:  # Hydra would say "Ambiguous value" and never mention -m
+            raise UsageError(sweep_without_m(swept[0].input_line))
+    overrides = [*overrides, *quick_size(overrides)]
+    parsed = parse_overrides(overrides)
+    given = {override_key(o) for o in parsed}
+    if multirun and EXCLUDE_KEYS not in given:
+        overrides += job_folder_names(parsed)
+    return [*flags, *overrides]
+
+
+def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
+    """(folder, {config path: value}) for `dlrun train resume=<folder> [key=value...]`, else None.
+
+    Group choices become their `name` key (`device=cpu` -> `device.name`), so
+    dlrun.run.resume compares them with the folder's config.yaml.
+    """
+    from dlrun.config.choices import CHOICES
+
+    flags, overrides = split_argv(args)
+    parsed = parse_overrides(overrides)
+    folder = next((o.value() for o in parsed if override_key(o) == "resume"), None)
+    if folder is None:
+        return None
+    if flags or any(o.is_sweep_override() or o.is_delete() for o in parsed):
+        raise UsageError(
+            f"resume={folder} continues one run: no flags, sweeps or ~deletions beside it "
+            "(to resume a sweep, repeat it with hydra.sweep.dir=<its folder>)"
+        )
+    values = {}
+    for o in parsed:
+        key = override_key(o)
+        values[f"{key.replace('/', '.')}.name" if key in CHOICES else key] = o.value()
+    return str(folder), values
+
+
+def check_fixed(args: Sequence[str]) -> None:
+    """For -m: the settings every job shares, range-checked before the sweep folder exists."""
+    from dlrun.config import validate
+    from dlrun.config.hydra_errors import is_hydra_error
+    from dlrun.errors import ConfigError
+
+    parsed = parse_overrides(split_argv(args)[1])
+    fixed = [
+        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
+    ]
+    try:
+        validate.check(compose(fixed))
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    except Exception as e:  # Hydra reports a bad choice or type in one line when it composes
+        if not is_hydra_error(e):
+            raise
+
+
+def quick_size(overrides: Sequence[str]) -> list[str]:
+    """An experiment's quick-size overrides when the composed config says `quick: true`.
+
+    The user's own keys win over the quick size's. Only an `experiment=` choice
+    has a quick size, so other command lines are not composed here.
+    """
+    parsed = parse_overrides(overrides)
+    chosen = [o for o in parsed if override_key(o) == "experiment" and o.value()]
+    if not chosen:
+        return []
+    fixed = [
+        o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
+    ]
+    try:
+        quick = compose(fixed).quick
+    except Exception:
+        return []  # a bad override: Hydra reports it in one line when the run composes
+    if not quick:
+        return []
+    from dlrun.config.experiments import quick_overrides
+
+    given = {override_key(o) for o in parsed}
+    extra = parse_overrides(quick_overrides(str(chosen[-1].value())))
+    return [o.input_line for o in extra if override_key(o) not in given]
+
+
+def job_folder_names(parsed: list[Any]) -> list[str]:
+    """For -m, leave the overrides every job shares out of the job folders' names.
+
+    A job folder is then `<job number>_<what this job varies>`, e.g.
+    `3_optimizer=adam,seed=1`: short, and found again when the same sweep is
+    re-run into its folder (resume).
+    """
+    from omegaconf import OmegaConf
+
+    from dlrun.paths import conf_dir
+
+    fixed = [
+        override_key(o) for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
+    ]
+    if not fixed:
+        return []
+    defaults = OmegaConf.load(conf_dir() / "train.yaml").hydra.job.config.override_dirname
+    keys = ",".join(f"'{key}'" for key in dict.fromkeys([*defaults.exclude_keys, *fixed]))
+    return [f"{EXCLUDE_KEYS}=[{keys}]"]

@@ -1,0 +1,295 @@
+"""The sweep index: sweep.csv at a sweep's root, one row per job, and the table at the end.
+
+A sweep folder holds the job folders (run folders, docs/run-folder.md) and
+`.dlrun/`: `jobs/<job number>.json` (the job's overrides and folder, written as
+it starts) and `sweep.json` (the swept keys). sweep.csv is always rebuilt from
+those and the job folders' summary.json, never appended to: any process may
+rebuild it at any time (a joblib worker, a SLURM task, the driver, a re-run)
+and the result is the same. No Hydra here; dlrun.sweeps.job calls these.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from dlrun.errors import UsageError
+from dlrun.folders import runs
+
+SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
+Row = dict[str, Any]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
+def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
+    """Note which keys the sweep varies (its columns, even before two jobs differ)."""
+    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
+
+
+def swept(sweep_dir: Path) -> list[str]:
+    """The keys a sweep varies, as record_sweep noted them (`optimizer`, `optimizer.lr`...)."""
+    return (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
+
+
+def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir: Path) -> None:
+    """Note a job as it starts, with its overrides as typed, so one killed later still has its row."""
+    folder = sweep_dir / runs.SWEEP_STATE / "jobs"
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "job": job_num,
+        "overrides": overrides,
+        "run_dir": os.path.relpath(run_dir, sweep_dir),
+    }
+    runs.write_json(folder / f"{job_num}.json", record)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _status(summary: dict[str, Any], final: str | None) -> tuple[str, str]:
+    status, error = summary.get("status", runs.RUNNING), summary.get("error") or ""
+    epoch = summary.get("epochs_run")
+    if status == runs.DIVERGED and not error:
+        error = f"training loss diverged at epoch {epoch}"
+    if status == runs.INTERRUPTED and not error:
+        error = f"interrupted (Ctrl-C or a signal) after epoch {epoch}"
+    if final == runs.KILLED and status == runs.RUNNING:  # the sweep is over: the job died silently
+        status = runs.KILLED
+        error = f"ended without a final {runs.SUMMARY} (killed, out of memory or timed out?)"
+    elif final == runs.KILLED and status == runs.REQUEUED:
+        status, error = runs.KILLED, "requeued, but never ran again before the sweep ended"
+    elif final == runs.INTERRUPTED and status == runs.RUNNING:  # Ctrl-C before training started
+        status, error = runs.INTERRUPTED, "interrupted (Ctrl-C) before training started"
+    return status, one_line(error)
+
+
+def _params(jobs: list[Row], declared: list[str]) -> list[str]:
+    """The declared swept keys, then any other key whose value differs between jobs."""
+    values: dict[str, set[str]] = defaultdict(set)
+    for job in jobs:
+        for key, value in job["overrides"].items():
+            values[key].add(value)
+    counts = {key: sum(key in job["overrides"] for job in jobs) for key in values}
+    varying = {k for k, v in values.items() if len(v) > 1 or counts[k] < len(jobs)}
+    return [*declared, *sorted(varying - set(declared))]
+
+
+def _scores(summary: dict[str, Any]) -> dict[str, Any]:
+    """best_<monitor> and the test metrics of a summary."""
+    return {
+        key: value
+        for key, value in summary.items()
+        if key.startswith(("best_", "test_")) and key != "best_epoch"
+    }
+
+
+def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
+    """(columns, one row per job) from the job records and their run folders' summary.json.
+
+    `final`: the sweep is over, so a job still `running` is reported as this
+    (`killed`, or `interrupted` when the sweep itself was).
+    """
+    jobs = [_read_json(path) for path in (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")]
+    jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
+    declared = swept(sweep_dir)
+    params = _params(jobs, declared)
+    rows, metrics = [], set()
+    for job in jobs:
+        summary = runs.read_summary(sweep_dir / job["run_dir"]) or {}
+        status, error = _status(summary, final)
+        row = {"job": job["job"], **{key: job["overrides"].get(key, "") for key in params}}
+        row.setdefault("seed", summary.get("seed", ""))  # a column even when not swept
+        scores = _scores(summary)
+        metrics.update(scores)
+        row.update(status=status, **scores)
+        row.update(n_params=summary.get("n_params"), wall_s=summary.get("wall_s"))
+        rows.append({**row, "run_dir": job["run_dir"], "error": error})
+    head = ["job", *params, *(["seed"] if "seed" not in params else []), "status"]
+    return [*head, *sorted(metrics), "n_params", "wall_s", "run_dir", "error"], rows
+
+
+def _locked(path: Path) -> FileLock:
+    """An exclusive lock file, held while one process rebuilds the index (any OS)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path))
+
+
+def write_index(sweep_dir: Path, final: str | None = None) -> tuple[list[str], list[Row]]:
+    """Rebuild sweep.csv; `final` as for index_rows."""
+    with _locked(sweep_dir / runs.SWEEP_STATE / "lock"):
+        columns, rows = index_rows(sweep_dir, final)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(
+            buffer, fieldnames=columns, restval="", extrasaction="ignore", lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        runs.atomic_write_text(sweep_dir / runs.SWEEP_INDEX, buffer.getvalue())
+    return columns, rows
+
+
+def drive(sweep_dir: Path) -> FileLock:
+    """Take the sweep folder's driver lock: one `dlrun train -m` per folder at a time.
+
+    The lock is the kernel's (filelock's flock), so a driver that was killed
+    leaves no lock behind and the next one takes the folder over.
+    """
+    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(sweep_dir / runs.SWEEP_STATE / "driver.lock", timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(
+            f"hydra.sweep.dir={sweep_dir}: another dlrun is running this sweep now; "
+            "wait for it to end (or stop it), then repeat the command"
+        ) from None
+    return lock
+
+
+# --- the end of a sweep -------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    folder: Path
+    rows: list[Row]
+
+    @property
+    def failed(self) -> list[Row]:
+        return [row for row in self.rows if row["status"] in runs.BROKEN]
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / runs.SWEEP_INDEX}); "
+            f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
+        )
+
+
+def ranked(rows: list[Row]) -> tuple[str | None, list[Row]]:
+    """(the ranking metric, rows best first); failed jobs and jobs without a value come last."""
+    metric = next((key for row in rows for key in row if key.startswith("best_")), None)
+    if metric is None:
+        return None, rows
+    sign = -1 if runs.higher_is_better(metric) else 1
+
+    def key(row: Row) -> tuple[bool, float]:
+        value = row.get(metric)
+        missing = value in (None, "") or row["status"] in runs.BROKEN
+        return missing, 0.0 if missing else sign * float(value)
+
+    return metric, sorted(rows, key=key)
+
+
+def _cell(value: Any) -> str:
+    """4 significant digits for numbers, Optuna's 0.0012345678901234 included."""
+    if value is None:
+        return ""
+    try:
+        return f"{float(value):.4g}" if "." in str(value) else str(value)
+    except ValueError:
+        return str(value)
+
+
+def short_names(columns: list[str]) -> dict[str, str]:
+    """Headers by their last part where that is unique: optimizer.weight_decay -> weight_decay."""
+    last = [column.rsplit(".", 1)[-1] for column in columns]
+    return {c: (t if last.count(t) == 1 else c) for c, t in zip(columns, last)}
+
+
+def fit_columns(shown: list[str], rows: list[Row], keep: set[str], width: int) -> list[str]:
+    """Leave columns out until the table fits `width`: first those with one value in every
+    row (an unswept seed), then the time, then the metrics that do not rank the jobs."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)  # measures, never prints
+    constant = [c for c in shown if len({_cell(r.get(c)) for r in rows}) <= 1]
+    droppable = [c for c in (*constant, "wall_s", *reversed(shown)) if c in shown and c not in keep]
+    shown = list(shown)
+    for column in dict.fromkeys(droppable):
+        table = _table(shown, rows, "")
+        if Measurement.get(console, console.options, table).maximum <= width:
+            break
+        shown.remove(column)
+    return shown
+
+
+def _table(shown: list[str], rows: list[Row], title: str):
+    """The rich table of these columns: no borders, numbers right-aligned, never wrapped."""
+    from rich.table import Table
+
+    names = short_names(shown)
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in shown:
+        justify = "left" if column == "status" else "right"
+        table.add_column(names[column], no_wrap=True, justify=justify)
+    for row in rows:
+        table.add_row(*(_cell(row.get(column)) for column in shown))
+    return table
+
+
+def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
+    """The sweep at a glance: best first, then every job that failed or diverged, with its error.
+
+    Numbers never wrap: at a narrow terminal, columns with one value in every
+    row, then the time, then the less important metrics are left out (the
+    table says which; sweep.csv has every column).
+    """
+    from rich.console import Console
+
+    console = Console()
+    metric, best_first = ranked(rows)
+    hidden = {"n_params", "run_dir", "error"}
+    if "test_acc" in columns or "test_rmse" in columns:
+        hidden.add("test_loss")
+    wanted = [column for column in columns if column not in hidden]
+    score = next((c for c in ("test_acc", "test_rmse", "test_loss") if c in columns), None)
+    # never left out: the job, its status, the ranking metric, the test score, what varies
+    metrics = {"wall_s", *(k for k in columns if k.startswith(("best_", "test_")))}
+    varies = {c for c in wanted if len({_cell(r.get(c)) for r in rows}) > 1}
+    keep = {"job", "status", *(varies - metrics)} | ({metric, score} - {None})
+    shown = fit_columns(wanted, best_first[:SHOWN], keep, console.width)
+    title = f"{len(rows)} jobs" + (f", best {metric.removeprefix('best_')} first" if metric else "")
+    console.print(_table(shown, best_first[:SHOWN], title))
+    left_out = [c for c in wanted if c not in shown]
+    if left_out:
+        console.print(f"(left out at this width: {', '.join(left_out)})", markup=False)
+    if len(rows) > SHOWN:
+        console.print(
+            f"... and {len(rows) - SHOWN} more in {folder / runs.SWEEP_INDEX}", markup=False
+        )
+    for row in rows:
+        if row["status"] in (*runs.BROKEN, runs.DIVERGED):
+            line = f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})"
+            console.print(line, markup=False, soft_wrap=True)
+
+
+def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
+    """Complete the index once no job of the sweep runs any more, and print the table.
+
+    `stopped`: the status of a job that never wrote its final summary.
+    """
+    columns, rows = write_index(folder, final=stopped)
+    if rows:
+        print_table(folder, columns, rows)
+    print(f"dlrun: sweep index {folder / runs.SWEEP_INDEX}")
+    print(f"dlrun: next: dlrun report {shlex.quote(str(folder))}")
+    return Outcome(folder, rows)

@@ -1,0 +1,23 @@
+"""Sweeps: Hydra multiruns of `dlrun train -m`, and stacked replicas.
+
+job (one job of a multirun, the sweep callback that keeps sweep.csv),
+batched (hydra/launcher=batched: compatible jobs trained as one stacked model),
+replicas (grouping jobs into stacks, each replica's own run folder),
+replica_loop (the stack's epoch loop), stacked (the stacked model). The
+launcher plugins themselves live in hydra_plugins/ (Hydra finds them there);
+a new launcher is a plugin there that calls this package.
+
+May import run and every layer below it.
+"""
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # `hydra.callbacks` in conf/train.yaml, and in every sweep's .hydra/config.yaml,
+    # names dlrun.sweeps.SweepIndex: imported on first use, as Hydra instantiates it.
+    if name == "SweepIndex":
+        from dlrun.sweeps.job import SweepIndex
+
+        return SweepIndex
+    raise AttributeError(f"module 'dlrun.sweeps' has no attribute {name!r}")

@@ -1,0 +1,273 @@
+"""Sweeps: one job of a Hydra multirun, where it runs, and the callback that keeps the index.
+
+`dlrun train -m` runs `run_job` once per job (through cli.train_task), and Hydra
+calls `SweepIndex` (conf/train.yaml, hydra.callbacks) around the sweep and
+each job. Hydra calls the job hooks in the process that ran the job (a joblib
+worker, a SLURM task), so each job's end rebuilds sweep.csv there
+(dlrun.folders.sweep_index): parallel jobs never wait for the driver, a crashed
+driver leaves the rows so far, and jobs of a killed driver still on a cluster
+complete the index themselves. docs/sweeps.md is the user's side of this.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from dlrun.config.compose import override_values, parse_overrides
+from dlrun.config.resolvers import register_resolvers
+from dlrun.errors import UsageError
+from dlrun.folders import runs
+from dlrun.folders.sweep_index import (
+    Outcome,
+    drive,
+    finish,
+    one_line,
+    record_job,
+    record_sweep,
+    write_index,
+)
+from dlrun.placement import cpu_count, place_device, threads_per_job
+from dlrun.run import runlog
+from dlrun.toolbox.transfer import pretrain_source
+from dlrun.trackers.loggers import finish_sweep
+
+# Launcher workers unpickle this module (the callback) before they resolve
+# hydra.sweep.subdir, which uses dlrun's resolvers.
+register_resolvers()
+
+
+# --- one job ------------------------------------------------------------------
+
+
+def objective(summary: dict[str, Any], monitor: str) -> float:
+    """best_<monitor>, or the worst possible value for a job that has none.
+
+    hydra-optuna-sweeper 1.2 ends the whole search when a trial returns None or
+    nan, so a failed job returns +inf (-inf when maximising): a bad trial.
+    """
+    value = summary.get(runs.best_key(monitor))
+    if not isinstance(value, (int, float)) or math.isnan(value):
+        return -math.inf if runs.higher_is_better(monitor) else math.inf
+    return float(value)
+
+
+def run_job(
+    cfg: DictConfig,
+    run_dir: Path,
+    job_num: int,
+    launcher: dict[str, Any],
+    task_overrides: list[str],
+) -> float:
+    """Train one sweep job unless its folder already finished; record a failure, never raise it."""
+    import torch
+
+    from dlrun.run.runner import run
+
+    monitor = cfg.trainer.early_stopping.monitor
+    done = runs.read_summary(run_dir)
+    if done is not None and done.get("status") in runs.FINISHED:
+        print(f"dlrun: job {job_num} skipped: already {done['status']} in {run_dir}")
+        return objective(done, monitor)
+    resuming = continues(run_dir)
+    if not resuming:
+        (run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
+    threads = threads_per_job(launcher, cpu_count())
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if cfg.device.name in ("auto", "cuda"):
+        cfg.device.name = place_device(cfg.device.name, job_num, torch.cuda.device_count())
+    # every line of the job says its number; parallel workers print plain lines, no bar
+    parallel = "basic_launcher" not in str(launcher.get("_target_") or "basic_launcher")
+    try:
+        with runlog.job(job_num, parallel):
+            if resuming:
+                from dlrun.run.resume import resume_run
+
+                summary = resume_run(run_dir)
+            else:
+                pretrain_source(cfg, task_overrides, run)
+                summary = run(cfg, run_dir)
+    except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
+        error = one_line(record_failure(run_dir, cfg, e))
+        print(f"dlrun: job {job_num} failed: {error}", file=sys.stderr)
+        return objective({}, monitor)
+    return objective(summary, monitor)
+
+
+def continues(run_dir: Path) -> bool:
+    """Whether a sweep job goes on from its own last.pt instead of starting over.
+
+    A job its launcher stopped before a time limit (`requeued`, `timeout`) and a
+    job SLURM itself started again (preemption, `scontrol requeue`: it sets
+    SLURM_RESTART_COUNT) continue as `dlrun train resume=<folder>` would, so
+    metrics.csv stays one run. Failed and interrupted jobs of a re-run sweep
+    start over (docs/sweeps.md).
+    """
+    if not runs.last_checkpoint(run_dir).is_file():
+        return False
+    status = (runs.read_summary(run_dir) or {}).get("status")
+    restarted = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+    return status in runs.CONTINUES or (restarted and status in (runs.RUNNING, runs.INTERRUPTED))
+
+
+def record_status(run_dir: Path, status: str, error: str) -> None:
+    """Set a job's status and one-line `error` in its summary.json, keeping the rest.
+
+    For what only the launcher knows (requeued, timeout, cancelled); a job that
+    never started gets a summary with these two keys alone.
+    """
+    summary = runs.read_summary(run_dir) or {}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json(run_dir / runs.SUMMARY, {**summary, "status": status, "error": one_line(error)})
+
+
+def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
+    """Leave summary.json saying `failed` with a one-line error; return that line.
+
+    Once training has started, run() writes this itself (with the epochs so
+    far); errors before that (a bad setting, an optimizer that rejects lr)
+    would otherwise leave no trace in the run folder.
+    """
+    summary = runs.read_summary(run_dir) or {}
+    if summary.get("status") == runs.FAILED and summary.get("error"):
+        return summary["error"]
+    message = one_line(f"{type(error).__name__}: {error}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / runs.CONFIG).exists():
+        runs.atomic_write_text(run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg))
+    base = {"seed": cfg.seed, "name": cfg.name, "monitor": cfg.trainer.early_stopping.monitor}
+    failed = {**base, **summary, "status": runs.FAILED, "error": message}
+    runs.write_json(run_dir / runs.SUMMARY, failed)
+    return message
+
+
+# --- the sweep as a whole -----------------------------------------------------
+
+
+def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> list[str]:
+    """The keys a sweep varies: sweeps on the command line and in hydra.sweeper.params."""
+    # params first: a fixed value on the command line replaces a swept one, as in Optuna's sweeper
+    lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *overrides]
+    try:
+        parsed = parse_overrides(lines)
+    except Exception:
+        return []
+    keys: dict[str, None] = {}
+    for override in parsed:
+        if override.is_hydra_override():
+            continue
+        if override.is_sweep_override():
+            keys[override.key_or_group] = None
+        else:
+            keys.pop(override.key_or_group, None)
+    return list(keys)
+
+
+def follow_monitor(config: DictConfig) -> None:
+    """Point an Optuna sweeper the way the monitored metric improves (val_acc up, val_loss down).
+
+    Hydra builds the sweeper from this config right after on_multirun_start,
+    so this covers a plain `hydra/sweeper=optuna` too.
+    """
+    sweeper = config.hydra.sweeper
+    if "direction" not in sweeper or OmegaConf.is_list(sweeper.direction):
+        return  # not Optuna, or several objectives: the user's choice
+    monitor = config.trainer.early_stopping.monitor
+    wanted = "maximize" if runs.higher_is_better(monitor) else "minimize"
+    if getattr(sweeper.direction, "name", str(sweeper.direction)) != wanted:
+        with read_write(sweeper):
+            sweeper.direction = wanted
+        print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
+
+
+def check_launcher(config: DictConfig, folder: Path) -> None:
+    """A launcher that can tell before any job that the sweep can never run says so now.
+
+    Its class's `before_sweep(config)` raises UsageError (hydra/launcher=slurm:
+    a request no node can grant); the sweep folder, if resolving its name just
+    made it, is removed again: a refused sweep leaves nothing behind.
+    """
+    target = OmegaConf.select(config, "hydra.launcher._target_")
+    if not target:
+        return
+    from hydra.utils import get_class
+
+    try:
+        launcher = get_class(target)
+    except Exception:
+        return  # Hydra reports a launcher it cannot load itself
+    check = getattr(launcher, "before_sweep", None)
+    if check is not None:
+        try:
+            check(config)
+        except UsageError:
+            from dlrun.paths import remove_created
+
+            remove_created(folder)
+            raise
+
+
+class SweepRefused(BaseException):
+    """Another driver holds the sweep folder: ends `dlrun train -m` before any job (exit 2)."""
+
+
+_driver: dict[str, Any] = {}  # the sweep this process drives: its folder, then its outcome
+
+
+def take_outcome(interrupted: bool = False) -> Outcome | None:
+    """The sweep this process drove, once (cli.train_main); finishes one that ended early."""
+    folder, outcome = _driver.pop("folder", None), _driver.pop("outcome", None)
+    if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
+        # Ctrl-C or a broken launcher: the rows so far, complete
+        outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
+        finish_sweep(folder, failed=True)
+    lock = _driver.pop("lock", None)
+    if lock is not None:
+        lock.release()
+    return outcome
+
+
+def _in_sweep(config: DictConfig) -> bool:
+    return config.hydra.mode == RunMode.MULTIRUN
+
+
+class SweepIndex(Callback):
+    """sweep.csv as jobs end, in whichever process ran them; the table and outcome at the end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(config.hydra.sweep.dir)
+        _driver.clear()
+        try:
+            check_launcher(config, folder)
+            _driver["lock"] = drive(folder)
+        except UsageError as e:
+            # Hydra turns a callback's exception into a warning; a BaseException stops the sweep
+            raise SweepRefused(str(e)) from None
+        follow_monitor(config)
+        params = OmegaConf.select(config, "hydra.sweeper.params")
+        params = OmegaConf.to_container(params) if params is not None else None
+        record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
+        _driver["folder"] = folder
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if _in_sweep(config):
+            overrides = override_values(list(config.hydra.overrides.task))
+            run_dir = Path(config.hydra.runtime.output_dir)
+            record_job(Path(config.hydra.sweep.dir), config.hydra.job.num, overrides, run_dir)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if _in_sweep(config):
+            write_index(Path(config.hydra.sweep.dir))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = _driver.get("folder", Path(config.hydra.sweep.dir))
+        _driver["outcome"] = outcome = finish(folder)
+        finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any

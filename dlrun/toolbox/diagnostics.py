@@ -1,0 +1,91 @@
+"""Per-layer diagnostics: gradient norms and activation statistics (layers.csv)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlrun.toolbox.models import WEIGHT_LAYERS, weight_layers, weights
+
+LAYER_COLUMNS = ["epoch", "layer", "grad_norm", "act_mean", "act_std"]
+
+
+def _activation_sites(model: nn.Module) -> list[tuple[str, nn.Module, nn.Module]]:
+    """(weight layer name, weight layer, module whose output is that layer's activation).
+
+    A layer's activation is the output of the nonlinearity that follows it inside
+    the same Sequential (the layer itself when none follows: the head, a linear
+    net, a bottleneck).
+    """
+    sites = []
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        for i, (child_name, child) in enumerate(children):
+            if not isinstance(child, WEIGHT_LAYERS):
+                continue
+            site = child
+            for _, nxt in children[i + 1 :]:
+                if isinstance(nxt, (*WEIGHT_LAYERS, nn.Flatten)):
+                    break
+                if not isinstance(nxt, (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d)):
+                    site = nxt
+                    break
+            sites.append((f"{name}.{child_name}" if name else child_name, child, site))
+    known = {id(layer) for _, layer, _ in sites}
+    for name, layer in weight_layers(model):
+        if id(layer) not in known:
+            sites.append((name, layer, layer))
+    return sites
+
+
+@torch.no_grad()
+def activation_stats(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean and std of every weight layer's activation on x, in eval mode."""
+    sites = _activation_sites(model)
+    stats: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name, _, site in sites:
+
+        def hook(_m, _inp, out, name=name):
+            out = (out[0] if isinstance(out, tuple) else out).float()  # a GRU: (outputs, h_n)
+            stats[name] = torch.stack([out.mean(), out.std()])
+
+        hooks.append(site.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return {name: stats[name] for name, _, _ in sites if name in stats}
+
+
+def layer_table(model: nn.Module, x: torch.Tensor) -> tuple[list[str], torch.Tensor]:
+    """Weight-layer names and a device tensor of rows (grad_norm, act_mean, act_std).
+
+    The gradient is whatever `.grad` holds (the last minibatch of the epoch, or
+    the fixed batch before training). Nothing here syncs with the host: the
+    loop reads this table together with its other numbers, once per epoch.
+    """
+    acts = activation_stats(model, x)
+    names = list(acts)
+    layers = dict(weight_layers(model))
+    nan = torch.full((), float("nan"), device=x.device)
+    rows = []
+    for name in names:
+        grads = [w.grad for w in weights(layers[name]) if w.grad is not None]
+        norm = torch.stack([g.norm().float() for g in grads]).norm() if grads else nan
+        rows.append(torch.stack([norm, *acts[name]]))
+    return names, torch.stack(rows)
+
+
+def layer_rows(names: list[str], table: list[list[float]], epoch: int) -> list[dict]:
+    """layers.csv rows from a table already on the host."""
+    return [
+        {"epoch": epoch, "layer": n, "grad_norm": g, "act_mean": m, "act_std": s}
+        for n, (g, m, s) in zip(names, table)
+    ]

@@ -1,0 +1,93 @@
+"""`dlrun export tensorboard|mlflow PATH...`: trackers filled from run folders already written.
+
+Reads the run folders (dlrun.results.load), replays each metrics.csv row and
+the summary through the same tracker a live run uses (dlrun.trackers.loggers), so an
+exported run looks like one logged as it trained. Runs of a sweep are nested
+under the sweep's parent run in MLflow, as live. Nothing is instantiated
+from the folders; only their numbers and config values are copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dlrun.errors import UsageError
+from dlrun.folders import runs
+from dlrun.trackers.loggers import TRACKERS, check, finish_sweep, tracker_module
+
+
+class Settings(dict):
+    """The logger settings a tracker reads (`logger.tracking_uri`...), as attributes."""
+
+    __getattr__ = dict.get
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting (the CLI prints one line)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"dlrun export: {message}")
+
+
+def parser() -> Parser:
+    p = Parser(
+        prog="dlrun export",
+        description="Copy finished run folders into TensorBoard event files or an MLflow store.",
+    )
+    p.add_argument("kind", choices=list(TRACKERS), help="the tracker to fill")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="run folders, sweeps, or folders holding them",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        help="MLflow's store (default: MLFLOW_TRACKING_URI, else MLflow's default)",
+    )
+    p.add_argument("--experiment", default="dlrun", help="MLflow experiment (default: dlrun)")
+    return p
+
+
+def main(args: list[str]) -> int:
+    from dlrun.errors import ConfigError
+    from dlrun.results.load import Incomplete, find_run_dirs, read_run
+
+    options = parser().parse_args(args)
+    for path in options.paths:
+        if not path.is_dir():
+            raise UsageError(f"{path}: no such folder")
+    settings = Settings(
+        {options.kind: True, "tracking_uri": options.tracking_uri, "experiment": options.experiment}
+    )
+    try:
+        check({"logger": settings})
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    module = tracker_module(options.kind)
+    folders = sorted({f.resolve() for p in options.paths for f in find_run_dirs(p)})
+    if not folders:
+        raise UsageError(f"{', '.join(map(str, options.paths))}: no run folders here")
+    done, sweeps = 0, set()
+    for folder in folders:
+        try:
+            config, summary, metrics, _ = read_run(folder)
+        except Incomplete as e:
+            print(f"dlrun: skipped {folder}: {e}", file=sys.stderr)
+            continue
+        if not module.prepare_export(folder, settings):
+            continue
+        tracker = module.Tracker(folder, config, settings, 0)
+        for row in metrics.to_dict("records") if metrics is not None else []:
+            tracker.epoch(row)
+        tracker.finish(summary)
+        done += 1
+        if runs.sweep_of(folder) is not None:
+            sweeps.add(runs.sweep_of(folder))
+    for sweep in sorted(sweeps):
+        finish_sweep(sweep, failed=False)
+    print(module.exported(done, options.paths, settings))
+    return 0

@@ -1,0 +1,191 @@
+"""logger=mlflow: one MLflow run per dlrun run, nested under a parent run per sweep.
+
+The run gets the flattened config as parameters, each metrics.csv row as
+metrics at step = epoch, the summary's numbers at the end (a summary key that
+is also a curve's name gets a `final_` prefix: `final_val_loss`), and the
+checkpoints, config.yaml and summary.json as artifacts. The store is
+`logger.tracking_uri`, else MLFLOW_TRACKING_URI, else MLflow's own default
+(./mlruns with MLflow 2, sqlite:///mlflow.db with MLflow 3), so `mlflow ui`
+in the same folder shows the runs. Sweep jobs may run in other processes
+(joblib workers, SLURM tasks): the first job to start makes the parent run,
+under a file lock in the sweep's `.dlrun/`, and the others find it there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from dlrun.folders import runs
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would fill every job's log
+
+SKIPPED = {"epoch", "step"}  # the step axis, and the optimizer-step count (summary: steps)
+PARENT = "mlflow.json"  # in <sweep>/.dlrun/: the parent run, for every job of the sweep
+RUN_DIR_TAG = "dlrun.run_dir"  # the run folder, absolute: finds a run again (resume, export)
+PARAM_LIMIT = 500  # characters: MLflow 2's limit on a parameter's value
+BATCH = 100  # parameters per log_batch call (MLflow's limit)
+STATUS = {  # dlrun status -> MLflow run status
+    runs.COMPLETED: "FINISHED",
+    runs.EARLY_STOPPED: "FINISHED",
+    runs.DIVERGED: "FINISHED",  # a result of the settings, not a crash
+    runs.FAILED: "FAILED",
+    runs.INTERRUPTED: "KILLED",
+}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def client_and_experiment(settings: Any) -> tuple[MlflowClient, str]:
+    """The store's client and the experiment's id, created if missing (by any process)."""
+    client = MlflowClient(tracking_uri=settings.tracking_uri or None)
+    name = settings.experiment or "dlrun"
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return client, experiment.experiment_id
+    try:
+        return client, client.create_experiment(name)
+    except Exception:  # another job created it a moment ago
+        return client, client.get_experiment_by_name(name).experiment_id
+
+
+def find_run(client: MlflowClient, experiment_id: str, run_dir: Path) -> str | None:
+    """The MLflow run already logged for this run folder (live or exported), if any."""
+    quoted = str(run_dir).replace("\\", "\\\\").replace("'", "\\'")
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`{RUN_DIR_TAG}` = '{quoted}'", max_results=1
+    )
+    return found[0].info.run_id if found else None
+
+
+def store_lock(run_dir: Path, settings: Any) -> FileLock:
+    """Held while a run opens the store: the first opening creates it (MLflow 3's sqlite
+    database runs its migrations then), and two processes doing that at once break it.
+
+    A sweep's jobs share a lock in the sweep folder, which every node of a cluster
+    sees; other runs one per store on this machine.
+    """
+    sweep = runs.sweep_of(run_dir)
+    if sweep is not None:
+        return FileLock(str(sweep / runs.SWEEP_STATE / "mlflow.lock"))
+    uri = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or os.getcwd()
+    digest = hashlib.sha1(str(uri).encode()).hexdigest()[:12]
+    return FileLock(str(Path(tempfile.gettempdir()) / f"dlrun-mlflow-{digest}.lock"))
+
+
+def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str:
+    """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest
+    (called under the sweep's store_lock)."""
+    state = sweep_dir / runs.SWEEP_STATE
+    saved = _read(state / PARENT)
+    if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
+        client.tracking_uri
+    ):
+        return saved["run_id"]
+    tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
+    run = client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+    record = {
+        "run_id": run.info.run_id,
+        "experiment_id": experiment_id,
+        "tracking_uri": str(client.tracking_uri),
+    }
+    runs.write_json(state / PARENT, record)
+    return run.info.run_id
+
+
+def finish_parent(sweep_dir: Path, failed: bool) -> None:
+    """Mark the sweep's parent run finished (or failed) once no job runs any more."""
+    saved = _read(sweep_dir / runs.SWEEP_STATE / PARENT)
+    if saved:
+        client = MlflowClient(tracking_uri=saved["tracking_uri"])
+        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED")
+
+
+def _text(value: Any) -> str:
+    return "null" if value is None else str(value)  # as config.yaml writes it
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+class Tracker:
+    name = "mlflow"
+
+    def __init__(self, run_dir: Path, config: dict[str, Any], settings: Any, start_epoch: int):
+        self.run_dir = Path(run_dir).resolve()
+        sweep = runs.sweep_of(self.run_dir)
+        with store_lock(self.run_dir, settings):
+            self.client, experiment_id = client_and_experiment(settings)
+            parent = parent_run(self.client, experiment_id, sweep) if sweep else None
+        self.run_id = find_run(self.client, experiment_id, self.run_dir) if start_epoch else None
+        if self.run_id is None:  # a new run (a resumed one continues its own)
+            tags = {RUN_DIR_TAG: str(self.run_dir)}
+            if parent is not None:
+                tags["mlflow.parentRunId"] = parent
+            run = self.client.create_run(experiment_id, run_name=self.run_dir.name, tags=tags)
+            self.run_id = run.info.run_id
+            params = [Param(k, _text(v)[:PARAM_LIMIT]) for k, v in config.items()]
+            for i in range(0, len(params), BATCH):
+                self.client.log_batch(self.run_id, params=params[i : i + BATCH])
+        self.curves: set[str] = set()
+        self.tracking_uri = str(self.client.tracking_uri)
+
+    def fields(self) -> dict[str, Any]:
+        return {"mlflow": {"run_id": self.run_id, "tracking_uri": self.tracking_uri}}
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        step, at = int(row["epoch"]), now_ms()
+        metrics = [Metric(k, float(v), at, step) for k, v in row.items() if k not in SKIPPED]
+        self.curves |= {m.key for m in metrics}
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        step, at = int(summary.get("epochs_run") or 0), now_ms()
+        metrics = [
+            Metric(f"final_{key}" if key in self.curves else key, value, at, step)
+            for key, value in runs.summary_numbers(summary).items()
+        ]
+        tags = [RunTag("dlrun.status", str(summary.get("status")))]
+        self.client.log_batch(self.run_id, metrics=metrics, tags=tags)
+        for name in (runs.CONFIG, runs.SUMMARY, runs.METRICS):
+            if (self.run_dir / name).is_file():
+                self.client.log_artifact(self.run_id, str(self.run_dir / name))
+        if (self.run_dir / runs.CHECKPOINTS).is_dir():
+            self.client.log_artifacts(
+                self.run_id, str(self.run_dir / runs.CHECKPOINTS), runs.CHECKPOINTS
+            )
+        status = STATUS.get(summary.get("status"), "FINISHED")
+        self.client.set_terminated(self.run_id, status)
+
+
+def prepare_export(run_dir: Path, settings: Any) -> bool:
+    """A run folder already in the store (logged live, or exported before) is left as it is."""
+    client, experiment_id = client_and_experiment(settings)
+    found = find_run(client, experiment_id, Path(run_dir).resolve())
+    if found:
+        print(f"dlrun: {run_dir} is already MLflow run {found}")
+    return found is None
+
+
+def exported(count: int, paths: list[Path], settings: Any) -> str:
+    uri = MlflowClient(tracking_uri=settings.tracking_uri or None).tracking_uri
+    return (
+        f"dlrun: {count} runs copied to MLflow ({uri}, experiment {settings.experiment}); "
+        f"view them with: mlflow ui --backend-store-uri {uri}"
+    )

@@ -1,0 +1,203 @@
+"""Claims decided on a sweep's runs: the numbers against formulas (dlrun/claims/decide.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dlrun.claims.decide import CONFIRMED, INCONCLUSIVE, REFUTED, SKIPPED, UNMEASURED, evaluate
+from dlrun.report.cli import main as report_main
+from dlrun.results.load import load_runs
+from dlrun.results.study import make_study
+
+from synthetic_runs import classification_metrics, layer_rows, summary_from, write_run
+
+
+def claim(says: str = "a claim", **fields) -> dict:
+    base = {"says": says, "source": "", "metric": "test_acc", "of": {}, "quick": True}
+    base.update({k: None for k in ("minus", "over", "slope", "peak", "order")})
+    base.update({k: None for k in ("above", "below", "near", "tol")})
+    return {**base, **fields}
+
+
+def sweep(tmp_path, values: dict[str, list[float]], claims: dict, key="init.name", **extra):
+    """One run per (setting, seed) with the given test_acc; every run carries the claims."""
+    for setting, accs in values.items():
+        for seed, acc in enumerate(accs):
+            metrics = classification_metrics(5)
+            numbers = {
+                "test_acc": float(acc),
+                **{k: float(v[setting][seed]) for k, v in extra.items()},
+            }
+            write_run(
+                tmp_path / "sweep" / f"{setting}_{seed}",
+                {key: setting, "seed": seed, "claims": claims},
+                metrics,
+                summary_from(metrics, "completed", **numbers),
+                layer_rows(5),
+            )
+    return {r.name: r for r in evaluate(make_study(load_runs([tmp_path / "sweep"])))}
+
+
+ACCS = {"zeros": [0.10, 0.11, 0.09], "xavier": [0.55, 0.60, 0.58]}
+
+
+def test_a_value_is_decided_on_its_mean_and_standard_error(tmp_path):
+    mean = np.mean(ACCS["xavier"])
+    se = np.std(ACCS["xavier"], ddof=1) / math.sqrt(3)
+    results = sweep(
+        tmp_path,
+        ACCS,
+        {
+            "inside": claim(
+                of={"init": "xavier"}, near=0.57, tol=float(abs(mean - 0.57) + se + 1e-4)
+            ),
+            "straddles": claim(
+                of={"init": "xavier"}, near=0.57, tol=float(abs(mean - 0.57) + se / 2)
+            ),
+            "outside": claim(
+                of={"init": "xavier"}, near=0.57, tol=float(abs(mean - 0.57) - se - 1e-4)
+            ),
+            "chance": claim(of={"init": "zeros"}, below=0.15),
+        },
+    )
+    assert results["inside"].verdict == CONFIRMED
+    assert results["straddles"].verdict == INCONCLUSIVE
+    assert results["outside"].verdict == REFUTED
+    assert results["chance"].verdict == CONFIRMED
+    stat = results["inside"].stats["init=xavier"]
+    assert (stat.mean, stat.n) == (pytest.approx(mean), 3)
+    assert stat.se == pytest.approx(se)
+    assert f"{mean:.3g} ± {np.std(ACCS['xavier'], ddof=1):.2g} (n=3)" in results["inside"].measured
+
+
+def test_differences_ratios_and_orders_carry_both_settings_errors(tmp_path):
+    a, b = np.array(ACCS["xavier"]), np.array(ACCS["zeros"])
+    diff = a.mean() - b.mean()
+    error = math.hypot(a.std(ddof=1) / math.sqrt(3), b.std(ddof=1) / math.sqrt(3))
+    results = sweep(
+        tmp_path,
+        ACCS,
+        {
+            "learns": claim(
+                of={"init": "xavier"}, minus={"init": "zeros"}, above=float(diff - error - 0.001)
+            ),
+            "not_that_much": claim(
+                of={"init": "xavier"}, minus={"init": "zeros"}, above=float(diff + error)
+            ),
+            "ratio": claim(of={"init": "xavier"}, over={"init": "zeros"}, above=5.0),
+            "order": claim(order=[{"init": "xavier"}, {"init": "zeros"}], above=0.4),
+            "wrong_order": claim(order=[{"init": "zeros"}, {"init": "xavier"}]),
+        },
+    )
+    assert results["learns"].verdict == CONFIRMED
+    assert results["not_that_much"].verdict == REFUTED  # value + error <= bound
+    assert f"= {diff:.3g}" in results["learns"].measured
+    assert results["ratio"].verdict == CONFIRMED
+    assert f"= {a.mean() / b.mean():.3g}" in results["ratio"].measured
+    assert results["order"].verdict == CONFIRMED
+    assert results["wrong_order"].verdict == REFUTED
+
+
+def test_a_slope_is_fitted_on_log_axes_and_a_peak_must_be_inside(tmp_path):
+    kappas = [10, 100, 1000, 10000]
+    steps = {k: [3.0 * k**0.5] for k in kappas}  # exactly sqrt(kappa)
+    accuracy = {10: [0.60], 100: [0.50], 1000: [0.55], 10000: [0.58]}  # error highest at 100
+    results = sweep(
+        tmp_path,
+        accuracy,
+        {
+            "slope": claim(metric="steps_to_target", slope="data.condition", near=0.5, tol=0.01),
+            "peak": claim(metric="test_error", peak="data.condition", above=50, below=500),
+            "peak_elsewhere": claim(metric="test_error", peak="data.condition", above=500),
+            "edge": claim(metric="steps_to_target", peak="data.condition", below=1e9),
+        },
+        key="data.condition",
+        steps_to_target=steps,
+    )
+    assert results["slope"].verdict == CONFIRMED
+    assert "= 0.5" in results["slope"].measured
+    assert results["peak"].verdict == CONFIRMED
+    assert results["peak_elsewhere"].verdict == REFUTED
+    assert results["edge"].verdict == REFUTED  # steps grow to the last value: no peak inside
+
+
+def test_layer_measures_read_layers_csv_before_training(tmp_path):
+    results = sweep(
+        tmp_path,
+        ACCS,
+        {"std": claim(metric="act_std@features.fc2", of={"init": "zeros"}, near=0.25, tol=1e-9)},
+    )
+    assert results["std"].verdict == CONFIRMED  # layer_rows: 0.5 / 2 for the second layer
+
+
+def test_what_cannot_be_measured_or_belongs_to_the_full_size_says_so(tmp_path):
+    results = sweep(
+        tmp_path,
+        ACCS,
+        {
+            "typo": claim(of={"init": "zeroes"}, below=0.15),
+            "two": claim(of={}, above=0.0),
+            "full_only": claim(of={"init": "xavier"}, above=0.9, quick=False),
+        },
+    )
+    assert results["typo"].verdict == UNMEASURED
+    assert "init takes xavier, zeros" in results["typo"].measured
+    assert results["two"].verdict == UNMEASURED and "matches 2 settings" in results["two"].measured
+    assert results["full_only"].verdict == REFUTED  # these runs are full size: decided
+
+
+def test_full_size_claims_are_skipped_at_the_quick_size(tmp_path):
+    metrics = classification_metrics(3)
+    write_run(
+        tmp_path / "run",
+        {"quick": True, "claims": {"full_only": claim(above=0.9, quick=False)}},
+        metrics,
+        summary_from(metrics, "completed", test_acc=0.5),
+    )
+    (result,) = evaluate(make_study(load_runs([tmp_path / "run"])))
+    assert result.verdict == SKIPPED and result.passed
+
+
+def test_the_report_opens_with_its_claims_and_draws_published_cells(tmp_path, capsys):
+    source = "Greydanus & Kobak 2024"
+    cells = {
+        "cnn": claim(of={"init": "xavier"}, near=0.58, tol=0.05, source=source),
+        "chance": claim(of={"init": "zeros"}, near=0.32, tol=0.02, source=source),
+    }
+    sweep(tmp_path, ACCS, cells)
+    assert report_main([str(tmp_path / "sweep")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("Claims (✅ 1 confirmed, ❌ 1 not confirmed)") < out.index("runs by")
+    assert "❌ chance" in out and "(published 32%)" in page_text(tmp_path)
+    page = page_text(tmp_path)
+    assert page.index("<h2>Claims</h2>") < page.index("<h2>Findings</h2>")
+    assert "57.7 ± 2.5% (published 58%)" in page  # mean and std of ACCS["xavier"], in percent
+    assert (tmp_path / "sweep" / "report" / "published.png").is_file()
+
+
+def test_a_report_without_claims_has_no_claims_section(tmp_path):
+    sweep(tmp_path, ACCS, {})
+    assert report_main([str(tmp_path / "sweep")]) == 0
+    assert "Claims" not in page_text(tmp_path)
+
+
+def page_text(tmp_path) -> str:
+    return (tmp_path / "sweep" / "report" / "index.html").read_text()
+
+
+def test_runs_made_before_their_experiment_stated_claims_get_its_claims(tmp_path):
+    for setting, accs in ACCS.items():
+        for seed, acc in enumerate(accs):
+            metrics = classification_metrics(5)
+            write_run(
+                tmp_path / "old" / f"{setting}_{seed}",
+                {"init.name": setting, "seed": seed, "name": "init_symmetry", "claims": {}},
+                metrics,
+                summary_from(metrics, "completed", test_acc=acc),
+            )
+    results = {r.name: r for r in evaluate(make_study(load_runs([tmp_path / "old"])))}
+    assert results["zeros_stay_at_chance"].verdict == CONFIRMED  # experiments/init_symmetry.yaml
+    assert results["xavier_learns"].verdict == UNMEASURED  # these runs have no init=constant

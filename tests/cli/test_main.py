@@ -1,0 +1,293 @@
+"""The command line as a user meets it: subprocesses in a fresh working directory."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dlrun.config.choices import CHOICES
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = [
+    "device=cpu",
+    "trainer.progress=false",
+    "trainer.epochs=2",
+    "data.n_samples=600",
+    "model.width=16",
+]
+
+
+def dlrun(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "dlrun", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def run_folders(cwd: Path, kind: str = "runs") -> list[Path]:
+    return sorted(p.parent for p in (cwd / "outputs" / kind).rglob("summary.json"))
+
+
+def test_help_is_fast_and_does_not_import_torch():
+    code = (
+        "import sys, dlrun; from dlrun.cli.main import main; main(['--help']); "
+        "assert 'torch' not in sys.modules and 'pandas' not in sys.modules"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "dlrun <command>" in out.stdout
+
+
+def test_unknown_command_prints_usage_and_exits_2(tmp_path):
+    out = dlrun("trian", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "usage: dlrun" in out.stderr and "unknown command 'trian'" in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optimizer=adamm", ["adamm", "adam", "sgd"]),
+        ("trainer.epochs=abc", ["trainer.epochs", "abc"]),
+        ("model.widht=3", ["widht"]),
+        ("optimizer.lr=-1", ["optimizer.lr", "positive"]),
+        ("model=cnn2d", ["cnn2d", "digits"]),
+        ("trainer.threads=0", ["trainer.threads", "at least 1"]),
+        ("trainer.epoch=3", ["trainer.epoch", "did you mean trainer.epochs?"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_leaves_no_run_folder(tmp_path, override, expected):
+    out = dlrun("train", *QUICK, override, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlrun: error:"), out.stderr
+    for word in expected:
+        assert word in lines[0]
+    assert "Traceback" not in out.stdout + out.stderr
+    assert run_folders(tmp_path) == [] and not list((tmp_path / "outputs" / "runs").rglob("*.yaml"))
+
+
+def test_train_writes_a_run_folder_under_the_working_directory(tmp_path):
+    out = dlrun("train", *QUICK, "name=first", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    again = dlrun("train", *QUICK, "name=first", cwd=tmp_path)  # same second, same name
+    assert again.returncode == 0, again.stderr
+    folders = run_folders(tmp_path)
+    assert len(folders) == 2 and folders[0] != folders[1]
+    for folder in folders:
+        assert folder.name.split("_")[1] == "first"
+        assert json.loads((folder / "summary.json").read_text())["status"] == "completed"
+        assert (folder / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_multirun_leaves_one_folder_per_job(tmp_path):
+    # flags anywhere, as Hydra users type them: -m last
+    out = dlrun("train", "optimizer=sgd,adam", *QUICK, "-m", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    folders = run_folders(tmp_path, "sweeps")
+    assert len(folders) == 2
+    optimizers = {json.loads((f / "summary.json").read_text())["status"]: f for f in folders}
+    assert set(optimizers) == {"completed"}
+    (folder,) = (tmp_path / "outputs" / "sweeps").glob("*/*")
+    assert (
+        out.stdout.strip().splitlines()[-1]
+        == f"dlrun: next: dlrun report outputs/sweeps/{folder.parent.name}/{folder.name}"
+    )
+    assert {"optimizer=sgd", "optimizer=adam"} <= {
+        part for f in folders for part in f.name.split(",")
+    } | {f.name.split("_", 1)[1].split(",")[0] for f in folders}
+
+
+def test_cfg_job_prints_the_composed_config(tmp_path):
+    out = dlrun("train", "optimizer=momentum", "--cfg", "job", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "momentum: 0.9" in out.stdout and "name: momentum" in out.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_wheel_carries_conf_and_experiments(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("dlrun-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "dlrun/_data/conf/train.yaml" in names
+    assert any(n.startswith("dlrun/_data/experiments/") for n in names)
+    # hydra/launcher=batched: a plugin in Hydra's namespace package, found from the wheel alone
+    assert "hydra_plugins/dlrun_batched/batched_launcher.py" in names
+    assert "hydra_plugins/__init__.py" not in names  # the namespace is shared with other plugins
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # what pip installs for a pure-Python wheel
+    check = (
+        "import sys; sys.path = [p for p in sys.path if p != sys.argv[1]]\n"
+        "from hydra.core.plugins import Plugins\n"
+        "from hydra.core.config_store import ConfigStore\n"
+        "from hydra.plugins.launcher import Launcher\n"
+        "found = [c for c in Plugins.instance().discover(Launcher) if c.__name__ == 'BatchedLauncher']\n"
+        "import hydra_plugins.dlrun_batched as plugin, dlrun\n"
+        "ConfigStore.instance().load('hydra/launcher/batched.yaml')\n"
+        "print(len(found), plugin.__file__, dlrun.__file__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-c", check, str(ROOT)], capture_output=True, text=True, env=env, cwd=site
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    count, plugin, package = out.stdout.split()
+    assert count == "1" and plugin.startswith(str(site)) and package.startswith(str(site))
+
+
+def test_dlrun_list_shows_every_choice(capsys, monkeypatch):
+    from dlrun.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for group in ("init", "optimizer", "schedule", "data/augment"):
+        assert group in out
+        for choice, (description, _) in CHOICES[group].items():
+            assert choice in out and description in out, (group, choice)
+            assert description and "\n" not in description
+
+
+@pytest.mark.parametrize(
+    "override, names",
+    [
+        ("model.dropout=1.5", "model.dropout"),
+        ("optimizer.lr=-1", "optimizer.lr"),
+        ("init=glorious", "glorious"),
+    ],
+)
+def test_bad_values_fail_with_one_line_and_exit_2(tmp_path, override, names):
+    env = {**os.environ, "COLUMNS": "200"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "train",
+        "data=moons",
+        "device=cpu",
+        "trainer.progress=false",
+        override,
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlrun: error:") and names in lines[0], (
+        proc.stderr
+    )
+    assert not list(tmp_path.rglob("summary.json"))  # no run folder left behind
+
+
+def test_train_to_a_file_prints_one_line_per_epoch_as_it_goes(tmp_path):
+    """`dlrun train > log.txt`: each epoch's line is in the file while the run still trains."""
+    log = tmp_path / "log.txt"
+    args = [*QUICK, "trainer.progress=true", "trainer.epochs=100000"]
+    args += ["trainer.early_stopping.patience=null", "data.n_samples=300"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dlrun", "train", *args],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        try:
+            deadline = time.monotonic() + 240
+            while "epoch 3/" not in log.read_text() and time.monotonic() < deadline:
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.2)
+            assert proc.poll() is None  # still training: the lines were flushed as they came
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+    from dlrun.run.progress import epoch_line
+
+    text = log.read_text()
+    assert "\x1b" not in text and "\r" not in text  # no bar, no colours
+    epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
+    (folder,) = run_folders(tmp_path)
+    with open(folder / "metrics.csv", newline="") as f:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    assert len(epochs) >= 3
+    for line, row in zip(epochs, rows):  # one line per metrics.csv row, with its numbers
+        assert line == epoch_line(row | {"epoch": int(row["epoch"])}, 100000)
+    kept = (folder / "run.log").read_text().splitlines()
+    assert [line for line in kept if line.startswith("epoch ")][:3] == epochs[:3]
+    assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_completion_offers_subcommands_then_hydra_keys_then_paths(tmp_path):
+    def complete(line: str) -> list[str]:
+        env = {**os.environ, "COMP_LINE": line, "COMP_POINT": str(len(line))}
+        out = subprocess.run(
+            [sys.executable, "-m", "dlrun", "-sc", "query=bash"],
+            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0 and out.stderr == "", out.stderr
+        return out.stdout.split()
+
+    assert complete("dlrun t") == ["train"]
+    assert complete("dlrun ") == ["train", "report", "runs", "export", "list", "gradcheck", "check"]
+    keys = complete("dlrun train tr")
+    assert "trainer." in keys and "transfer." in keys
+    assert "optimizer=adam" in complete("dlrun train optimizer=")
+    assert complete("dlrun report ") == []  # empty: the shell completes paths itself
+    assert complete("dlrun export ") == ["tensorboard", "mlflow"]
+
+
+def test_train_help_describes_each_key_from_the_schema(capsys, monkeypatch):
+    from dlrun.cli.main import main
+
+    assert main(["train", "model=custom", "--help"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if "#" in line}
+    assert lines["epochs"].split("#")[1].strip() == "passes over the training set, at most"
+    assert "learning rate" in lines["lr"] and "0.001" in lines["lr"]
+    assert "dotted path of an nn.Module class" in lines["_target_"]  # model=custom's own key
+    assert "patience" in out and "logger: csv, tensorboard, mlflow" in out
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    # `dlrun runs | head -1`: the reader leaves early; the next write fails with
+    # EPIPE, which must end the command quietly (exit 141), not in a traceback.
+    from synthetic_runs import write_classification_run
+
+    write_classification_run(tmp_path / "outputs" / "runs" / "a", epochs=3)
+    code = (
+        "import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
+        "sys.stdout = open(1, 'w', buffering=1); from dlrun.cli.main import main; "
+        f"code = main(['runs', {str(tmp_path / 'outputs')!r}]); "
+        "os.write(2, f'exit {code}'.encode())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.stderr == "exit 141", proc.stderr

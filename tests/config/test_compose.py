@@ -1,0 +1,61 @@
+"""Composition and the override grammar: what a command line means (dlrun/config/compose.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dlrun.cli.argv import train_argv
+from dlrun.config.compose import compose, override_values
+from dlrun.config.hydra_errors import describe_hydra_error
+from dlrun.errors import UsageError
+
+
+def test_override_values_are_parsed_as_hydra_parses_them():
+    values = override_values(
+        ["optimizer=adam", "+seed=1", "data.classes=[0,1]", "name='a b'", "~trainer.threads"]
+    )
+    assert values == {
+        "optimizer": "adam",
+        "seed": "1",
+        "data.classes": "[0,1]",
+        "name": "'a b'",
+    }
+
+
+def test_a_bad_override_is_one_usage_line():
+    with pytest.raises(UsageError, match="cannot parse override 'seed=\\[1'") as e:
+        train_argv(["seed=[1"])
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_choices_and_bad_types_are_described_in_one_line():
+    with pytest.raises(Exception) as e:
+        compose(["optimizer=adamm"])
+    message = describe_hydra_error(e.value)
+    assert message.startswith("unknown optimizer 'adamm'; choose from:") and "adamw" in message
+    with pytest.raises(Exception) as e:
+        compose(["trainer.epochs=abc"])
+    assert describe_hydra_error(e.value).startswith("trainer.epochs: Value 'abc'")
+
+
+def test_defaults_live_once():
+    # The dataclass default is what a user gets; choices set only what makes them that choice.
+    cfg = compose([])
+    assert cfg.name == "mlp-mnist1d" and cfg.model.width == 512 and cfg.model.dropout == 0.3
+    assert compose(["model=cnn1d"]).model.dropout == 0.0
+    assert compose(["optimizer=adamw"]).optimizer.lr == compose([]).optimizer.lr
+    # every experiment includes the shared base diff instead of repeating it
+    base = compose(["experiment=init_symmetry"])
+    assert base.model.dropout == 0.0 and base.trainer.early_stopping.patience is None
+
+
+def test_hydra_composes_once_and_still_reads_hydra_mode_from_the_command_line():
+    from hydra._internal.hydra import Hydra
+    from hydra.types import RunMode
+
+    from dlrun.config.compose import compose_once
+
+    compose_once()
+    assert Hydra.get_mode(None, "train", ["seed=1"]) is None  # -m or not decides
+    assert Hydra.get_mode(None, "train", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN
+    assert Hydra.get_mode(None, "train", ["hydra.mode=RUN", "seed=1"]) == RunMode.RUN

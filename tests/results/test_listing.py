@@ -1,0 +1,105 @@
+"""Finding runs: `dlrun runs`, `dlrun report` with no PATH, `from dlrun import load_runs` (dlrun/results/listing.py)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from dlrun.cli.main import main
+from dlrun.folders import runs
+from dlrun.folders.sweep_index import record_job, record_sweep
+from dlrun.results.listing import newest
+
+from synthetic_runs import write_classification_run
+
+
+def age(folder, seconds_ago: float, *names: str) -> None:
+    """Date a run (its config.yaml) or a sweep (its .dlrun/sweep.json) `seconds_ago`."""
+    when = os.path.getmtime(folder) - seconds_ago
+    for name in names:
+        os.utime(folder / name, (when, when))
+
+
+@pytest.fixture
+def outputs(tmp_path, monkeypatch):
+    """Two single runs and a two-job sweep under ./outputs, of known ages."""
+    monkeypatch.chdir(tmp_path)
+    old = write_classification_run(tmp_path / "outputs/runs/d/10-00-00_old", {"name": "old"})
+    new = write_classification_run(
+        tmp_path / "outputs/runs/d/11-00-00_new", {"name": "new"}, val_end=0.3
+    )
+    age(old, 3600, runs.CONFIG)
+    age(new, 60, runs.CONFIG)
+    sweep = tmp_path / "outputs/sweeps/d/09-00-00_sweep"
+    record_sweep(sweep, ["optimizer"])
+    for job, name in enumerate(("sgd", "adam")):
+        folder = write_classification_run(
+            sweep / f"{job}_optimizer={name}", {"optimizer.name": name}, val_end=0.2 + job
+        )
+        record_job(sweep, job, {"optimizer": name}, folder)
+    age(sweep, 7200, f"{runs.SWEEP_STATE}/sweep.json")
+    return {"old": old, "new": new, "sweep": sweep}
+
+
+def table(out: str) -> list[list[str]]:
+    return [line.split() for line in out.strip().splitlines()[2:]]
+
+
+def test_runs_lists_single_runs_newest_first(outputs, capsys):
+    assert main(["runs"]) == 0
+    rows = table(capsys.readouterr().out)
+    assert [row[-1] for row in rows] == [
+        "outputs/runs/d/11-00-00_new",
+        "outputs/runs/d/10-00-00_old",
+    ]
+    name, status, best = rows[0][2], rows[0][3], " ".join(rows[0][4:6])
+    summary = runs.read_summary(outputs["new"])
+    assert (name, status) == ("new", "completed")
+    assert best == f"val_loss {summary['best_val_loss']:.4g}"
+    assert rows[0][6] == f"{summary['best_epoch']}/{summary['epochs_run']}"
+
+
+def test_runs_sweeps_lists_each_sweep_with_its_best_job(outputs, capsys):
+    assert main(["runs", "--sweeps"]) == 0
+    (row,) = table(capsys.readouterr().out)
+    best = min(
+        runs.read_summary(f)["best_val_loss"] for f in outputs["sweep"].glob("*_optimizer=*")
+    )
+    assert row[2:] == [
+        "sweep",
+        "2",
+        "completed",
+        "val_loss",
+        f"{best:.4g}",
+        "2",
+        "jobs",
+        "outputs/sweeps/d/09-00-00_sweep",
+    ]
+    assert main(["runs", str(outputs["sweep"])]) == 0  # a sweep folder: its jobs
+    assert len(table(capsys.readouterr().out)) == 2
+
+
+def test_report_with_no_path_reports_the_newest_sweep_else_run(outputs, capsys):
+    # the sweep is older than both runs, yet a sweep is what one reports after `dlrun train -m`
+    assert newest().resolve() == outputs["sweep"].resolve()
+    assert main(["report"]) == 0
+    assert (outputs["sweep"] / "report" / "index.html").is_file()
+    assert "reporting the newest sweep" in capsys.readouterr().out
+    shutil.rmtree(outputs["sweep"])
+    assert main(["report", "latest"]) == 0
+    assert (outputs["new"] / "report" / "index.html").is_file()
+
+
+def test_load_runs_is_public_and_reads_tables_and_curves(outputs):
+    import dlrun
+    from dlrun import load_runs
+
+    loaded = load_runs(outputs["sweep"])  # one path, a str or a Path
+    assert dlrun.load_runs is load_runs
+    assert sorted(loaded.table["optimizer.name"]) == ["adam", "sgd"]
+    assert set(loaded.metrics["run"]) == set(loaded.table.index)
+    assert loaded.metrics.groupby("run")["epoch"].max().tolist() == [20, 20]
+    with pytest.raises(FileNotFoundError, match="no such folder: nowhere"):
+        load_runs("nowhere")
