@@ -62,6 +62,17 @@ def sweep_without_m(override: str) -> str:
     )
 
 
+def experiment_without_m(experiment: str, swept: dict[str, str]) -> str:
+    """`experiment=X` without -m: the experiment is a sweep; say so as comma lists are told."""
+    values = " ".join(f"{key}={value}" for key, value in swept.items())
+    keys = [f"{key}=" for key in swept]
+    fix = keys[0] if len(keys) == 1 else f"{', '.join(keys[:-1])} and {keys[-1]}"
+    return (
+        f"experiment={experiment} is a sweep ({values}): add -m to run it, "
+        f"or fix {fix} to train one of its jobs"
+    )
+
+
 def describe_hydra_error(exc: BaseException) -> str:
     """One line for a Hydra or OmegaConf composition error, naming the bad value."""
     seen: set[int] = set()

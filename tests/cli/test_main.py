@@ -291,3 +291,51 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert proc.stderr == "exit 141", proc.stderr
+
+
+def help_examples(text: str) -> list[list[str]]:
+    """The example command lines of a help text: `dlrun ...` up to two spaces (a comment)."""
+    import re
+
+    lines = (line.strip() for line in text.splitlines())
+    return [re.split(r"\s{2,}", line)[0].split()[1:] for line in lines if line.startswith("dlrun ")]
+
+
+def test_every_help_example_works_as_printed(capsys, monkeypatch, tmp_path):
+    """`dlrun --help`'s and `dlrun train --help`'s examples: composed, checked or run."""
+    from omegaconf import OmegaConf
+
+    from dlrun.claims.check import validate
+    from dlrun.cli.argv import check_fixed, train_argv
+    from dlrun.cli.main import USAGE, main
+    from dlrun.config.compose import compose, parse_overrides
+    from dlrun.paths import conf_dir
+
+    from synthetic_runs import write_classification_run
+
+    footer = OmegaConf.load(conf_dir() / "train.yaml").hydra.help.footer
+    assert main(["train", "--help"]) == 0
+    assert footer.strip() in capsys.readouterr().out  # the footer checked here is the one shown
+    examples = help_examples(USAGE) + help_examples(footer)
+    assert len(examples) >= 8
+    monkeypatch.chdir(tmp_path)
+    write_classification_run(tmp_path / "outputs" / "runs" / "a", epochs=3)
+    for command, *args in examples:
+        if command == "train" and "--help" in args:
+            assert main([command, *args]) == 0
+        elif command == "train":
+            argv = train_argv(args)  # refuses what Hydra would run in a way nobody meant
+            if "-m" in args:
+                check_fixed(args)
+            compose(
+                [
+                    o.input_line
+                    for o in parse_overrides(argv[argv.count("-m") :])
+                    if not o.is_sweep_override() and not o.is_hydra_override()
+                ]
+            )
+        elif command == "check":
+            assert validate(args[0], args[1:])
+        else:  # dlrun report: the newest run under outputs/
+            assert main([command, *args]) == 0, (command, args)
+    assert (tmp_path / "outputs" / "runs" / "a" / "report" / "index.html").is_file()
