@@ -65,6 +65,7 @@ def train_argv(args: Sequence[str]) -> list[str]:
         swept = [o for o in parse_overrides(overrides) if o.is_sweep_override()]
         if swept:  # Hydra would say "Ambiguous value" and never mention -m
             raise UsageError(sweep_without_m(swept[0].input_line))
+    added_keys(overrides)
     overrides = [*overrides, *quick_size(overrides)]
     parsed = parse_overrides(overrides)
     if not multirun and not INSPECT_FLAGS & set(flags):
@@ -73,6 +74,17 @@ def train_argv(args: Sequence[str]) -> list[str]:
     if multirun and EXCLUDE_KEYS not in given:
         overrides += job_folder_names(parsed)
     return [*flags, *overrides]
+
+
+def added_keys(overrides: Sequence[str]) -> None:
+    """Refuse `+key=` / `++key=` for a key nothing reads (`+trainer.epoch=3`), in one line."""
+    from dlrun.config.keys import added_key_problem
+
+    for o in parse_overrides(overrides):
+        if (o.is_add() or o.is_force_add()) and not o.is_hydra_override():
+            problem = added_key_problem(override_key(o))
+            if problem:
+                raise UsageError(problem)
 
 
 def unswept_experiment(parsed: list[Any]) -> None:

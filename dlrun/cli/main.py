@@ -59,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return complete(argv, list(commands), train_main)
     command, args = argv[0], argv[1:]
     if command not in commands:
-        print(USAGE, end="", file=sys.stderr)
-        return fail(f"unknown command {command!r}; choose from {', '.join(commands)}")
+        from dlrun.config.keys import choice_suggestion
+
+        meant = choice_suggestion(command, list(commands))
+        return fail(
+            f"unknown command {command!r}{meant} (commands: {', '.join(commands)}; dlrun --help)"
+        )
     try:
         return commands[command](args)
     except UsageError as e:

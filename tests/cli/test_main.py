@@ -52,10 +52,22 @@ def test_help_is_fast_and_does_not_import_torch():
     assert "dlrun <command>" in out.stdout
 
 
-def test_unknown_command_prints_usage_and_exits_2(tmp_path):
+def test_unknown_command_is_one_line_with_the_command_meant(tmp_path):
     out = dlrun("trian", cwd=tmp_path)
-    assert out.returncode == 2
-    assert "usage: dlrun" in out.stderr and "unknown command 'trian'" in out.stderr
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("dlrun: error: unknown command 'trian'; did you mean train? (")
+    assert len(out.stderr.splitlines()) == 1  # no usage dump: dlrun --help has it
+
+
+def test_a_target_that_cannot_be_imported_is_one_line_and_no_hydra_log(tmp_path):
+    target = ["model=custom", "model._target_=nopkg_zz.nets.MyNet"]
+    out = dlrun("train", *QUICK[:-1], *target, cwd=tmp_path)  # QUICK[-1] is model.width
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr.splitlines() == [
+        "dlrun: error: model._target_=nopkg_zz.nets.MyNet: cannot import it: no module named "
+        "'nopkg_zz' (install it, or run dlrun from the folder that holds nopkg_zz/, or add that "
+        "folder to PYTHONPATH)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -110,6 +122,8 @@ def test_multirun_leaves_one_folder_per_job(tmp_path):
     assert {"optimizer=sgd", "optimizer=adam"} <= {
         part for f in folders for part in f.name.split(",")
     } | {f.name.split("_", 1)[1].split(",")[0] for f in folders}
+    # Hydra's own lines in dlrun's voice: no timestamp, no [HYDRA] tag
+    assert "dlrun: Launching 2 jobs locally" in out.stdout and "[HYDRA]" not in out.stdout
 
 
 def test_cfg_job_prints_the_composed_config(tmp_path):
