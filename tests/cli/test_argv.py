@@ -33,7 +33,9 @@ def test_split_argv_keeps_each_flag_with_its_value():
 
 
 def test_job_folders_are_named_by_what_each_job_varies():
-    args = train_argv(["-m", "optimizer=sgd,adam", "device=cpu", "+model.hidden=1", "hydra/launcher=joblib"])
+    args = train_argv(
+        ["-m", "optimizer=sgd,adam", "device=cpu", "+model.hidden=1", "hydra/launcher=joblib"]
+    )
     assert args[-1].startswith(f"{EXCLUDE_KEYS}=[")
     excluded = set(re.findall(r"'([^']+)'", args[-1]))
     assert {"device", "model.hidden", "name"} <= excluded and "optimizer" not in excluded
