@@ -22,7 +22,7 @@ commands:
   report [PATH...] [opts]  plots and tables for run folders and sweeps (default: the newest)
   runs [PATH] [--sweeps]   the runs (or sweeps) under PATH (default: outputs), newest first
   export KIND PATH...      copy run folders to tensorboard event files or an mlflow store
-  list [experiments]       config groups, their choices, and the experiments
+  list [WHAT]              config groups and choices, launchers and sweepers, experiments
   gradcheck [overrides]    autograd against finite differences on the configured model
   check <experiment>       run an experiment and check its claims (--all [--quick]: every one)
 

@@ -191,6 +191,25 @@ def test_dlrun_list_shows_every_choice(capsys, monkeypatch):
             assert description and "\n" not in description
 
 
+def test_dlrun_list_shows_every_launcher_and_sweeper_hydra_offers(capsys, monkeypatch):
+    from dlrun.cli.catalog import LAUNCHERS, SWEEPERS
+    from dlrun.cli.main import main
+    from dlrun.config.compose import compose
+
+    offered = {}
+    for group in ("hydra/launcher", "hydra/sweeper"):  # Hydra's own list, from its error
+        with pytest.raises(Exception) as e:
+            compose([f"{group}=none_such"])
+        offered[group] = set(e.value.options)
+    assert set(LAUNCHERS) == offered["hydra/launcher"]
+    assert set(SWEEPERS) == offered["hydra/sweeper"]
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["list", "launchers"]) == 0
+    out = capsys.readouterr().out
+    for choice, description in [*LAUNCHERS.items(), *SWEEPERS.items()]:
+        assert choice in out and description in out
+
+
 @pytest.mark.parametrize(
     "override, names",
     [
