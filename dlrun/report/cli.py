@@ -210,13 +210,14 @@ def report(options: argparse.Namespace) -> int:
     print_grid(cells, console)
     print_runs(study, console)
     console.print("[bold]Findings[/]")
-    for sentence in sentences:
-        console.print(f"  - {sentence}", markup=False)
+    for sentence in sentences:  # soft_wrap: a long line is left whole (a log, a pipe)
+        console.print(f"  - {sentence}", markup=False, soft_wrap=True)
     for note in notes:
-        console.print(f"  {note}", markup=False)
+        console.print(f"  {note}", markup=False, soft_wrap=True)
     names = ", ".join(f"{f.name}.{options.format}" for f in figures) or "none"
     console.print(
         f"dlrun: report in {out / 'index.html'} ({len(figures)} figures: {names}; runs.csv) in {time.perf_counter() - start:.1f} s",
         markup=False,
+        soft_wrap=True,  # never `report in \noutputs/...`: the path is copied whole from a log
     )
     return 0
