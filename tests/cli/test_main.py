@@ -297,6 +297,30 @@ def test_completion_offers_subcommands_then_hydra_keys_then_paths(tmp_path):
     assert "optimizer=adam" in complete("dlrun train optimizer=")
     assert complete("dlrun report ") == []  # empty: the shell completes paths itself
     assert complete("dlrun export ") == ["tensorboard", "mlflow"]
+    assert "init_symmetry" in complete("dlrun check ") and complete("dlrun check init") == [
+        "init_symmetry"
+    ]
+    assert complete("dlrun check init_symmetry q") == ["quick=true"]
+    assert complete("dlrun train experiment=init_s") == ["experiment=init_symmetry"]
+    run = tmp_path / "outputs" / "runs" / "2026-12-01" / "12-00-00_mlp"
+    run.mkdir(parents=True)
+    assert complete("dlrun train resume=outputs/") == ["resume=outputs/runs/"]
+    assert complete("dlrun train resume=outputs/runs/2026-12-01/") == [
+        f"resume={run.relative_to(tmp_path)}/"
+    ]
+
+
+def test_completion_answers_from_the_key_list_without_composing():
+    # Hydra's completion composes the config in the new process a TAB starts (seconds);
+    # dlrun's reads the schema's keys: no Hydra imported, so no composition
+    code = (
+        "import os, sys; os.environ['COMP_LINE'] = 'dlrun train trainer.ep'; "
+        "from dlrun.cli.main import main; main(['-sc', 'query=bash']); "
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'hydra'], 'hydra imported'"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["trainer.epochs="]
 
 
 def test_train_help_describes_each_key_from_the_schema(capsys, monkeypatch):
