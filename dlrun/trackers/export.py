@@ -80,7 +80,9 @@ def main(args: list[str]) -> int:
             continue
         if not module.prepare_export(folder, settings):
             continue
-        tracker = module.Tracker(folder, config, settings, 0)
+        # the run's own times: it began when its first file, config.yaml, was written
+        started = (folder / runs.CONFIG).stat().st_mtime
+        tracker = module.Tracker(folder, config, settings, 0, started=started)
         for row in metrics.to_dict("records") if metrics is not None else []:
             tracker.epoch(row)
         tracker.finish(summary)
