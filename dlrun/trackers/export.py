@@ -71,7 +71,7 @@ def main(args: list[str]) -> int:
     folders = sorted({f.resolve() for p in options.paths for f in find_run_dirs(p)})
     if not folders:
         raise UsageError(f"{', '.join(map(str, options.paths))}: no run folders here")
-    done, sweeps = 0, set()
+    done, sweeps = 0, {}  # each sweep: when its last copied job ended (ms), for its parent run
     for folder in folders:
         try:
             config, summary, metrics, _ = read_run(folder)
@@ -87,9 +87,11 @@ def main(args: list[str]) -> int:
             tracker.epoch(row)
         tracker.finish(summary)
         done += 1
-        if runs.sweep_of(folder) is not None:
-            sweeps.add(runs.sweep_of(folder))
-    for sweep in sorted(sweeps):
-        finish_sweep(sweep, failed=False)
+        sweep = runs.sweep_of(folder)
+        if sweep is not None:
+            ended = getattr(tracker, "ended_ms", None)
+            sweeps[sweep] = max(sweeps.get(sweep) or 0, ended or 0) or None
+    for sweep, ended in sorted(sweeps.items()):
+        finish_sweep(sweep, failed=False, end_ms=ended)
     print(module.exported(done, options.paths, settings))
     return 0

@@ -89,9 +89,11 @@ def store_lock(run_dir: Path, settings: Any) -> FileLock:
     return FileLock(str(Path(tempfile.gettempdir()) / f"dlrun-mlflow-{digest}.lock"))
 
 
-def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str:
+def parent_run(
+    client: MlflowClient, experiment_id: str, sweep_dir: Path, started: float | None = None
+) -> str:
     """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest
-    (called under the sweep's store_lock)."""
+    (called under the sweep's store_lock). `started`: a copied sweep's start (s since 1970)."""
     state = sweep_dir / runs.SWEEP_STATE
     saved = _read(state / PARENT)
     if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
@@ -99,7 +101,8 @@ def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str
     ):
         return saved["run_id"]
     tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
-    run = client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+    start_ms = None if started is None else int(started * 1000)
+    run = client.create_run(experiment_id, start_time=start_ms, run_name=sweep_dir.name, tags=tags)
     record = {
         "run_id": run.info.run_id,
         "experiment_id": experiment_id,
@@ -109,12 +112,20 @@ def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str
     return run.info.run_id
 
 
-def finish_parent(sweep_dir: Path, failed: bool) -> None:
+def finish_parent(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
     """Mark the sweep's parent run finished (or failed) once no job runs any more."""
     saved = _read(sweep_dir / runs.SWEEP_STATE / PARENT)
     if saved:
         client = MlflowClient(tracking_uri=saved["tracking_uri"])
-        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED")
+        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED", end_ms)
+
+
+def sweep_started(sweep_dir: Path, fallback: float) -> float:
+    """When a sweep began: its `.dlrun/sweep.json`, written as it starts; else `fallback`."""
+    try:
+        return (sweep_dir / runs.SWEEP_STATE / "sweep.json").stat().st_mtime
+    except OSError:
+        return fallback
 
 
 def _text(value: Any) -> str:
@@ -145,7 +156,8 @@ class Tracker:
         sweep = runs.sweep_of(self.run_dir)
         with store_lock(self.run_dir, settings):
             self.client, experiment_id = client_and_experiment(settings)
-            parent = parent_run(self.client, experiment_id, sweep) if sweep else None
+            began = None if started is None or not sweep else sweep_started(sweep, started)
+            parent = parent_run(self.client, experiment_id, sweep, began) if sweep else None
         self.run_id = find_run(self.client, experiment_id, self.run_dir) if start_epoch else None
         if self.run_id is None:  # a new run (a resumed one continues its own)
             tags = {RUN_DIR_TAG: str(self.run_dir)}
@@ -190,6 +202,7 @@ class Tracker:
             )
         status = STATUS.get(summary.get("status"), "FINISHED")
         self.client.set_terminated(self.run_id, status, end_time=at)
+        self.ended_ms = at
 
 
 def prepare_export(run_dir: Path, settings: Any) -> bool:
@@ -202,8 +215,16 @@ def prepare_export(run_dir: Path, settings: Any) -> bool:
 
 
 def exported(count: int, paths: list[Path], settings: Any) -> str:
-    uri = MlflowClient(tracking_uri=settings.tracking_uri or None).tracking_uri
+    client, experiment_id = client_and_experiment(settings)
+    uri = client.tracking_uri
     return (
         f"dlrun: {count} runs copied to MLflow ({uri}, experiment {settings.experiment}); "
-        f"view them with: mlflow ui --backend-store-uri {uri}"
+        f"view them with: mlflow ui --backend-store-uri {uri}, then open "
+        f"{runs_page(experiment_id)}"
     )
+
+
+def runs_page(experiment_id: str, server: str = "http://127.0.0.1:5000") -> str:
+    """The experiment's runs table in MLflow's UI (MLflow 3 opens an experiment on its
+    GenAI pages unless the address asks for model training)."""
+    return f"{server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"

@@ -257,3 +257,31 @@ def test_an_exported_run_keeps_its_own_times_and_short_numbers(tmp_path, store):
     first = next(m for m in history if m.step == 1)
     assert first.value == 0.653  # not 0.652999997138977
     assert first.timestamp == int((began + 0.1) * 1000)  # the epoch's time_s after the start
+
+
+def test_an_exported_sweep_parent_spans_its_jobs_and_the_page_opens_on_runs(
+    tmp_path, store, capsys
+):
+    from mlflow.tracking import MlflowClient
+
+    from dlrun.cli.main import main
+
+    sweep = tmp_path / "sweep"
+    record_sweep(sweep, ["optimizer"])
+    began = 1_700_000_000.0
+    os.utime(sweep / runs.SWEEP_STATE / "sweep.json", (began, began))
+    ends = []
+    for i, name in enumerate(("sgd", "adam")):
+        folder = write_classification_run(sweep / f"{i}_optimizer={name}", {"optimizer.name": name})
+        os.utime(folder / runs.CONFIG, (began + 10 * i, began + 10 * i))
+        ends.append(began + 10 * i + runs.read_summary(folder)["total_s"])
+    assert main(["export", "mlflow", str(sweep), "--tracking-uri", store]) == 0
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("dlrun")
+    found = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in found if r.data.tags.get("dlrun.kind") == "sweep"]
+    assert parent.info.start_time == int(began * 1000)
+    assert parent.info.end_time == int(max(ends) * 1000)  # when its last job ended
+    out = capsys.readouterr().out
+    page = f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    assert page in out  # MLflow 3's UI opens on its GenAI pages without it
