@@ -92,6 +92,7 @@ def main(args: list[str]) -> int:
             ended = getattr(tracker, "ended_ms", None)
             sweeps[sweep] = max(sweeps.get(sweep) or 0, ended or 0) or None
     for sweep, ended in sorted(sweeps.items()):
-        finish_sweep(sweep, failed=False, end_ms=ended)
+        if options.kind == "mlflow":  # a parent run in MLflow; TensorBoard has none to end
+            finish_sweep(sweep, failed=False, end_ms=ended)
     print(module.exported(done, options.paths, settings))
     return 0

@@ -285,3 +285,14 @@ def test_an_exported_sweep_parent_spans_its_jobs_and_the_page_opens_on_runs(
     out = capsys.readouterr().out
     page = f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
     assert page in out  # MLflow 3's UI opens on its GenAI pages without it
+
+
+def test_a_tensorboard_export_leaves_the_sweeps_mlflow_run_alone(tmp_path, store, monkeypatch):
+    from dlrun.cli.main import main
+
+    sweep = tmp_path / "sweep"
+    record_sweep(sweep, ["seed"])
+    write_classification_run(sweep / "0_seed=0", epochs=2)
+    assert main(["export", "mlflow", str(sweep), "--tracking-uri", store]) == 0
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")  # MLflow would refuse its store now
+    assert main(["export", "tensorboard", str(sweep)]) == 0  # and is not asked
