@@ -66,7 +66,12 @@ def main(args: list[str]) -> int:
         raise UsageError("dlrun check: name an experiment (dlrun list experiments) or give --all")
     for name in names:
         if name not in known:
-            raise UsageError(f"unknown experiment {name!r}; choose from: {', '.join(known)}")
+            from dlrun.config.keys import choice_suggestion
+
+            meant = choice_suggestion(name, known)
+            raise UsageError(
+                f"unknown experiment {name!r}{meant} (choose from: {', '.join(known)})"
+            )
     claims = {name: validate(name, overrides) for name in names}  # bad input: before any run
     console = Console(highlight=False, soft_wrap=True)
     if folder is not None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dlrun.config.compose import compose, override_key, parse_overrides
-from dlrun.config.hydra_errors import sweep_without_m
+from dlrun.config.hydra_errors import experiment_without_m, sweep_without_m
 from dlrun.errors import UsageError
 
 EXCLUDE_KEYS = "hydra.job.config.override_dirname.exclude_keys"
@@ -25,6 +25,10 @@ VALUED_FLAGS: dict[str, tuple[str, ...] | None] = {
     "--config-name": None, "-cn": None, "--experimental-rerun": None,
     "--shell-completion": None, "-sc": None,
 }  # fmt: skip
+
+
+# flags that print the config or Hydra's view of it and run nothing
+INSPECT_FLAGS = {"--cfg", "-c", "--info", "-i", "-sc", "--shell-completion"}
 
 
 def split_argv(args: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -61,12 +65,52 @@ def train_argv(args: Sequence[str]) -> list[str]:
         swept = [o for o in parse_overrides(overrides) if o.is_sweep_override()]
         if swept:  # Hydra would say "Ambiguous value" and never mention -m
             raise UsageError(sweep_without_m(swept[0].input_line))
+    added_keys(overrides)
     overrides = [*overrides, *quick_size(overrides)]
     parsed = parse_overrides(overrides)
+    if not multirun and not INSPECT_FLAGS & set(flags):
+        unswept_experiment(parsed)
     given = {override_key(o) for o in parsed}
     if multirun and EXCLUDE_KEYS not in given:
         overrides += job_folder_names(parsed)
     return [*flags, *overrides]
+
+
+def added_keys(overrides: Sequence[str]) -> None:
+    """Refuse `+key=` / `++key=` for a key nothing reads (`+trainer.epoch=3`), in one line."""
+    from dlrun.config.keys import added_key_problem
+
+    for o in parse_overrides(overrides):
+        if (o.is_add() or o.is_force_add()) and not o.is_hydra_override():
+            problem = added_key_problem(override_key(o))
+            if problem:
+                raise UsageError(problem)
+
+
+def unswept_experiment(parsed: list[Any]) -> None:
+    """Refuse `experiment=X` without -m while X sweeps keys the command line leaves open.
+
+    Without -m Hydra ignores the experiment's `hydra.sweeper.params` and would run
+    one job with the defaults of every swept key: no sweep, no claims, no word.
+    With every swept key given (`experiment=deep_init init=he seed=1`) the
+    command names one job of the experiment, and runs it.
+    """
+    from dlrun.config.experiments import sweep_params
+
+    chosen = [o for o in parsed if override_key(o) == "experiment" and o.value()]
+    if not chosen:
+        return
+    name = str(chosen[-1].value())
+    given = {override_key(o) for o in parsed if not o.is_sweep_override()}
+    swept = {k: v for k, v in sweep_params(name).items() if k not in given}
+    # a quick size may sweep too (model.width=4,16,64): still a sweep
+    swept |= {
+        override_key(o): o.input_line[len(o.get_key_element()) + 1 :]
+        for o in parsed
+        if o.is_sweep_override()
+    }
+    if swept:
+        raise UsageError(experiment_without_m(name, swept))
 
 
 def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:

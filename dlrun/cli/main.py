@@ -22,7 +22,7 @@ commands:
   report [PATH...] [opts]  plots and tables for run folders and sweeps (default: the newest)
   runs [PATH] [--sweeps]   the runs (or sweeps) under PATH (default: outputs), newest first
   export KIND PATH...      copy run folders to tensorboard event files or an mlflow store
-  list [experiments]       config groups, their choices, and the experiments
+  list [WHAT]              config groups and choices, launchers and sweepers, experiments
   gradcheck [overrides]    autograd against finite differences on the configured model
   check <experiment>       run an experiment and check its claims (--all [--quick]: every one)
 
@@ -59,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return complete(argv, list(commands), train_main)
     command, args = argv[0], argv[1:]
     if command not in commands:
-        print(USAGE, end="", file=sys.stderr)
-        return fail(f"unknown command {command!r}; choose from {', '.join(commands)}")
+        from dlrun.config.keys import choice_suggestion
+
+        meant = choice_suggestion(command, list(commands))
+        return fail(
+            f"unknown command {command!r}{meant} (commands: {', '.join(commands)}; dlrun --help)"
+        )
     try:
         return commands[command](args)
     except UsageError as e:

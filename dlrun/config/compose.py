@@ -136,14 +136,10 @@ def instantiate(node: Any, **offered: Any) -> Any:
     """
     import inspect
 
-    from hydra.utils import get_object
     from hydra.utils import instantiate as hydra_instantiate
 
     target = node.get("_target_")
-    try:
-        factory = get_object(str(target))
-    except Exception as e:
-        raise ConfigError(f"_target_={target}: cannot import it ({_first_line(e)})") from None
+    factory = locate(str(target))
     try:
         parameters = inspect.signature(factory).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: offer nothing
@@ -162,3 +158,49 @@ def instantiate(node: Any, **offered: Any) -> Any:
 
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def locate(target: str) -> Any:
+    """The object at a dotted path (`mypkg.nets.MyNet`), importing its modules.
+
+    Hydra's own lookup logs its failure through Hydra's logger and words it in
+    three lines; here a failure is one ConfigError with its cause and the fix.
+    """
+    from importlib import import_module
+    from types import ModuleType
+
+    from dlrun.config.keys import choice_suggestion
+
+    where = f"_target_={target}: cannot import it"
+    parts = target.split(".")
+    if not all(parts):
+        raise ConfigError(f"{where}: not a dotted path like mypkg.nets.MyNet")
+    obj: Any = None
+    for i, part in enumerate(parts):
+        name = ".".join(parts[: i + 1])
+        if obj is not None and hasattr(obj, part):
+            obj = getattr(obj, part)
+            continue
+        if obj is None or isinstance(obj, ModuleType):
+            try:
+                obj = import_module(name)
+                continue
+            except ModuleNotFoundError as e:
+                if e.name != name:  # the module was found, and imports one that is missing
+                    raise ConfigError(
+                        f"{where}: importing {name} needs {e.name!r}, not installed here"
+                    ) from None
+                if obj is None:
+                    raise ConfigError(
+                        f"{where}: no module named {name!r} (install it, or run dlrun from the "
+                        f"folder that holds {name}/, or add that folder to PYTHONPATH)"
+                    ) from None
+            except Exception as e:  # the module itself raised while it was imported
+                raise ConfigError(
+                    f"{where}: importing {name} raised {type(e).__name__}: {_first_line(e)}"
+                ) from None
+        parent = ".".join(parts[:i])
+        names = [n for n in dir(obj) if not n.startswith("_")]
+        meant = choice_suggestion(part, names).replace("mean ", f"mean {parent}.")
+        raise ConfigError(f"{where}: {parent} has no {part!r}{meant}")
+    return obj

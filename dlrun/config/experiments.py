@@ -38,3 +38,18 @@ def quick_overrides(name: str) -> list[str]:
     """The overrides of an experiment's quick size (`quick=true`): its `# quick:` header line."""
     path = experiments_dir() / f"{name}.yaml"
     return header(path).get("quick", "").split() if path.is_file() else []
+
+
+def sweep_params(name: str) -> dict[str, str]:
+    """The experiment's sweep as its file states it: {key: values}, e.g. {'seed': '0,1'}."""
+    import yaml
+
+    path = experiments_dir() / f"{name}.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        node = yaml.safe_load(path.read_text()) or {}
+        params = node["hydra"]["sweeper"]["params"] or {}
+    except (KeyError, TypeError, yaml.YAMLError):
+        return {}
+    return {str(key): str(value) for key, value in params.items()}

@@ -6,45 +6,12 @@ Errors are recognised by their class names, so this module imports no Hydra
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 
+from dlrun.config.keys import choice_suggestion, no_such_key, suggestion
+
 KEY_ERRORS = ("ValidationError", "ConfigKeyError", "ConfigAttributeError", "ConfigTypeError")
-
-
-def did_you_mean(key: str, keys: list[str] | None = None) -> list[str]:
-    """Up to three known keys a mistyped one probably meant: `lr` -> optimizer.lr.
-
-    Keys with the same last part come first (a bare `lr`, `epochs`), then keys
-    close in spelling as a whole (`trainer.epoch`), then close last parts.
-    """
-    if keys is None:
-        from dlrun.config.choices import all_keys
-
-        keys = all_keys()
-    leaf = key.rsplit(".", 1)[-1]
-    depth = key.count(".")
-    same_leaf = [k for k in keys if k.rsplit(".", 1)[-1] == leaf and k != key]
-    close = _closest(key, [k for k in keys if k.count(".") == depth])
-    by_leaf = _closest(leaf, [k.rsplit(".", 1)[-1] for k in keys if k.count(".") == depth])
-    close_leaf = [k for k in keys if k.count(".") == depth and k.rsplit(".", 1)[-1] in by_leaf]
-    return list(dict.fromkeys([*same_leaf, *close, *close_leaf]))[:3]
-
-
-def _closest(word: str, candidates: list[str], cutoff: float = 0.75) -> list[str]:
-    """The candidates spelled most like `word`: the best and any nearly as good."""
-    scored = {c: difflib.SequenceMatcher(None, word, c).ratio() for c in set(candidates)}
-    best = max(scored.values(), default=0.0)
-    return sorted(
-        (c for c, r in scored.items() if r >= cutoff and r >= best - 0.05),
-        key=lambda c: -scored[c],
-    )
-
-
-def suggestion(key: str) -> str:
-    found = did_you_mean(key)
-    return f"; did you mean {' or '.join(found)}?" if found else ""
 
 
 def _ambiguous(text: str) -> str | None:
@@ -62,6 +29,17 @@ def sweep_without_m(override: str) -> str:
     )
 
 
+def experiment_without_m(experiment: str, swept: dict[str, str]) -> str:
+    """`experiment=X` without -m: the experiment is a sweep; say so as comma lists are told."""
+    values = " ".join(f"{key}={value}" for key, value in swept.items())
+    keys = [f"{key}=" for key in swept]
+    fix = keys[0] if len(keys) == 1 else f"{', '.join(keys[:-1])} and {keys[-1]}"
+    return (
+        f"experiment={experiment} is a sweep ({values}): add -m to run it, "
+        f"or fix {fix} to train one of its jobs"
+    )
+
+
 def describe_hydra_error(exc: BaseException) -> str:
     """One line for a Hydra or OmegaConf composition error, naming the bad value."""
     seen: set[int] = set()
@@ -72,7 +50,8 @@ def describe_hydra_error(exc: BaseException) -> str:
             group, _, choice = str(exc.missing_cfg_file).rpartition("/")
             options = ", ".join(exc.options or [])
             if group:
-                return f"unknown {group} {choice!r}; choose from: {options}"
+                meant = choice_suggestion(choice, list(exc.options or []))
+            return f"unknown {group} {choice!r}{meant} (choose from: {options})"
             return f"config {choice!r} not found"
         if name == "OverrideParseException" and getattr(exc, "override", None):
             lines = [line for line in str(exc).splitlines() if line.strip()]
@@ -88,12 +67,13 @@ def describe_hydra_error(exc: BaseException) -> str:
         if full_key and name in KEY_ERRORS:
             message = str(exc).split("\n")[0]
             message = re.sub(r"\s*full_key:.*", "", message)
-            extra = ""
             if re.match(r"Key '.*' (not in|is not in struct)", message):
-                extra = suggestion(full_key)
-                if not extra and full_key.startswith(("model.", "data.")):
-                    extra = f" (a key of your own class or function: +{full_key}=...)"
-            return f"{full_key}: {message}{extra}"
+                return no_such_key(full_key)
+            return f"{full_key}: {message}"
+        exists = re.match(r"Could not append to config\. An item is already at '([^']+)'", str(exc))
+        if exists:  # `+seed=3`: + adds a key the config does not have
+            key = exists.group(1)
+            return f"+{key}: {key} is a key already; set it with {key}=... (+ adds a new key)"
         missing = re.match(
             r"Could not override '([^']+)'\. No match in the defaults list", str(exc)
         )

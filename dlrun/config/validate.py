@@ -251,7 +251,7 @@ def problems(cfg: Any) -> list[str]:
 
 def check(cfg: Any) -> None:
     """Raise ConfigError with the first problem of `cfg` (one line), if any."""
-    from dlrun.config.choices import check_types
+    from dlrun.config.keys import check_types
 
     check_types(cfg)  # model and data may be plain nodes: their types first, then the ranges
     found = problems(cfg)

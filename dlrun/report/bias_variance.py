@@ -136,7 +136,7 @@ def mark_threshold(ax: Axes, x_value: float, threshold: float, color, text: bool
             textcoords="offset points",
             va="top",
             ha="left",
-            fontsize=8,
+            fontsize="small",
             color=color,
         )
 

@@ -148,7 +148,7 @@ def report(options: argparse.Namespace) -> int:
     from dlrun.folders.runs import atomic_write, atomic_write_text
     from dlrun.report.bias_variance import supports_bias_variance
     from dlrun.report.double_descent import threshold_findings
-    from dlrun.report.figures import plan, render
+    from dlrun.report.figures import named_settings, plan, render
     from dlrun.report.findings import findings
     from dlrun.report.html import page
     from dlrun.report.published import grid, grid_html, print_grid, published_figure
@@ -189,7 +189,9 @@ def report(options: argparse.Namespace) -> int:
         raise WriteError(out, e) from None
     frame = runs_frame(study)
     atomic_write(out / "runs.csv", lambda tmp: frame.to_csv(tmp, index=False))
-    planned = plan(study, options.x, options.group, options.threshold)
+    planned = plan(
+        study, options.x, options.group, options.threshold, named_settings(claims, study)
+    )
     figures = render([*published_figure(claims, cells), *planned], out, options.format)
     brief = frame[[c for c in frame.columns if c not in study.runs.config_keys or c in study.keys]]
     title = f"dlrun report: {options.paths[0].resolve().name}" + (
@@ -197,7 +199,10 @@ def report(options: argparse.Namespace) -> int:
     )
     sources = [str(p) for p in options.paths]
     claims_part = claims_html(claims) + grid_html(cells, claims)
-    html = page(title, sources, sentences, settings_frame(study), figures, brief, claims_part)
+    notes = [item.caption for item in planned if item.draw is None]
+    html = page(
+        title, sources, sentences, settings_frame(study), figures, brief, claims_part, notes
+    )
     atomic_write_text(out / "index.html", html)
 
     console = Console(highlight=False)
@@ -205,11 +210,14 @@ def report(options: argparse.Namespace) -> int:
     print_grid(cells, console)
     print_runs(study, console)
     console.print("[bold]Findings[/]")
-    for sentence in sentences:
-        console.print(f"  - {sentence}", markup=False)
+    for sentence in sentences:  # soft_wrap: a long line is left whole (a log, a pipe)
+        console.print(f"  - {sentence}", markup=False, soft_wrap=True)
+    for note in notes:
+        console.print(f"  {note}", markup=False, soft_wrap=True)
     names = ", ".join(f"{f.name}.{options.format}" for f in figures) or "none"
     console.print(
         f"dlrun: report in {out / 'index.html'} ({len(figures)} figures: {names}; runs.csv) in {time.perf_counter() - start:.1f} s",
         markup=False,
+        soft_wrap=True,  # never `report in \noutputs/...`: the path is copied whole from a log
     )
     return 0

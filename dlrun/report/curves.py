@@ -107,7 +107,10 @@ def style_legend(
 
 def curve_panels(study: Study, split: bool) -> list[tuple[str, list[str], str]]:
     """(metric, splits drawn together, title) per panel: loss then accuracy/RMSE."""
-    names = ["loss"] + ([study.score] if f"val_{study.score}" in study.runs.metrics else [])
+    metrics = study.runs.metrics
+    names = ["loss"] + ([study.score] if f"train_{study.score}" in metrics else [])
+    if not study.validated:  # no validation split: no empty validation panels
+        return [(name, ["train"], f"{TITLES[name]}: training") for name in names]
     if not split:
         return [
             (name, ["train", "val"], f"{TITLES[name]}: training and validation") for name in names
@@ -121,7 +124,7 @@ def curve_panels(study: Study, split: bool) -> list[tuple[str, list[str], str]]:
 
 def curve_split(study: Study) -> bool:
     """Several settings: training and validation in panels side by side (else one panel each)."""
-    return len(study.drawn_settings()[0]) > 1
+    return len(study.drawn_settings()[0]) > 1 and study.validated
 
 
 @print_style
@@ -142,7 +145,12 @@ def plot_curves(study: Study) -> Figure:
             column = f"{part}_{name}"
             stats = study.curves(column)
             draw_setting_curves(
-                ax, stats, column, settings, palette, "--" if part == "train" and not split else "-"
+                ax,
+                stats,
+                column,
+                settings,
+                palette,
+                "--" if len(parts) > 1 and part == "train" else "-",
             )
             if part == "val":
                 mark_best_epoch(ax, study, stats, settings, palette)
@@ -155,7 +163,10 @@ def plot_curves(study: Study) -> Figure:
             row[1].sharey(row[0])
     if total > len(settings):
         note(axes[0][0], f"best {len(settings)} of {total} settings drawn")
-    outside_legend(fig, *style_legend(study, settings, palette, styles=not split))
+    handles, labels = style_legend(study, settings, palette, styles=not split)
+    if not study.validated:  # only the setting colours: no validation line, no best epoch
+        handles, labels = handles[: len(settings)], labels[: len(settings)]
+    outside_legend(fig, handles, labels)
     return fig
 
 

@@ -30,8 +30,8 @@ MIME = {"png": "image/png", "svg": "image/svg+xml"}
 @dataclass
 class Planned:
     name: str  # file stem: curves.png
-    caption: str  # what to read in it
-    draw: Callable[[], Figure]
+    caption: str  # what to read in it; for a figure left out, why, in one line
+    draw: Callable[[], Figure] | None  # None: left out, the page says why
 
 
 def plan(
@@ -39,8 +39,9 @@ def plan(
     x: str | None = None,
     group: str | None = None,
     threshold: float = DEFAULT_THRESHOLD,
+    named: list[str] = (),
 ) -> list[Planned]:
-    """The figures this study supports, in reading order."""
+    """The figures this study supports, in reading order (`named`: settings claims name)."""
     if not len(study.usable):
         return []
     seeds = (
@@ -54,7 +55,9 @@ def plan(
             "gap",
             "Generalisation gap against epoch: a gap that keeps growing while training loss falls is overfitting. Training metrics are epoch means in training mode (dropout on), so the gap can dip below zero.",
             lambda: plot_gap(study),
-        ),
+        )
+        if study.validated
+        else Planned("gap", f"No generalisation-gap figure: {NO_VALIDATION}.", None),
     ]
     if numeric_keys(study) or len(study.settings()) > 1:
         dots = not numeric_keys(study)  # the dot plot: one row per setting
@@ -97,12 +100,41 @@ def plan(
             )
         )
     if supports_layers(study):
-        planned.append(Planned("layers", layers_caption(study), lambda: plot_layers(study)))
+        planned.append(
+            Planned("layers", layers_caption(study, named), lambda: plot_layers(study, named))
+        )
     return planned
+
+
+NO_VALIDATION = "these runs have no validation split (data.val_fraction=0), so no validation curve"
+
+
+def named_settings(results: list, study: Study) -> list[str]:
+    """The settings the claims name (`of`, `minus`, `over`, `order`), as setting labels."""
+    from dlrun.claims.decide import select
+    from dlrun.claims.measures import Unmeasured
+
+    named: list[str] = []
+    for result in results:
+        claim = result.claim
+        selectors = [
+            claim.get("of"),
+            claim.get("minus"),
+            claim.get("over"),
+            *(claim.get("order") or []),
+        ]
+        for selector in (s for s in selectors if isinstance(s, dict) and s):
+            try:
+                named += list(select(study.usable, selector)["setting"])
+            except Unmeasured:  # a key these runs lack: the claim says so itself
+                continue
+    return list(dict.fromkeys(named))
 
 
 def curves_caption(study: Study) -> str:
     """What the curves figure shows, for the layout plot_curves picks (one setting or several)."""
+    if not study.validated:
+        return f"Training curves against epoch, one colour per setting; {NO_VALIDATION}"
     if curve_split(study):
         return (
             "Learning curves against epoch: training on the left, validation on the right "
@@ -115,15 +147,22 @@ def curves_caption(study: Study) -> str:
     )
 
 
-def layers_caption(study: Study) -> str:
+def layers_caption(study: Study, named: list[str] = ()) -> str:
     """What the layers figure shows, for the layout plot_layers picks (heatmaps beside or above)."""
-    n = heatmap_count(study)
+    n = heatmap_count(study, named)
     heat = "gradient norm per layer over training (log colour{})".format(
         ", one scale for all panels" if n > 1 else ""
     )
     acts = "activation std per layer before training, per initialisation"
     if n > 1:
-        return f"Top: {heat}, for the best {n} settings. Bottom: {acts}."
+        which = (
+            f"for all {n} settings"
+            if n == len(study.settings())
+            else f"for {n} settings: those the claims name, then the best"
+            if named
+            else f"for the best {n} settings"
+        )
+        return f"Top: {heat}, {which}. Bottom: {acts}."
     return f"Left: {heat}. Right: {acts}."
 
 
@@ -143,10 +182,12 @@ def render(planned: list[Planned], out: Path, fmt: str = "png") -> list[html.Fig
     """
     shown = []
     for item in planned:
+        if item.draw is None:
+            continue
         fig = item.draw()
         data = to_bytes(fig, fmt)
         atomic_write(out / f"{item.name}.{fmt}", lambda tmp, data=data: tmp.write_bytes(data))
         embedded = data if fmt in MIME else to_bytes(fig, "png")
         shown.append(html.Figure(item.name, item.caption, embedded, MIME.get(fmt, "image/png")))
-    clear_old(out, {f"{item.name}.{fmt}" for item in planned})
+    clear_old(out, {f"{item.name}.{fmt}" for item in planned if item.draw is not None})
     return shown

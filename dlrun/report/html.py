@@ -57,13 +57,15 @@ def page(
     figures: list[Figure],
     runs: pd.DataFrame,
     claims: str = "",
+    notes: list[str] | None = None,
 ) -> str:
-    """The whole page as one string."""
+    """The whole page as one string; `notes` say which figures were left out, and why."""
     items = "\n".join(f"<li>{html.escape(sentence)}</li>" for sentence in findings)
     shown = "\n".join(
         f'<figure id="{f.name}"><img src="{data_uri(f)}" alt="{html.escape(f.caption)}"><figcaption>{html.escape(f.caption)}</figcaption></figure>'
         for f in figures
     )
+    shown += "".join(f'\n<p class="meta">{html.escape(note)}</p>' for note in notes or [])
     run_columns = [c for c in runs.columns if c != "path"]
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>

@@ -7,7 +7,7 @@ with depth at epoch 0 (before any step).
 
 from __future__ import annotations
 
-import textwrap
+import math
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,7 @@ def draw_heatmap(
     )
     ax.set_yticks(range(len(names)), names)
     epoch_axis(ax, "epoch (0 = before training)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize="medium")
     ax.grid(False)
     return image
 
@@ -110,6 +110,7 @@ def draw_init_activations(ax: Axes, study: Study) -> tuple[list, list[str]]:
         and len([k for k in study.keys if k.startswith(AT_INIT)]) == 1
         and study.ordered
     )
+    floor = log_floor(start["act_std"].to_numpy(dtype=float))
     handles, labels = [], []
     for color, name in zip(colors(len(names), sequential), names):
         runs = groups.index[groups == name]
@@ -118,6 +119,10 @@ def draw_init_activations(ax: Axes, study: Study) -> tuple[list, list[str]]:
             continue
         rows["depth"] = rows.groupby("run").cumcount() + 1
         stats = rows.groupby("depth")["act_std"].agg(["mean", "std"]).fillna(0.0)
+        at_floor = floor is not None and bool((stats["mean"] < floor).any())
+        if floor is not None:  # a log axis: zeros (init=zeros) sit on its floor, the legend says so
+            stats["std"] = stats["std"].where(stats["mean"] >= floor, 0.0)
+            stats["mean"] = stats["mean"].clip(lower=floor)
         line = errorbar(
             ax,
             stats.index,
@@ -129,9 +134,10 @@ def draw_init_activations(ax: Axes, study: Study) -> tuple[list, list[str]]:
             gid=f"act_std:{name}",
         )
         handles.append(line)
-        labels.append(f"{name} (n={len(runs)})")
-    values = start["act_std"].to_numpy(dtype=float)
-    if len(values) and np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 30:
+        labels.append(
+            f"{name} (n={len(runs)})" + (", 0 drawn at the axis floor" if at_floor else "")
+        )
+    if floor is not None:
         log_axis(ax, "y")
     ax.set(
         xlabel="layer depth (1 = first weight layer)",
@@ -142,35 +148,75 @@ def draw_init_activations(ax: Axes, study: Study) -> tuple[list, list[str]]:
     return handles, labels
 
 
+def log_floor(values: np.ndarray, span: float = 30.0) -> float | None:
+    """The floor of a log axis when the positive values span more than `span` times, else None.
+
+    Activation std ranges over orders of magnitude across inits (1e-23 to 1 in
+    tanh_init); on a linear axis all but the largest lie flat on zero. Zeros
+    (init=zeros) have no place on a log axis: they are drawn at this floor,
+    a decade under the smallest positive value.
+    """
+    positive = values[np.isfinite(values) & (values > 0)]
+    if not len(positive):
+        return None
+    if positive.max() / positive.min() <= span and len(positive) == np.isfinite(values).sum():
+        return None
+    return float(positive.min()) / 10.0
+
+
 def layers_figure(n_heatmaps: int, title: str) -> tuple[Figure, list[Axes], Axes]:
-    """One heatmap: side by side with the activation panel; more: heatmaps on top, activations below."""
+    """One heatmap: side by side with the activation panel; more: heatmaps on top, at most
+    three a row, activations below. Two panels wide, as every other figure."""
     names = [f"h{i}" for i in range(n_heatmaps)]
-    layout = [[*names, "act"]] if n_heatmaps <= 1 else [names, ["act"] * n_heatmaps]
-    width = PANEL[0] * len(layout[0])
-    fig = Figure(figsize=(width, PANEL[1] * len(layout) + 0.8), layout="constrained")  # + legend
-    axes = fig.subplot_mosaic(layout)
-    fig.suptitle(title, fontsize=12)
+    if n_heatmaps <= 1:
+        layout = [[*names, "act"]]
+    else:
+        rows = math.ceil(n_heatmaps / 3)
+        cols = math.ceil(n_heatmaps / rows)
+        cells = names + ["."] * (rows * cols - n_heatmaps)
+        layout = [cells[r * cols : (r + 1) * cols] for r in range(rows)] + [["act"] * cols]
+    fig = Figure(figsize=(PANEL[0] * 2, PANEL[1] * len(layout) + 0.8), layout="constrained")
+    axes = fig.subplot_mosaic(layout, empty_sentinel=".")
+    fig.suptitle(title)
     return fig, [axes[name] for name in names], axes["act"]
 
 
-def heatmap_count(study: Study) -> int:
-    """How many settings get a heatmap (the best ones, at most MAX_HEATMAPS)."""
-    return len(study.drawn_settings(limit=MAX_HEATMAPS)[0])
+def heatmap_settings(study: Study, named: list[str] = ()) -> tuple[list[str], int]:
+    """The settings that get a heatmap, in natural order, and how many there are.
+
+    Every setting a claim names comes first (init=zeros in init_symmetry: the
+    setting the experiment is about, however it ranks), then the best ones up
+    to MAX_HEATMAPS.
+    """
+    settings = study.settings()
+    named = [s for s in settings if s in set(named)]
+    if len(settings) <= MAX_HEATMAPS:
+        return settings, len(settings)
+    best = [s for s in study.ranked().index if s not in named]
+    chosen = set(named) | set(best[: max(0, MAX_HEATMAPS - len(named))])
+    return [s for s in settings if s in chosen], len(settings)
+
+
+def heatmap_count(study: Study, named: list[str] = ()) -> int:
+    return len(heatmap_settings(study, named)[0])
 
 
 @print_style
-def plot_layers(study: Study) -> Figure:
-    """Gradient-norm heatmaps (layer × epoch) for the best settings, and activation std at init."""
-    heatmaps, total = study.drawn_settings(limit=MAX_HEATMAPS)
+def plot_layers(study: Study, named: list[str] = ()) -> Figure:
+    """Gradient-norm heatmaps (layer × epoch) for the settings claims name and the best ones,
+    and activation std at init."""
+    heatmaps, total = heatmap_settings(study, named)
     title = "Layers: gradient norms during training, activations at initialisation"
     if total > len(heatmaps):
-        title += f"\n(heatmaps for the best {len(heatmaps)} of {total} settings)"
+        which = "the settings the claims name and the best" if named else "the best"
+        title += f"\n(heatmaps for {which} {len(heatmaps)} of {total} settings)"
     fig, heat_axes, act_ax = layers_figure(len(heatmaps), title)
     grids = {setting: grad_norm_grid(study, setting) for setting in heatmaps}
     norm = shared_norm([grid for grid, _, _ in grids.values()])
     for ax, (setting, (grid, names, epochs)) in zip(heat_axes, grids.items()):
         n = study.n_seeds(setting)
-        name = textwrap.fill(setting, 45) + (f" (mean of {n} seeds)" if n > 1 else "")
+        # one key a line: a panel is a third of the figure wide
+        name = setting.replace(", ", "\n") + (f"\n(mean of {n} seeds)" if n > 1 else "")
         image = draw_heatmap(ax, grid, names, epochs, f"Gradient norm per layer\n{name}", norm)
     if heat_axes:  # one colour bar for every heatmap: they share the scale
         fig.colorbar(image, ax=heat_axes, label="gradient norm (log scale)")

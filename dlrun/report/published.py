@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from dlrun.claims.decide import MARKS, Result
+from dlrun.claims.render import marks_to_html
 from dlrun.config.claims import describe_setting, form
 from dlrun.report.style import colors, new_figure, nice, outside_legend, print_style
 
@@ -68,7 +69,7 @@ def grid_html(frame: pd.DataFrame, results: list[Result]) -> str:
     if frame.empty:
         return ""
     source = published(results)[0].claim["source"]
-    table = frame.to_html(index=False, border=0, escape=True)
+    table = marks_to_html(frame.to_html(index=False, border=0, escape=True))
     return (
         f'<p class="meta">Measured (mean ± std over seeds) beside the published number '
         f'({html.escape(source)}):</p>\n<div class="scroll">{table}</div>\n'

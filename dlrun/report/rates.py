@@ -82,7 +82,7 @@ def plot_rates(study: Study, x: str | None = None) -> Figure:
     log_axis(ax, "y")
     ax.set_xlabel(nice(x))
     ax.set_ylabel("optimizer steps to the target loss")
-    ax.set_title("log-log: slope 1 means steps ∝ x, slope 0.5 means steps ∝ √x", fontsize=9)
+    ax.set_title("log-log: slope 1 means steps ∝ x, slope 0.5 means steps ∝ √x", fontsize="medium")
     outside_legend(fig, handles, labels)
     return fig
 

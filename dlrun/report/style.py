@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Callable
+from pathlib import Path
 from typing import ParamSpec
 
 import matplotlib
 
 matplotlib.use("Agg")  # reports are files; never open a window (and work on headless machines)
 
+import matplotlib.style  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
@@ -24,17 +26,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter  # noqa:
 
 P = ParamSpec("P")
 
-# Big enough to read when a figure is printed at page width.
-RC = {
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
+# The one style of every figure: font sizes, line widths, grid (a matplotlib style file).
+STYLE = Path(__file__).with_name("dlrun.mplstyle")
 PANEL = (5.0, 3.6)  # inches per panel
 LABELS = {
     "train_loss": "training loss",
@@ -61,7 +54,7 @@ def new_figure(rows: int, cols: int, title: str) -> tuple[Figure, np.ndarray]:
     width = max(PANEL[0] * cols, 7.0)  # one panel alone still leaves room for its legend and title
     fig = Figure(figsize=(width, PANEL[1] * rows + 0.8), layout="constrained")  # + legend below
     axes = fig.subplots(rows, cols, squeeze=False)
-    fig.suptitle(title, fontsize=12)
+    fig.suptitle(title)
     return fig, axes
 
 
@@ -70,7 +63,7 @@ def print_style(plot: Callable[P, Figure]) -> Callable[P, Figure]:
 
     @functools.wraps(plot)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
-        with matplotlib.rc_context(RC):
+        with matplotlib.style.context(STYLE):
             return plot(*args, **kwargs)
 
     return wrapper
@@ -164,7 +157,14 @@ def epoch_axis(ax: Axes, label: str = "epoch") -> None:
 def note(ax: Axes, text: str) -> None:
     """A small grey remark in the panel's lower left (e.g. how many settings are drawn)."""
     ax.text(
-        0.01, 0.01, text, transform=ax.transAxes, fontsize=8, color="0.35", va="bottom", ha="left"
+        0.01,
+        0.01,
+        text,
+        transform=ax.transAxes,
+        fontsize="small",
+        color="0.35",
+        va="bottom",
+        ha="left",
     )
 
 

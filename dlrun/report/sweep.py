@@ -100,7 +100,7 @@ def plot_sweep(study: Study, group: str | None = None) -> Figure:
         if len(lines) < stats["line"].nunique():
             note(ax, f"best {len(lines)} of {stats['line'].nunique()} lines drawn")
         # each panel has its own lines (the other keys' values), so its own legend beside it
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="small")
     return fig
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from dlrun.report.style import nice
-from dlrun.results.study import Study, mean_std
+from dlrun.results.study import Study, format_mean, mean_std
 
 FIRST = ["run", "setting", "status", "best_epoch", "epochs_run"]
 RESULTS = [
@@ -45,7 +46,14 @@ def runs_frame(study: Study) -> pd.DataFrame:
         if c not in lead and c not in config and c not in LAST and c != "_usable"
     ]
     tail = [c for c in LAST if c in table]
-    return ordered[lead + config + rest + tail].reset_index(drop=True)
+    frame = ordered[lead + config + rest + tail].reset_index(drop=True)
+    # booleans as YAML spells them (and as they are typed: trainer.shuffle=false)
+    return frame.apply(lambda column: column.map(yaml_bool) if column.dtype != float else column)
+
+
+def yaml_bool(value: object) -> object:
+    """True -> 'true', False -> 'false'; anything else as it is."""
+    return ("true" if value else "false") if isinstance(value, (bool, np.bool_)) else value
 
 
 def settings_frame(study: Study) -> pd.DataFrame:
@@ -60,18 +68,21 @@ def settings_frame(study: Study) -> pd.DataFrame:
             "n": int(stat["n"]),
             nice(study.metric): mean_std(stat["mean"], stat["std"]),
         }
-        for column in RESULTS:
+        for column in RESULTS:  # each mean rounded as its own seed spread allows
             if column != study.metric and column in runs and runs[column].notna().any():
-                row[nice(column)] = f"{runs[column].mean():.4g}"
+                row[nice(column)] = format_mean(runs[column].mean(), runs[column].std())
         row["best epoch (median)"] = (
             f"{runs['best_epoch'].median():g}" if runs["best_epoch"].notna().any() else ""
         )
         rows.append(row)
     others = study.table[~study.table.index.isin(usable.index)]
+    # no empty column: without a validation split no run has a best epoch
     for setting, runs in others.groupby("setting", sort=False):
         statuses = ", ".join(f"{n} {s}" for s, n in runs["status"].value_counts().items())
         rows.append({"setting": setting, "n": len(runs), nice(study.metric): statuses})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    empty = [c for c in frame.columns if frame[c].fillna("").astype(str).eq("").all()]
+    return frame.drop(columns=empty)
 
 
 def print_runs(study: Study, console: Console | None = None) -> None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlrun.errors import UsageError
 from dlrun.folders import runs
 
 DEFAULT_ROOT = Path("outputs")
+
+
+MAX_CONFIG_BYTES = 1_000_000  # a config.yaml larger than this is not one dlrun wrote
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Entry:
     best: str  # the best monitored value, e.g. "val_loss 1.234"
     epochs: str  # "best/run" for a run, the number of jobs for a sweep
     folder: Path
+    test: str = ""  # the final test score, e.g. "acc 0.652"
+    config: dict = field(default_factory=dict)  # the run's flat config (keys as users type them)
 
 
 def is_sweep(folder: Path) -> bool:
@@ -80,11 +85,53 @@ def run_entry(folder: Path) -> Entry:
         best=f"{monitor} {best:.4g}" if isinstance(best, (int, float)) else "",
         epochs=epochs,
         folder=folder,
+        test=test_score(summary),
+        config=flat_config(folder),
     )
 
 
+def test_score(summary: dict) -> str:
+    """The run's final test score, as `acc 0.652` (`rmse 0.31` for regression); '' if none."""
+    score = runs.score_name(str(summary.get("task", "classification")))
+    for name in (score, "loss"):
+        value = summary.get(f"test_{name}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"{name} {value:.4g}"
+    return ""
+
+
+def flat_config(folder: Path) -> dict:
+    """config.yaml as flat keys, read as plain values (untrusted: bounded, never resolved)."""
+    import yaml
+
+    path = folder / runs.CONFIG
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
+            return {}
+        config = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}
+    return runs.flatten(config) if isinstance(config, dict) else {}
+
+
+def differences(entries: list[Entry]) -> list[str]:
+    """Per entry, the settings that differ among these runs, as typed: `optimizer=adam, seed=1`."""
+    import pandas as pd
+
+    from dlrun.results.study import drop_implied, label, varying_keys
+
+    table = pd.DataFrame([e.config for e in entries])
+    if len(entries) < 2 or table.empty:
+        return [""] * len(entries)
+    keys = drop_implied(table, varying_keys(table, list(table.columns)))
+    if "seed" in table and table["seed"].astype(str).nunique() > 1:
+        keys.append("seed")
+    return [label({k: row[k] for k in keys if k in row}) for _, row in table.iterrows()]
+
+
 def sweep_entries(root: Path) -> list[Entry]:
-    from dlrun.folders.sweep_index import index_rows, ranked
+    from dlrun.folders.sweep_index import index_rows
+    from dlrun.folders.sweep_table import ranked
 
     entries = []
     for folder in find_sweeps(root):
@@ -97,8 +144,15 @@ def sweep_entries(root: Path) -> list[Entry]:
         best = (
             f"{metric.removeprefix('best_')} {float(value):.4g}" if value not in (None, "") else ""
         )
+        score = next(
+            (k for k in ("test_acc", "test_rmse", "test_loss") if any(k in r for r in rows)), None
+        )
+        top = best_first[0].get(score) if score and best_first else None
         entries.append(
             Entry(
+                test=f"{score.removeprefix('test_')} {float(top):.4g}"
+                if top not in (None, "")
+                else "",
                 started=_started(folder / runs.SWEEP_STATE / "sweep.json", folder),
                 name=folder.name.split("_", 1)[-1],
                 status=", ".join(f"{n} {status}" for status, n in counts.items()) or "no jobs",
@@ -146,29 +200,46 @@ def main(args: list[str]) -> int:
     if not entries:
         print(f"no {what} under {options.path}")
         return 0
-    print(f"{len(entries)} {what} under {options.path}, newest first")
-    header = ("when", "name", "status", "best", "jobs" if options.sweeps else "epochs", "folder")
-    rows = [
-        (
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(e.started)),
-            e.name,
-            e.status,
-            e.best,
-            e.epochs,
-            shown_path(e.folder),
-        )
-        for e in entries[: options.n]
-    ]
-    print("\n".join(aligned([header, *rows])))
+    print_entries(
+        entries[: options.n],
+        f"{len(entries)} {what} under {options.path}, newest first",
+        options.sweeps,
+    )
     if len(entries) > options.n:
         print(f"... and {len(entries) - options.n} older (-n {len(entries)} shows all)")
     return 0
 
 
-def aligned(rows: list[tuple[str, ...]]) -> list[str]:
-    """Plain columns; the folder last and never cut, so it can be copied whole at any width."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return ["  ".join([*(c.ljust(w) for c, w in zip(row, widths)), row[-1]]) for row in rows]
+def print_entries(entries: list[Entry], title: str, sweeps: bool) -> None:
+    """A rich table: what differs, status, test score, best value, epochs or jobs, folder.
+
+    The folder comes last and is never cut or folded, so it can be copied whole;
+    off a terminal (a log, a pipe) no column is squeezed to 80 characters.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    class Piped(Console):
+        def on_broken_pipe(self) -> None:  # `dlrun runs | head`: dlrun's main ends quietly (141)
+            raise BrokenPipeError
+
+    console = Piped(highlight=False)
+    if not console.is_terminal:
+        console = Piped(highlight=False, width=max(console.width, 1000))
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    columns = ["when", "name", *([] if sweeps else ["differs"]), "status", "test", "best"]
+    for column in columns:
+        fold = column in ("differs", "status")
+        table.add_column(column, overflow="fold" if fold else "ellipsis", no_wrap=not fold)
+    table.add_column("jobs" if sweeps else "epochs", justify="right", no_wrap=True)
+    table.add_column("folder", no_wrap=True, overflow="ignore")
+    differs = differences(entries)
+    for entry, differ in zip(entries, differs):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.started))
+        cells = [when, entry.name, *([] if sweeps else [differ or "-"]), entry.status]
+        cells += [entry.test or "-", entry.best or "-", entry.epochs, shown_path(entry.folder)]
+        table.add_row(*cells)
+    console.print(table)
 
 
 def _job_folders(sweep: Path) -> list[Path]:

@@ -51,6 +51,14 @@ class Study:
         return run_folder.higher_is_better(self.metric)
 
     @property
+    def validated(self) -> bool:
+        """Whether the runs logged a validation curve (none with data.val_fraction=0)."""
+        metrics = self.runs.metrics
+        if "val_loss" not in metrics:
+            return False
+        return bool(metrics.loc[metrics["run"].isin(self.usable.index), "val_loss"].notna().any())
+
+    @property
     def score(self) -> str:
         """The per-epoch curve column next to the loss: acc or rmse."""
         return run_folder.score_name(self.task)
@@ -149,14 +157,25 @@ def label(values: dict[str, object]) -> str:
 
 
 def decimals_of(std: float) -> int | None:
-    """Decimals that show `std` to two significant digits (None: no spread to round by)."""
+    """Decimals the spread supports (None: no spread to round by).
+
+    A std over a few seeds is itself uncertain (by about 1/sqrt(2(n-1)): 50% for
+    three seeds), so it earns one significant digit, or two when it starts with
+    100-354, where one digit would round it by up to 30% (the Particle Data
+    Group's rule): 0.023, 0.0006, 0.14, 0.5.
+    """
     if not np.isfinite(std) or std <= 0:
         return None
-    return max(0, 1 - int(np.floor(np.log10(std))))
+    exponent = int(np.floor(np.log10(std)))
+    leading = round(std / 10.0 ** (exponent - 2))  # the three leading digits, 100-1000
+    digits = 2 if leading < 355 or leading >= 950 else 1
+    if leading >= 950:  # 0.0097 rounds up to 0.010: two digits of the next decade
+        exponent += 1
+    return max(0, digits - 1 - exponent)
 
 
 def mean_std(mean: float, std: float) -> str:
-    """`0.414 ± 0.016`: the spread to two significant digits and the mean to the same decimal.
+    """`0.414 ± 0.016`: the spread to the digits it supports (decimals_of), the mean to the same decimal.
 
     The one rounding of a setting's metric, in the findings and the summary
     table alike; a setting with one seed shows its value alone (4 digits).
@@ -173,8 +192,11 @@ def format_mean(mean: float, std: float) -> str:
 
 
 def format_value(value: object) -> str:
+    """A config value as the user types it: null, true/false (YAML's spelling), 0.001."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "null"  # as the user typed it
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

@@ -8,6 +8,7 @@ either way. A single run ends with a table, a sweep job with one line.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.progress import (
     MofNCompleteColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.progress import Progress as RichProgress
 from rich.table import Table
@@ -28,28 +30,70 @@ from dlrun.run import runlog
 console = Console()  # writes to whatever sys.stdout is at the time: run.log's tee during a run
 
 
+def fixed(value: float) -> str:
+    """A number in a fixed width (7), so an epoch's line lines up with the one above."""
+    if value != value or abs(value) >= 1e4:  # nan, or too large for 4 decimals in 7 places
+        return f"{value:>7.3g}"
+    return f"{value:>7.4f}"
+
+
 def numbers(row: dict[str, Any]) -> str:
-    """`train loss 1.23 acc 0.512  val loss 1.3 acc 0.498`: an epoch's metrics.csv row, short."""
+    """`train loss  1.2300 acc  0.5120  val loss ...`: an epoch's metrics.csv row, fixed width."""
     return "  ".join(
         f"{split} "
-        + " ".join(f"{k[len(split) + 1 :]} {row[k]:.3g}" for k in row if k.startswith(split + "_"))
+        + " ".join(
+            f"{k[len(split) + 1 :]} {fixed(row[k])}" for k in row if k.startswith(split + "_")
+        )
         for split in ("train", "val")
     )
 
 
 def epoch_line(row: dict[str, Any], epochs: int, note: str = "") -> str:
-    """One plain line per epoch: `epoch 3/100  train loss ...  val ...  lr 0.001  2.1 s`."""
+    """One plain line per epoch, every field in a fixed width:
+    `epoch   3/100  train loss  1.2300 ...  lr 1.00e-03    2.1 s`, then `note`."""
+    width = len(str(epochs))
     line = (
-        f"epoch {row['epoch']}/{epochs}  {numbers(row)}  lr {row['lr']:.3g}  {row['time_s']:.1f} s"
+        f"epoch {row['epoch']:>{width}}/{epochs}  {numbers(row)}  lr {row['lr']:.2e}"
+        f"  {row['time_s']:>6.1f} s"
     )
     return line + (f"  {note}" if note else "")
+
+
+def clock(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h04m`: a time remaining, short and of nearly fixed width."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def outlook(
+    row: dict[str, Any], epochs: int, start: int, stopper: Any, monitor: str, eta: bool = True
+) -> str:
+    """What a user plans with: the best value so far, patience left, time remaining.
+
+    The time remaining is the epochs left times the mean epoch of this session
+    (early stopping may end the run sooner; a budget of steps counts as its epochs).
+    """
+    parts = []
+    best = getattr(stopper, "best_value", None)
+    if best is not None:
+        parts.append(f"best {monitor} {fixed(best).strip()} @{stopper.best_epoch}")
+    if getattr(stopper, "patience", None) is not None:
+        parts.append(f"patience {stopper.patience - stopper.bad_epochs}/{stopper.patience}")
+    done = row["epoch"] - start
+    if eta and 0 < done and row["epoch"] < epochs:
+        parts.append(f"eta {clock(row['time_s'] / row['epoch'] * (epochs - row['epoch']))}")
+    return "  ".join(parts)
 
 
 class Progress:
     """The epoch bar on a terminal, a flushed line per epoch elsewhere; silent when disabled."""
 
     def __init__(self, epochs: int, enabled: bool = True, start: int = 0):
-        self.epochs, self.enabled = epochs, enabled
+        self.epochs, self.enabled, self.start = epochs, enabled, start
         terminal = Console(file=runlog.terminal())
         self.live = enabled and terminal.is_terminal and not runlog.parallel_job()
         self.bar = None
@@ -60,12 +104,26 @@ class Progress:
                 MofNCompleteColumn(),
                 BarColumn(bar_width=12),
                 TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
                 TextColumn("{task.fields[info]}"),
                 console=terminal,
                 transient=runlog.job_number() is not None,  # a sweep keeps one line per job
             )
             self.task = self.bar.add_task("train", total=epochs, completed=start, info="")
         self._restore = lambda: None
+        self._epoch_start = self._shown = time.perf_counter()
+
+    def tick(self, step: int, steps: int) -> None:
+        """A step of the epoch ended: the bar moves within a long epoch (twice a second at
+        most, and only once the epoch has taken a few seconds); nothing off a terminal."""
+        if self.bar is None:
+            return
+        now = time.perf_counter()
+        if now - self._epoch_start > 2.0 and now - self._shown > 0.5:
+            self._shown = now
+            done = self.bar.tasks[0].completed
+            self.bar.update(self.task, completed=int(done) + step / steps)
 
     def __enter__(self) -> Progress:
         if self.bar is not None:
@@ -78,10 +136,16 @@ class Progress:
             self._restore()
             self.bar.__exit__(*exc)
 
-    def update(self, row: dict[str, Any], note: str = "") -> None:
-        line = epoch_line(row, self.epochs, note)
+    def update(
+        self, row: dict[str, Any], note: str = "", stopper: Any = None, monitor: str = ""
+    ) -> None:
+        """An epoch ended: its numbers, then the best so far, patience left and time remaining."""
+        ahead = outlook(row, self.epochs, self.start, stopper, monitor)
+        line = epoch_line(row, self.epochs, "  ".join(t for t in (note, ahead) if t))
+        self._epoch_start = time.perf_counter()
         if self.bar is not None:
-            info = numbers(row) + (f"  [red]{note}" if note else "")
+            ahead = outlook(row, self.epochs, self.start, stopper, monitor, eta=False)
+            info = numbers(row) + (f"  [red]{note}[/]" if note else "") + f"  {ahead}"
             self.bar.update(self.task, completed=row["epoch"], info=info)
             runlog.log_only(line)
         elif self.enabled:

@@ -153,6 +153,7 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 step_losses[i] = loss.detach()
                 if classification:
                     predictions[idx] = out.detach().argmax(1)
+                progress.tick(i + 1, n)  # the bar moves within a long epoch (no host sync)
             state.epoch, state.step = state.epoch + 1, state.step + n
             if parts.schedule is not None:
                 parts.schedule.step()  # the rate of the next epoch
@@ -192,7 +193,8 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
             if state.status == runs.COMPLETED and tcfg.target_loss is not None:
                 # the mean loss before this epoch's updates (exact for full batches)
                 state.steps_to_target = state.step - n
-            progress.update(row, note="diverged" if state.status == runs.DIVERGED else "")
+            note = "diverged" if state.status == runs.DIVERGED else ""
+            progress.update(row, note, parts.stopper, tcfg.early_stopping.monitor)
 
             # a resumable checkpoint now and then (the run's end saves one in any case)
             if state.status == runs.RUNNING and saver.due(state):

@@ -1,6 +1,7 @@
 """Sweeps: Hydra multiruns of `dlrun train -m`, and stacked replicas.
 
 job (one job of a multirun, the sweep callback that keeps sweep.csv),
+count (how many jobs a sweep runs: `job #4 (5 of 9)`, the time it has left),
 batched (hydra/launcher=batched: compatible jobs trained as one stacked model),
 replicas (grouping jobs into stacks, each replica's own run folder),
 replica_loop (the stack's epoch loop), stacked (the stacked model). The

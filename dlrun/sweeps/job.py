@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from dlrun.folders.sweep_index import (
 )
 from dlrun.placement import cpu_count, place_device, threads_per_job
 from dlrun.run import runlog
+from dlrun.sweeps.count import count_jobs, job_line
 from dlrun.toolbox.transfer import pretrain_source
 from dlrun.trackers.loggers import finish_sweep
 
@@ -256,16 +258,24 @@ class SweepIndex(Callback):
         params = OmegaConf.to_container(params) if params is not None else None
         record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
         _driver["folder"] = folder
+        trials = OmegaConf.select(config, "hydra.sweeper.n_trials")
+        _driver["count"] = count_jobs(list(config.hydra.overrides.task), params, trials)
+        _driver["started"], _driver["done"] = time.perf_counter(), 0
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _in_sweep(config):
             overrides = override_values(list(config.hydra.overrides.task))
             run_dir = Path(config.hydra.runtime.output_dir)
             record_job(Path(config.hydra.sweep.dir), config.hydra.job.num, overrides, run_dir)
+            if "started" in _driver:  # the driver runs the jobs (basic launcher): k of N, time left
+                done = _driver["done"]
+                print(job_line(config.hydra.job.num, _driver["count"], _driver["started"], done))
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if _in_sweep(config):
             write_index(Path(config.hydra.sweep.dir))
+            if "done" in _driver:
+                _driver["done"] += 1
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = _driver.get("folder", Path(config.hydra.sweep.dir))

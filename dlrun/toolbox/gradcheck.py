@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlrun.config.choices import check_types
+from dlrun.config.keys import check_types
 from dlrun.data.tensors import build_dataset
 from dlrun.errors import ConfigError, UsageError
 from dlrun.toolbox.initializers import initialize

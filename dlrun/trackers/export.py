@@ -71,7 +71,7 @@ def main(args: list[str]) -> int:
     folders = sorted({f.resolve() for p in options.paths for f in find_run_dirs(p)})
     if not folders:
         raise UsageError(f"{', '.join(map(str, options.paths))}: no run folders here")
-    done, sweeps = 0, set()
+    done, sweeps = 0, {}  # each sweep: when its last copied job ended (ms), for its parent run
     for folder in folders:
         try:
             config, summary, metrics, _ = read_run(folder)
@@ -80,14 +80,19 @@ def main(args: list[str]) -> int:
             continue
         if not module.prepare_export(folder, settings):
             continue
-        tracker = module.Tracker(folder, config, settings, 0)
+        # the run's own times: it began when its first file, config.yaml, was written
+        started = (folder / runs.CONFIG).stat().st_mtime
+        tracker = module.Tracker(folder, config, settings, 0, started=started)
         for row in metrics.to_dict("records") if metrics is not None else []:
             tracker.epoch(row)
         tracker.finish(summary)
         done += 1
-        if runs.sweep_of(folder) is not None:
-            sweeps.add(runs.sweep_of(folder))
-    for sweep in sorted(sweeps):
-        finish_sweep(sweep, failed=False)
+        sweep = runs.sweep_of(folder)
+        if sweep is not None:
+            ended = getattr(tracker, "ended_ms", None)
+            sweeps[sweep] = max(sweeps.get(sweep) or 0, ended or 0) or None
+    for sweep, ended in sorted(sweeps.items()):
+        if options.kind == "mlflow":  # a parent run in MLflow; TensorBoard has none to end
+            finish_sweep(sweep, failed=False, end_ms=ended)
     print(module.exported(done, options.paths, settings))
     return 0

@@ -27,6 +27,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from dlrun.folders import runs
+from dlrun.trackers.numbers import epoch_ms, shown
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would fill every job's log
 
@@ -35,6 +36,7 @@ PARENT = "mlflow.json"  # in <sweep>/.dlrun/: the parent run, for every job of t
 RUN_DIR_TAG = "dlrun.run_dir"  # the run folder, absolute: finds a run again (resume, export)
 PARAM_LIMIT = 500  # characters: MLflow 2's limit on a parameter's value
 BATCH = 100  # parameters per log_batch call (MLflow's limit)
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the runs table first
 STATUS = {  # dlrun status -> MLflow run status
     runs.COMPLETED: "FINISHED",
     runs.EARLY_STOPPED: "FINISHED",
@@ -56,7 +58,9 @@ def client_and_experiment(settings: Any) -> tuple[MlflowClient, str]:
     if experiment is not None:
         return client, experiment.experiment_id
     try:
-        return client, client.create_experiment(name)
+        # MLflow 3's UI opens an experiment of no stated kind on its GenAI overview;
+        # these are model-training runs, so it opens on the runs table
+        return client, client.create_experiment(name, tags={KIND_TAG: KIND})
     except Exception:  # another job created it a moment ago
         return client, client.get_experiment_by_name(name).experiment_id
 
@@ -85,9 +89,11 @@ def store_lock(run_dir: Path, settings: Any) -> FileLock:
     return FileLock(str(Path(tempfile.gettempdir()) / f"dlrun-mlflow-{digest}.lock"))
 
 
-def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str:
+def parent_run(
+    client: MlflowClient, experiment_id: str, sweep_dir: Path, started: float | None = None
+) -> str:
     """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest
-    (called under the sweep's store_lock)."""
+    (called under the sweep's store_lock). `started`: a copied sweep's start (s since 1970)."""
     state = sweep_dir / runs.SWEEP_STATE
     saved = _read(state / PARENT)
     if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
@@ -95,7 +101,8 @@ def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str
     ):
         return saved["run_id"]
     tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
-    run = client.create_run(experiment_id, run_name=sweep_dir.name, tags=tags)
+    start_ms = None if started is None else int(started * 1000)
+    run = client.create_run(experiment_id, start_time=start_ms, run_name=sweep_dir.name, tags=tags)
     record = {
         "run_id": run.info.run_id,
         "experiment_id": experiment_id,
@@ -105,12 +112,20 @@ def parent_run(client: MlflowClient, experiment_id: str, sweep_dir: Path) -> str
     return run.info.run_id
 
 
-def finish_parent(sweep_dir: Path, failed: bool) -> None:
+def finish_parent(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
     """Mark the sweep's parent run finished (or failed) once no job runs any more."""
     saved = _read(sweep_dir / runs.SWEEP_STATE / PARENT)
     if saved:
         client = MlflowClient(tracking_uri=saved["tracking_uri"])
-        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED")
+        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED", end_ms)
+
+
+def sweep_started(sweep_dir: Path, fallback: float) -> float:
+    """When a sweep began: its `.dlrun/sweep.json`, written as it starts; else `fallback`."""
+    try:
+        return (sweep_dir / runs.SWEEP_STATE / "sweep.json").stat().st_mtime
+    except OSError:
+        return fallback
 
 
 def _text(value: Any) -> str:
@@ -127,18 +142,31 @@ def _read(path: Path) -> dict[str, Any]:
 class Tracker:
     name = "mlflow"
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], settings: Any, start_epoch: int):
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        settings: Any,
+        start_epoch: int,
+        started: float | None = None,
+    ):
+        """`started`: when the run began (s since 1970) for a run copied later; None: now."""
         self.run_dir = Path(run_dir).resolve()
+        self.started = started
         sweep = runs.sweep_of(self.run_dir)
         with store_lock(self.run_dir, settings):
             self.client, experiment_id = client_and_experiment(settings)
-            parent = parent_run(self.client, experiment_id, sweep) if sweep else None
+            began = None if started is None or not sweep else sweep_started(sweep, started)
+            parent = parent_run(self.client, experiment_id, sweep, began) if sweep else None
         self.run_id = find_run(self.client, experiment_id, self.run_dir) if start_epoch else None
         if self.run_id is None:  # a new run (a resumed one continues its own)
             tags = {RUN_DIR_TAG: str(self.run_dir)}
             if parent is not None:
                 tags["mlflow.parentRunId"] = parent
-            run = self.client.create_run(experiment_id, run_name=self.run_dir.name, tags=tags)
+            start_ms = None if started is None else int(started * 1000)
+            run = self.client.create_run(
+                experiment_id, start_time=start_ms, run_name=self.run_dir.name, tags=tags
+            )
             self.run_id = run.info.run_id
             params = [Param(k, _text(v)[:PARAM_LIMIT]) for k, v in config.items()]
             for i in range(0, len(params), BATCH):
@@ -150,15 +178,17 @@ class Tracker:
         return {"mlflow": {"run_id": self.run_id, "tracking_uri": self.tracking_uri}}
 
     def epoch(self, row: dict[str, Any]) -> None:
-        step, at = int(row["epoch"]), now_ms()
-        metrics = [Metric(k, float(v), at, step) for k, v in row.items() if k not in SKIPPED]
+        step, at = int(row["epoch"]), epoch_ms(self.started, row.get("time_s", 0.0), now_ms())
+        metrics = [Metric(k, shown(v), at, step) for k, v in row.items() if k not in SKIPPED]
         self.curves |= {m.key for m in metrics}
         self.client.log_batch(self.run_id, metrics=metrics)
 
     def finish(self, summary: dict[str, Any]) -> None:
-        step, at = int(summary.get("epochs_run") or 0), now_ms()
+        step = int(summary.get("epochs_run") or 0)
+        seconds = summary.get("total_s") or summary.get("wall_s") or 0.0
+        at = epoch_ms(self.started, float(seconds), now_ms())  # a copied run ends when it ended
         metrics = [
-            Metric(f"final_{key}" if key in self.curves else key, value, at, step)
+            Metric(f"final_{key}" if key in self.curves else key, shown(value), at, step)
             for key, value in runs.summary_numbers(summary).items()
         ]
         tags = [RunTag("dlrun.status", str(summary.get("status")))]
@@ -171,7 +201,8 @@ class Tracker:
                 self.run_id, str(self.run_dir / runs.CHECKPOINTS), runs.CHECKPOINTS
             )
         status = STATUS.get(summary.get("status"), "FINISHED")
-        self.client.set_terminated(self.run_id, status)
+        self.client.set_terminated(self.run_id, status, end_time=at)
+        self.ended_ms = at
 
 
 def prepare_export(run_dir: Path, settings: Any) -> bool:
@@ -184,8 +215,16 @@ def prepare_export(run_dir: Path, settings: Any) -> bool:
 
 
 def exported(count: int, paths: list[Path], settings: Any) -> str:
-    uri = MlflowClient(tracking_uri=settings.tracking_uri or None).tracking_uri
+    client, experiment_id = client_and_experiment(settings)
+    uri = client.tracking_uri
     return (
         f"dlrun: {count} runs copied to MLflow ({uri}, experiment {settings.experiment}); "
-        f"view them with: mlflow ui --backend-store-uri {uri}"
+        f"view them with: mlflow ui --backend-store-uri {uri}, then open "
+        f"{runs_page(experiment_id)}"
     )
+
+
+def runs_page(experiment_id: str, server: str = "http://127.0.0.1:5000") -> str:
+    """The experiment's runs table in MLflow's UI (MLflow 3 opens an experiment on its
+    GenAI pages unless the address asks for model training)."""
+    return f"{server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"

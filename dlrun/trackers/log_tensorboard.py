@@ -19,6 +19,7 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from dlrun.folders import runs
+from dlrun.trackers.numbers import shown
 
 SKIPPED = {"epoch", "step"}  # the x axis, and a count that is not a curve
 EVENTS = "events.out.tfevents.*"
@@ -54,7 +55,16 @@ def hparam_value(value: Any) -> int | float | str | bool:
 class Tracker:
     name = "tensorboard"
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], settings: Any, start_epoch: int):
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        settings: Any,
+        start_epoch: int,
+        started: float | None = None,
+    ):
+        """`started`: when the run began (s since 1970) for a run copied later; None: now."""
+        self.started = started
         # purge_step: a resumed run drops the events it logged after its checkpoint
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=start_epoch + 1)
         keys = hparam_keys(Path(run_dir), config)
@@ -68,9 +78,10 @@ class Tracker:
 
     def epoch(self, row: dict[str, Any]) -> None:
         self.epoch_now = int(row["epoch"])
+        when = None if self.started is None else self.started + float(row.get("time_s", 0.0))
         for column, value in row.items():
             if column not in SKIPPED:
-                self.writer.add_scalar(tag(column), float(value), self.epoch_now)
+                self.writer.add_scalar(tag(column), shown(value), self.epoch_now, walltime=when)
         self.writer.flush()  # visible in TensorBoard while the run goes on
 
     def finish(self, summary: dict[str, Any]) -> None:

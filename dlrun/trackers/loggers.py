@@ -100,9 +100,10 @@ class Sinks:
             warn(tracker.name, e)
 
 
-def finish_sweep(sweep_dir: Path, failed: bool) -> None:
-    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.log_mlflow.PARENT)."""
+def finish_sweep(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
+    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.log_mlflow.PARENT);
+    `end_ms`: when its last job ended, for a sweep copied later (None: now)."""
     if (Path(sweep_dir) / runs.SWEEP_STATE / "mlflow.json").is_file():
         from dlrun.trackers.log_mlflow import finish_parent
 
-        finish_parent(Path(sweep_dir), failed)
+        finish_parent(Path(sweep_dir), failed, end_ms)

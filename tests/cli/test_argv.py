@@ -33,10 +33,12 @@ def test_split_argv_keeps_each_flag_with_its_value():
 
 
 def test_job_folders_are_named_by_what_each_job_varies():
-    args = train_argv(["-m", "optimizer=sgd,adam", "device=cpu", "+foo=1", "hydra/launcher=joblib"])
+    args = train_argv(
+        ["-m", "optimizer=sgd,adam", "device=cpu", "+model.hidden=1", "hydra/launcher=joblib"]
+    )
     assert args[-1].startswith(f"{EXCLUDE_KEYS}=[")
     excluded = set(re.findall(r"'([^']+)'", args[-1]))
-    assert {"device", "foo", "name"} <= excluded and "optimizer" not in excluded
+    assert {"device", "model.hidden", "name"} <= excluded and "optimizer" not in excluded
     assert train_argv(["device=cpu"]) == ["device=cpu"]  # single runs are left alone
 
 
@@ -68,3 +70,25 @@ def test_a_resume_request_holds_config_paths_and_parsed_values():
     for bad in (["-m", "resume=/r"], ["resume=/r", "seed=1,2"], ["resume=/r", "~trainer.threads"]):
         with pytest.raises(UsageError, match="continues one run"):
             resume_request(bad)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["experiment=init_symmetry"], "init=zeros,constant,xavier,he seed=0,1): add -m"),
+        (["experiment=init_symmetry", "quick=true"], "fix init= to train one of its jobs"),
+        (["experiment=init_symmetry", "init=he"], "(seed=0,1): add -m to run it"),
+        (["experiment=double_descent", "quick=true"], "(model.width=4,16,64): add -m"),
+        (["experiment=augmentation"], "fix data/augment= and seed= to train"),
+    ],
+)
+def test_an_experiment_without_m_says_add_m(argv, message):
+    with pytest.raises(UsageError, match="is a sweep") as error:
+        train_argv(argv)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_an_experiment_runs_with_m_or_as_one_job_of_it():
+    assert "experiment=init_symmetry" in train_argv(["-m", "experiment=init_symmetry"])
+    assert train_argv(["experiment=init_symmetry", "init=he", "seed=1"])[-1] == "seed=1"
+    assert train_argv(["experiment=init_symmetry", "--cfg", "job"])  # printing runs nothing

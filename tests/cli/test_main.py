@@ -52,10 +52,22 @@ def test_help_is_fast_and_does_not_import_torch():
     assert "dlrun <command>" in out.stdout
 
 
-def test_unknown_command_prints_usage_and_exits_2(tmp_path):
+def test_unknown_command_is_one_line_with_the_command_meant(tmp_path):
     out = dlrun("trian", cwd=tmp_path)
-    assert out.returncode == 2
-    assert "usage: dlrun" in out.stderr and "unknown command 'trian'" in out.stderr
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("dlrun: error: unknown command 'trian'; did you mean train? (")
+    assert len(out.stderr.splitlines()) == 1  # no usage dump: dlrun --help has it
+
+
+def test_a_target_that_cannot_be_imported_is_one_line_and_no_hydra_log(tmp_path):
+    target = ["model=custom", "model._target_=nopkg_zz.nets.MyNet"]
+    out = dlrun("train", *QUICK[:-1], *target, cwd=tmp_path)  # QUICK[-1] is model.width
+    assert out.returncode == 2 and out.stdout == "", out.stdout
+    assert out.stderr.splitlines() == [
+        "dlrun: error: model._target_=nopkg_zz.nets.MyNet: cannot import it: no module named "
+        "'nopkg_zz' (install it, or run dlrun from the folder that holds nopkg_zz/, or add that "
+        "folder to PYTHONPATH)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -110,6 +122,10 @@ def test_multirun_leaves_one_folder_per_job(tmp_path):
     assert {"optimizer=sgd", "optimizer=adam"} <= {
         part for f in folders for part in f.name.split(",")
     } | {f.name.split("_", 1)[1].split(",")[0] for f in folders}
+    # Hydra's own lines in dlrun's voice: no timestamp, no [HYDRA] tag
+    assert "dlrun: Launching 2 jobs locally" in out.stdout and "[HYDRA]" not in out.stdout
+    assert "dlrun: job #0 (1 of 2)\n" in out.stdout  # no time left known before a job ends
+    assert "dlrun: job #1 (2 of 2), about " in out.stdout and " left in the sweep" in out.stdout
 
 
 def test_cfg_job_prints_the_composed_config(tmp_path):
@@ -177,6 +193,25 @@ def test_dlrun_list_shows_every_choice(capsys, monkeypatch):
             assert description and "\n" not in description
 
 
+def test_dlrun_list_shows_every_launcher_and_sweeper_hydra_offers(capsys, monkeypatch):
+    from dlrun.cli.catalog import LAUNCHERS, SWEEPERS
+    from dlrun.cli.main import main
+    from dlrun.config.compose import compose
+
+    offered = {}
+    for group in ("hydra/launcher", "hydra/sweeper"):  # Hydra's own list, from its error
+        with pytest.raises(Exception) as e:
+            compose([f"{group}=none_such"])
+        offered[group] = set(e.value.options)
+    assert set(LAUNCHERS) == offered["hydra/launcher"]
+    assert set(SWEEPERS) == offered["hydra/sweeper"]
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["list", "launchers"]) == 0
+    out = capsys.readouterr().out
+    for choice, description in [*LAUNCHERS.items(), *SWEEPERS.items()]:
+        assert choice in out and description in out
+
+
 @pytest.mark.parametrize(
     "override, names",
     [
@@ -238,7 +273,8 @@ def test_train_to_a_file_prints_one_line_per_epoch_as_it_goes(tmp_path):
         rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     assert len(epochs) >= 3
     for line, row in zip(epochs, rows):  # one line per metrics.csv row, with its numbers
-        assert line == epoch_line(row | {"epoch": int(row["epoch"])}, 100000)
+        assert line.startswith(epoch_line(row | {"epoch": int(row["epoch"])}, 100000))
+        assert " eta " in line  # the time remaining, in a log too
     kept = (folder / "run.log").read_text().splitlines()
     assert [line for line in kept if line.startswith("epoch ")][:3] == epochs[:3]
     assert json.loads((folder / "summary.json").read_text())["status"] == "interrupted"
@@ -261,6 +297,30 @@ def test_completion_offers_subcommands_then_hydra_keys_then_paths(tmp_path):
     assert "optimizer=adam" in complete("dlrun train optimizer=")
     assert complete("dlrun report ") == []  # empty: the shell completes paths itself
     assert complete("dlrun export ") == ["tensorboard", "mlflow"]
+    assert "init_symmetry" in complete("dlrun check ") and complete("dlrun check init") == [
+        "init_symmetry"
+    ]
+    assert complete("dlrun check init_symmetry q") == ["quick=true"]
+    assert complete("dlrun train experiment=init_s") == ["experiment=init_symmetry"]
+    run = tmp_path / "outputs" / "runs" / "2026-12-01" / "12-00-00_mlp"
+    run.mkdir(parents=True)
+    assert complete("dlrun train resume=outputs/") == ["resume=outputs/runs/"]
+    assert complete("dlrun train resume=outputs/runs/2026-12-01/") == [
+        f"resume={run.relative_to(tmp_path)}/"
+    ]
+
+
+def test_completion_answers_from_the_key_list_without_composing():
+    # Hydra's completion composes the config in the new process a TAB starts (seconds);
+    # dlrun's reads the schema's keys: no Hydra imported, so no composition
+    code = (
+        "import os, sys; os.environ['COMP_LINE'] = 'dlrun train trainer.ep'; "
+        "from dlrun.cli.main import main; main(['-sc', 'query=bash']); "
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'hydra'], 'hydra imported'"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["trainer.epochs="]
 
 
 def test_train_help_describes_each_key_from_the_schema(capsys, monkeypatch):
@@ -291,3 +351,51 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert proc.stderr == "exit 141", proc.stderr
+
+
+def help_examples(text: str) -> list[list[str]]:
+    """The example command lines of a help text: `dlrun ...` up to two spaces (a comment)."""
+    import re
+
+    lines = (line.strip() for line in text.splitlines())
+    return [re.split(r"\s{2,}", line)[0].split()[1:] for line in lines if line.startswith("dlrun ")]
+
+
+def test_every_help_example_works_as_printed(capsys, monkeypatch, tmp_path):
+    """`dlrun --help`'s and `dlrun train --help`'s examples: composed, checked or run."""
+    from omegaconf import OmegaConf
+
+    from dlrun.claims.check import validate
+    from dlrun.cli.argv import check_fixed, train_argv
+    from dlrun.cli.main import USAGE, main
+    from dlrun.config.compose import compose, parse_overrides
+    from dlrun.paths import conf_dir
+
+    from synthetic_runs import write_classification_run
+
+    footer = OmegaConf.load(conf_dir() / "train.yaml").hydra.help.footer
+    assert main(["train", "--help"]) == 0
+    assert footer.strip() in capsys.readouterr().out  # the footer checked here is the one shown
+    examples = help_examples(USAGE) + help_examples(footer)
+    assert len(examples) >= 8
+    monkeypatch.chdir(tmp_path)
+    write_classification_run(tmp_path / "outputs" / "runs" / "a", epochs=3)
+    for command, *args in examples:
+        if command == "train" and "--help" in args:
+            assert main([command, *args]) == 0
+        elif command == "train":
+            argv = train_argv(args)  # refuses what Hydra would run in a way nobody meant
+            if "-m" in args:
+                check_fixed(args)
+            compose(
+                [
+                    o.input_line
+                    for o in parse_overrides(argv[argv.count("-m") :])
+                    if not o.is_sweep_override() and not o.is_hydra_override()
+                ]
+            )
+        elif command == "check":
+            assert validate(args[0], args[1:])
+        else:  # dlrun report: the newest run under outputs/
+            assert main([command, *args]) == 0, (command, args)
+    assert (tmp_path / "outputs" / "runs" / "a" / "report" / "index.html").is_file()

@@ -69,7 +69,8 @@ def test_measures_are_named_as_docs_claims_md_lists_them():
 def test_check_rejects_bad_input_in_one_line_before_running(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cases = [
-        (["nope"], "unknown experiment 'nope'; choose from: augmentation,"),
+        (["nope"], "unknown experiment 'nope' (choose from: augmentation,"),
+        (["init_symetry"], "unknown experiment 'init_symetry'; did you mean init_symmetry?"),
         (
             ["init_symmetry", "claims.zeros_stay_at_chance.metric=tset_acc"],
             "claims.zeros_stay_at_chance: metric=",
@@ -80,7 +81,8 @@ def test_check_rejects_bad_input_in_one_line_before_running(capsys, tmp_path, mo
         ),
         (
             ["init_symmetry", "claims.zeros_stay_at_chance.nera=0.1"],
-            "claims.zeros_stay_at_chance.nera: Key 'nera' not in 'ClaimConfig'",
+            "claims.zeros_stay_at_chance.nera: a claim has no such field; "
+            "did you mean claims.zeros_stay_at_chance.near?",
         ),
         (["--all", "--fast"], "unknown option --fast"),
         ([], None),

@@ -32,7 +32,8 @@ def test_unknown_choices_and_bad_types_are_described_in_one_line():
     with pytest.raises(Exception) as e:
         compose(["optimizer=adamm"])
     message = describe_hydra_error(e.value)
-    assert message.startswith("unknown optimizer 'adamm'; choose from:") and "adamw" in message
+    assert message.startswith("unknown optimizer 'adamm'; did you mean adam? (choose from:")
+    assert "adamw" in message
     with pytest.raises(Exception) as e:
         compose(["trainer.epochs=abc"])
     assert describe_hydra_error(e.value).startswith("trainer.epochs: Value 'abc'")
@@ -59,3 +60,37 @@ def test_hydra_composes_once_and_still_reads_hydra_mode_from_the_command_line():
     assert Hydra.get_mode(None, "train", ["seed=1"]) is None  # -m or not decides
     assert Hydra.get_mode(None, "train", ["hydra.mode=MULTIRUN"]) == RunMode.MULTIRUN
     assert Hydra.get_mode(None, "train", ["hydra.mode=RUN", "seed=1"]) == RunMode.RUN
+
+
+@pytest.mark.parametrize(
+    ("target", "line"),
+    [
+        ("nopkg_zz.nets.MyNet", "no module named 'nopkg_zz' (install it, or run dlrun from the"),
+        ("torch.nn.Linearr", "torch.nn has no 'Linearr'; did you mean torch.nn.Linear?"),
+        ("torch.nn..Linear", "not a dotted path like mypkg.nets.MyNet"),
+        ("usermods_zz.needs.Net", "importing usermods_zz.needs needs 'absent_zz', not installed"),
+        ("usermods_zz.broken.Net", "importing usermods_zz.broken raised ZeroDivisionError"),
+        (
+            "usermods_zz.nets.Nett",
+            "usermods_zz.nets has no 'Nett'; did you mean usermods_zz.nets.Net?",
+        ),
+    ],
+)
+def test_a_target_that_cannot_be_imported_is_one_line_with_its_cause(
+    tmp_path, monkeypatch, target, line
+):
+    from dlrun.config.compose import locate
+    from dlrun.errors import ConfigError
+
+    package = tmp_path / "usermods_zz"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "needs.py").write_text("import absent_zz\n")
+    (package / "broken.py").write_text("1 / 0\n")
+    (package / "nets.py").write_text("class Net:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ConfigError) as e:
+        locate(target)
+    assert str(e.value) == f"_target_={target}: cannot import it: " + str(e.value).split(": ", 2)[2]
+    assert line in str(e.value) and "\n" not in str(e.value)
+    assert locate("usermods_zz.nets.Net").__name__ == "Net"

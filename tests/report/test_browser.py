@@ -84,3 +84,42 @@ def test_every_figure_of_the_page_loads_in_a_browser(tmp_path):
         "--window-size=1280,5200", f"--screenshot={shot}", page.as_uri(), profile=tmp_path / "p2"
     )
     assert shot.is_file() and shot.stat().st_size > 50_000  # a rendered page, not a blank one
+
+
+MARKS_CHECK = """<script>
+window.addEventListener("load", () => {
+  const marks = [...document.querySelectorAll("svg.mark")].map(svg => {
+    const box = svg.getBoundingClientRect();
+    return {verdict: svg.getAttribute("aria-label"), width: box.width, height: box.height,
+            line: parseFloat(getComputedStyle(svg.closest("li, p, td")).fontSize)};
+  });
+  const out = document.createElement("pre");
+  out.id = "dlrun-marks";
+  out.textContent = JSON.stringify(marks);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_every_claim_mark_is_drawn_at_the_size_of_its_text(tmp_path):
+    # the marks are inline SVG: drawn alike with or without a colour-emoji font
+    from dlrun.claims.decide import MARKS, Result
+    from dlrun.claims.render import claims_html
+
+    claim = {"says": "x", "source": "s", "metric": "test_acc", "of": {"init": "zeros"}}
+    results = [
+        Result(f"c{i}", claim | {"near": 0.1, "tol": 0.05}, v, "m") for i, v in enumerate(MARKS)
+    ]
+    page = tmp_path / "marks.html"
+    page.write_text(f"<!doctype html><html><body>{claims_html(results)}{MARKS_CHECK}</body></html>")
+    out = chromium(
+        "--virtual-time-budget=5000", "--dump-dom", page.as_uri(), profile=tmp_path / "p"
+    )
+    found = re.search(r'<pre id="dlrun-marks">(.*?)</pre>', out.stdout, re.S)
+    assert found, out.stderr[-2000:]
+    marks = json.loads(found.group(1).replace("&quot;", '"'))
+    assert {m["verdict"] for m in marks} == set(MARKS) and len(marks) == 2 * len(MARKS)
+    for mark in marks:  # 1em square: as tall as the text beside it
+        assert mark["width"] == mark["height"] == pytest.approx(mark["line"], abs=0.5), mark

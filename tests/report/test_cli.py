@@ -216,3 +216,14 @@ def test_report_on_real_runs(make_cfg, tmp_path, capsys):
         and set(frame["model.width"]) == {4, 16}
         and frame["test_loss"].notna().all()
     )
+
+
+def test_the_report_path_is_printed_whole_off_a_terminal(tmp_path, capsys, monkeypatch):
+    from dlrun.report.cli import main
+
+    monkeypatch.delenv("COLUMNS", raising=False)  # a log file: rich's 80 columns
+    sweep = tmp_path / ("a-long-sweep-folder-name-" * 4)
+    write_classification_run(sweep / "0_seed=0", epochs=3)
+    assert main([str(sweep)]) == 0
+    (last,) = [line for line in capsys.readouterr().out.splitlines() if "report in" in line]
+    assert f"dlrun: report in {sweep / 'report' / 'index.html'} (" in last and len(last) > 80

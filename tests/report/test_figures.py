@@ -97,3 +97,64 @@ def test_the_optimizer_figure_is_not_the_training_loss_panel_again(tmp_path):
         assert list(line.get_ydata()) == list(curve.get_ydata())  # the same losses...
         assert list(line.get_xdata()) != list(curve.get_xdata())  # ...against time, not epoch
     assert ax.get_xlabel() == "seconds of training (median over seeds)"
+
+
+def no_validation_runs(folder, epochs=6):
+    """Runs of the MNIST-1D paper's protocol (data.val_fraction=0): no validation numbers."""
+    import numpy as np
+
+    from synthetic_runs import classification_metrics, layer_rows, summary_from, write_run
+
+    for i, model in enumerate(("logistic", "resmlp")):
+        metrics = classification_metrics(epochs, train_end=0.3 + 0.3 * i)
+        metrics[["val_loss", "val_acc"]] = np.nan
+        summary = summary_from(metrics, "completed") | {"best_epoch": None, "best_val_loss": None}
+        summary |= {"test_acc": 0.3 + 0.3 * i, "val_loss": None, "val_acc": None}
+        write_run(folder / f"{i}", {"model.name": model}, metrics, summary, layer_rows(epochs))
+    return make_study(load_runs([folder]))
+
+
+def test_without_a_validation_split_nothing_empty_is_drawn(tmp_path):
+    from dlrun.report.figures import plan
+    from dlrun.report.tables import settings_frame
+
+    study = no_validation_runs(tmp_path)
+    assert not study.validated
+    planned = {p.name: p for p in plan(study)}
+    assert planned["gap"].draw is None and "no validation split" in planned["gap"].caption
+    assert "\n" not in planned["gap"].caption
+    fig = planned["curves"].draw()
+    assert [ax.get_title() for ax in fig.axes] == ["Loss: training", "Accuracy: training"]
+    for ax in fig.axes:  # every panel has its lines, drawn solid: nothing to tell them from
+        lines = lines_with(ax, "train_")
+        assert len(lines) == 2 and {line.get_linestyle() for line in lines} == {"-"}
+        assert not lines_with(ax, "best_epoch")
+    assert "no validation split" in planned["curves"].caption
+    assert "best epoch (median)" not in settings_frame(study)  # an empty column is left out
+
+
+def test_the_page_says_which_figure_was_left_out_and_why(tmp_path):
+    from dlrun.report.cli import main
+
+    no_validation_runs(tmp_path / "sweep")
+    assert main([str(tmp_path / "sweep")]) == 0
+    out = tmp_path / "sweep" / "report"
+    page = (out / "index.html").read_text()
+    assert '<figure id="gap">' not in page and not (out / "gap.png").exists()
+    assert "No generalisation-gap figure: these runs have no validation split" in page
+    assert '<figure id="curves">' in page
+
+
+def test_every_figure_is_drawn_under_the_one_style_file():
+    # a figure sets no font size of its own: the style file's sizes hold for all
+    import re
+    from pathlib import Path
+
+    import dlrun.report as report
+    from dlrun.report.style import STYLE
+
+    assert STYLE.is_file() and "font.size" in STYLE.read_text()
+    for path in Path(report.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"fontsize=\d", text), path.name
+        assert not re.search(r"rcParams\[|rc_context\(", text), path.name

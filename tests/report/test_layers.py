@@ -67,3 +67,56 @@ def test_gradient_heatmaps_share_one_colour_scale(tmp_path):
     assert norms.pop() == (min(g.min() for g in grads), max(g.max() for g in grads))
     colorbars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert len(colorbars) == 1
+
+
+def init_runs(folder, stds: dict[str, list[float]], accs: dict[str, float]):
+    for i, init in enumerate(stds):
+        metrics = classification_metrics(4)
+        summary = summary_from(metrics, "completed") | {"test_acc": accs[init]}
+        write_run(
+            folder / f"{i}",
+            {"init.name": init},
+            metrics,
+            summary,
+            layer_rows(4, act_std=stds[init]),
+        )
+    return make_study(load_runs([folder]))
+
+
+def test_the_settings_a_claim_names_always_get_a_heatmap(tmp_path):
+    from dlrun.report.figures import named_settings
+    from dlrun.report.layers import heatmap_settings
+
+    accs = {"zeros": 0.1, "constant": 0.2, "xavier": 0.5, "he": 0.6, "lecun": 0.55}
+    study = init_runs(tmp_path, {init: [0.5, 0.5, 0.5] for init in accs}, accs)
+    best, total = heatmap_settings(study)
+    assert total == 5 and "init=zeros" not in best  # the worst setting: not among the best 3
+    claim = {"says": "x", "metric": "test_acc", "of": {"init": "zeros"}, "near": 0.1}
+
+    class Claimed:  # what claims.decide.evaluate returns, as far as the figure reads it
+        def __init__(self, claim):
+            self.claim = claim
+
+    named = named_settings([Claimed(claim)], study)
+    assert named == ["init=zeros"]
+    chosen, _ = heatmap_settings(study, named)
+    assert "init=zeros" in chosen and len(chosen) == 3
+    fig = plot_layers(study, named)
+    assert any("init=zeros" in ax.get_title() for ax in fig.axes)
+
+
+def test_activation_stds_spanning_decades_get_a_log_axis_with_zeros_on_its_floor(tmp_path):
+    stds = {"zeros": [0.0, 0.0, 0.0], "normal": [1e-3, 1e-8, 1e-13], "he": [0.8, 0.8, 0.8]}
+    study = init_runs(tmp_path, stds, {"zeros": 0.1, "normal": 0.1, "he": 0.6})
+    fig = plot_layers(study)
+    act_ax = next(ax for ax in fig.axes if ax.get_title().startswith("Activation std"))
+    assert act_ax.get_yscale() == "log"
+    lines = {line.get_gid(): line for line in lines_with(act_ax, "act_std:")}
+    np.testing.assert_allclose(lines["act_std:init=zeros"].get_ydata(), [1e-14] * 3)  # the floor
+    np.testing.assert_allclose(lines["act_std:init=normal"].get_ydata(), stds["normal"])
+    assert "init=zeros (n=1), 0 drawn at the axis floor" in legend_texts(fig)
+    close = init_runs(
+        tmp_path / "close", {"a": [0.5, 0.4, 0.3], "b": [0.8, 0.8, 0.8]}, {"a": 0.1, "b": 0.2}
+    )
+    act_ax = next(ax for ax in plot_layers(close).axes if ax.get_title().startswith("Activation"))
+    assert act_ax.get_yscale() == "linear"  # within 30x: a linear axis reads best

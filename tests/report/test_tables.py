@@ -48,3 +48,21 @@ def test_runs_csv_has_one_row_per_run_with_flat_config(optimizer_sweep):
     } <= set(frame.columns)
     assert frame["test_acc"].is_monotonic_decreasing  # best first
     assert set(frame.loc[frame["optimizer.name"] == "sgd", "optimizer.lr"]) == {0.05}
+    # booleans as YAML spells them, in runs.csv and the page (pandas reads them back as bools)
+    text = (optimizer_sweep / "report" / "runs.csv").read_text()
+    assert ",false," in text and ",False," not in text and ",True," not in text
+    assert frame["trainer.shuffle"].dtype == bool
+    page = (optimizer_sweep / "report" / "index.html").read_text()
+    assert ">False<" not in page and ">True<" not in page
+
+
+def test_the_summary_rounds_every_mean_to_its_seed_spread(optimizer_sweep):
+    from dlrun.report.tables import settings_frame
+    from dlrun.results.load import load_runs
+    from dlrun.results.study import format_mean, make_study
+
+    study = make_study(load_runs([optimizer_sweep]))
+    frame = settings_frame(study).set_index("setting")
+    runs = study.usable[study.usable["setting"] == "optimizer=adam"]
+    loss = runs["train_loss"]
+    assert frame.loc["optimizer=adam", "training loss"] == format_mean(loss.mean(), loss.std())

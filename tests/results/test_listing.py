@@ -54,31 +54,55 @@ def test_runs_lists_single_runs_newest_first(outputs, capsys):
         "outputs/runs/d/11-00-00_new",
         "outputs/runs/d/10-00-00_old",
     ]
-    name, status, best = rows[0][2], rows[0][3], " ".join(rows[0][4:6])
     summary = runs.read_summary(outputs["new"])
-    assert (name, status) == ("new", "completed")
-    assert best == f"val_loss {summary['best_val_loss']:.4g}"
-    assert rows[0][6] == f"{summary['best_epoch']}/{summary['epochs_run']}"
+    assert rows[0][2:] == [
+        "new",
+        "-",  # nothing differs between the two but their names
+        "completed",
+        "acc",
+        f"{summary['test_acc']:.4g}",
+        "val_loss",
+        f"{summary['best_val_loss']:.4g}",
+        f"{summary['best_epoch']}/{summary['epochs_run']}",
+        "outputs/runs/d/11-00-00_new",
+    ]
 
 
 def test_runs_sweeps_lists_each_sweep_with_its_best_job(outputs, capsys):
     assert main(["runs", "--sweeps"]) == 0
     (row,) = table(capsys.readouterr().out)
-    best = min(
-        runs.read_summary(f)["best_val_loss"] for f in outputs["sweep"].glob("*_optimizer=*")
-    )
+    jobs = [runs.read_summary(f) for f in outputs["sweep"].glob("*_optimizer=*")]
+    best = min(jobs, key=lambda job: job["best_val_loss"])
     assert row[2:] == [
         "sweep",
         "2",
         "completed",
+        "acc",
+        f"{best['test_acc']:.4g}",
         "val_loss",
-        f"{best:.4g}",
+        f"{best['best_val_loss']:.4g}",
         "2",
         "jobs",
         "outputs/sweeps/d/09-00-00_sweep",
     ]
-    assert main(["runs", str(outputs["sweep"])]) == 0  # a sweep folder: its jobs
-    assert len(table(capsys.readouterr().out)) == 2
+
+
+def test_runs_of_a_sweep_lists_its_jobs_with_what_differs(outputs, capsys):
+    assert main(["runs", str(outputs["sweep"])]) == 0
+    rows = table(capsys.readouterr().out)
+    assert sorted(row[3] for row in rows) == ["optimizer=adam", "optimizer=sgd"]
+    for row in rows:  # the job folder, whole, on the row of the job it names
+        assert row[-1].endswith(f"_{row[3]}")
+
+
+def test_off_a_terminal_a_long_folder_is_printed_whole_on_its_row(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    folder = tmp_path / "outputs" / "runs" / "d" / ("12-00-00_" + "a-very-long-run-name-" * 6)
+    write_classification_run(folder, {"name": "long"})
+    assert main(["runs"]) == 0
+    (row,) = table(capsys.readouterr().out)
+    assert row[-1] == str(folder.relative_to(tmp_path))  # over 80 characters, in one piece
 
 
 def test_report_with_no_path_reports_the_newest_sweep_else_run(outputs, capsys):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dlrun.report.curves import plot_curves
 from dlrun.results.load import load_runs
-from dlrun.results.study import make_study
+from dlrun.results.study import format_value, label, make_study, mean_std
 
 from synthetic_runs import (
     classification_metrics,
@@ -66,3 +68,27 @@ def test_trackers_are_not_settings(tmp_path):
     write_classification_run(tmp_path / "a", {"logger.tensorboard": True, "optimizer.name": "sgd"})
     write_classification_run(tmp_path / "b", {"logger.mlflow": True, "optimizer.name": "adam"})
     assert make_study(load_runs([tmp_path])).keys == ["optimizer.name"]
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "text"),
+    [
+        (0.4138, 0.0114, "0.414 ± 0.011"),  # a std starting 100-354: two digits
+        (0.402, 0.023, "0.402 ± 0.023"),
+        (0.30567, 0.00058, "0.3057 ± 0.0006"),  # 355-949: one digit is all three seeds support
+        (0.30567, 0.0097, "0.306 ± 0.010"),  # 950-999 rounds up to two digits of the next decade
+        (12.34, 3.6, "12 ± 4"),
+        (0.5, 0.0, "0.5"),  # no spread: the value alone
+    ],
+)
+def test_a_mean_is_printed_to_the_precision_its_spread_supports(mean, std, text):
+    assert mean_std(mean, std) == text
+
+
+def test_booleans_are_spelled_as_yaml_and_as_typed():
+    import numpy as np
+
+    assert label({"data.shuffle_positions": True, "model.name": "gru"}) == (
+        "data.shuffle_positions=true, model=gru"
+    )
+    assert format_value(np.bool_(False)) == "false" and format_value(None) == "null"

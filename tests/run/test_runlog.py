@@ -49,10 +49,37 @@ def test_off_a_terminal_each_epoch_is_one_plain_line(capsys):
             progress.update(row)
     out = capsys.readouterr().out.splitlines()
     assert out == [
-        "epoch 1/2  train loss 1 acc 0.5  val loss 2 acc 0.25  lr 0.01  0.5 s",
-        "epoch 2/2  train loss 0.5 acc 0.5  val loss 1 acc 0.25  lr 0.01  1.0 s",
+        "epoch 1/2  train loss  1.0000 acc  0.5000  val loss  2.0000 acc  0.2500  lr 1.00e-02"
+        "     0.5 s  eta 0s",
+        "epoch 2/2  train loss  0.5000 acc  0.5000  val loss  1.0000 acc  0.2500  lr 1.00e-02"
+        "     1.0 s",
     ]
-    assert out[0] == epoch_line(rows[0], 2)
+    assert out[0].startswith(epoch_line(rows[0], 2))
+
+
+def test_epoch_lines_keep_their_width_and_say_what_a_user_plans_with(capsys):
+    from dlrun.run.train import EarlyStopping
+
+    stopper = EarlyStopping(patience=5)
+    losses = [2.31, 0.0123, 0.5, 12.5]
+    with Progress(1000) as progress:
+        for epoch, loss in enumerate(losses, 1):
+            stopper.step(loss, epoch)
+            row = {"epoch": epoch, "step": epoch, "train_loss": loss, "val_loss": loss}
+            row |= {
+                "train_acc": 0.1 * epoch,
+                "val_acc": 1.0,
+                "lr": 0.5 / epoch,
+                "time_s": 60.0 * epoch,
+            }
+            progress.update(row, stopper=stopper, monitor="val_loss")
+    out = capsys.readouterr().out.splitlines()
+    # every field at the same column on every line, whatever the numbers
+    assert len({line.index("val loss") for line in out}) == 1
+    assert len({line.index(" s ") for line in out}) == 1
+    assert out[0].startswith("epoch    1/1000")
+    assert out[1].endswith("best val_loss 0.0123 @2  patience 5/5  eta 16h38m")  # 998 x 60 s
+    assert out[3].endswith("best val_loss 0.0123 @2  patience 3/5  eta 16h36m")
 
 
 def test_a_sweep_job_ends_with_one_line(tmp_path, capsys):
@@ -93,7 +120,9 @@ def test_run_log_keeps_every_line_and_warning_of_a_run(make_cfg, tmp_path, capsy
     with open(tmp_path / runs.METRICS, newline="") as f:
         rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
     epochs = [line for line in log if line.startswith("epoch ")]
-    assert epochs == [epoch_line(r | {"epoch": int(r["epoch"])}, 2) for r in rows]
+    assert len(epochs) == len(rows)
+    for line, r in zip(epochs, rows):  # the epoch's numbers, then the outlook
+        assert line.startswith(epoch_line(r | {"epoch": int(r["epoch"])}, 2))
     assert any("a warning from set-up" in line for line in log)  # held, then written
     assert any(line.startswith("dlrun: mlp with") for line in log)  # the details: log only
     assert log[-1].startswith("completed after 2 epochs")

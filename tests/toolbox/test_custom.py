@@ -181,8 +181,8 @@ def test_a_key_of_the_users_own_class_needs_a_plus(make_cfg):
     with pytest.raises(Exception) as e:
         make_cfg("model=custom", "model._target_=usernets.TinyNet", "model.hidden=8")
     assert describe_hydra_error(e.value) == (
-        "model.hidden: Key 'hidden' is not in struct "
-        "(a key of your own class or function: +model.hidden=...)"
+        "model.hidden: no such key (a key of your own class or function: +model.hidden=... "
+        "with model=custom)"
     )
 
 

@@ -230,3 +230,69 @@ def test_a_tracker_that_cannot_start_is_a_warning_not_a_lost_run(
         in capsys.readouterr().err
     )
     assert "mlflow stopped logging" in (tmp_path / runs.RUN_LOG).read_text()  # kept with the run
+
+
+def test_an_exported_run_keeps_its_own_times_and_short_numbers(tmp_path, store):
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    from dlrun.cli.main import main
+
+    folder = write_classification_run(tmp_path / "run", epochs=3)
+    metrics = (folder / runs.METRICS).read_text().splitlines()
+    values = metrics[1].split(",")
+    values[2] = repr(float(np.float32(0.653)))  # train_loss as a float32 reads back: 0.65299999...
+    (folder / runs.METRICS).write_text("\n".join([metrics[0], ",".join(values), *metrics[2:]]))
+    began = 1_700_000_000.0  # 2023-11-14: long before the export
+    os.utime(folder / runs.CONFIG, (began, began))
+    assert main(["export", "mlflow", str(folder), "--tracking-uri", store]) == 0
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("dlrun")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # runs table
+    (found,) = client.search_runs([experiment.experiment_id])
+    summary = runs.read_summary(folder)
+    assert found.info.start_time == int(began * 1000)
+    assert found.info.end_time == int((began + summary["total_s"]) * 1000)  # not the export's ms
+    history = client.get_metric_history(found.info.run_id, "train_loss")
+    first = next(m for m in history if m.step == 1)
+    assert first.value == 0.653  # not 0.652999997138977
+    assert first.timestamp == int((began + 0.1) * 1000)  # the epoch's time_s after the start
+
+
+def test_an_exported_sweep_parent_spans_its_jobs_and_the_page_opens_on_runs(
+    tmp_path, store, capsys
+):
+    from mlflow.tracking import MlflowClient
+
+    from dlrun.cli.main import main
+
+    sweep = tmp_path / "sweep"
+    record_sweep(sweep, ["optimizer"])
+    began = 1_700_000_000.0
+    os.utime(sweep / runs.SWEEP_STATE / "sweep.json", (began, began))
+    ends = []
+    for i, name in enumerate(("sgd", "adam")):
+        folder = write_classification_run(sweep / f"{i}_optimizer={name}", {"optimizer.name": name})
+        os.utime(folder / runs.CONFIG, (began + 10 * i, began + 10 * i))
+        ends.append(began + 10 * i + runs.read_summary(folder)["total_s"])
+    assert main(["export", "mlflow", str(sweep), "--tracking-uri", store]) == 0
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("dlrun")
+    found = client.search_runs([experiment.experiment_id])
+    (parent,) = [r for r in found if r.data.tags.get("dlrun.kind") == "sweep"]
+    assert parent.info.start_time == int(began * 1000)
+    assert parent.info.end_time == int(max(ends) * 1000)  # when its last job ended
+    out = capsys.readouterr().out
+    page = f"#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    assert page in out  # MLflow 3's UI opens on its GenAI pages without it
+
+
+def test_a_tensorboard_export_leaves_the_sweeps_mlflow_run_alone(tmp_path, store, monkeypatch):
+    from dlrun.cli.main import main
+
+    sweep = tmp_path / "sweep"
+    record_sweep(sweep, ["seed"])
+    write_classification_run(sweep / "0_seed=0", epochs=2)
+    assert main(["export", "mlflow", str(sweep), "--tracking-uri", store]) == 0
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")  # MLflow would refuse its store now
+    assert main(["export", "tensorboard", str(sweep)]) == 0  # and is not asked
