@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shlex
 from collections import defaultdict
@@ -22,10 +21,10 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from dlrun.errors import UsageError
-from dlrun.folders import runs
+from dlrun.errors import UnusableFile, UsageError
+from dlrun.folders import runs, safe
+from dlrun.folders.sweep_table import print_table, ranked  # noqa: F401 (ranked: dlrun runs)
 
-SHOWN = 20  # rows in the end-of-sweep table; sweep.csv has them all
 Row = dict[str, Any]
 
 
@@ -35,19 +34,25 @@ def one_line(text: str, limit: int = 300) -> str:
 
 def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
     """Note which keys the sweep varies (its columns, even before two jobs differ)."""
-    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    state_dir(sweep_dir)
     runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
 
 
 def swept(sweep_dir: Path) -> list[str]:
     """The keys a sweep varies, as record_sweep noted them (`optimizer`, `optimizer.lr`...)."""
-    return (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
+    keys = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", sweep_dir) or {}).get("swept")
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def state_dir(sweep_dir: Path) -> Path:
+    """The sweep's `.dlrun/`, made (with its parents) or checked: never a link."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    return safe.make_dir(Path(sweep_dir) / runs.SWEEP_STATE)
 
 
 def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir: Path) -> None:
     """Note a job as it starts, with its overrides as typed, so one killed later still has its row."""
-    folder = sweep_dir / runs.SWEEP_STATE / "jobs"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = safe.make_dir(state_dir(sweep_dir) / "jobs")
     record = {
         "job": job_num,
         "overrides": overrides,
@@ -56,11 +61,30 @@ def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir
     runs.write_json(folder / f"{job_num}.json", record)
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, sweep_dir: Path) -> Any:
+    """A sweep's record, or None when it is missing or unusable (dlrun.folders.safe)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return safe.read_json(path, root=sweep_dir)
+    except (OSError, UnusableFile):
         return None
+
+
+def _job_record(path: Path, sweep_dir: Path) -> Row | None:
+    """A job's record, if it is one: a number, overrides as text, a folder inside the sweep."""
+    job = _read_json(path, sweep_dir)
+    if not isinstance(job, dict) or type(job.get("job")) is not int:
+        return None
+    overrides, folder = job.get("overrides"), job.get("run_dir")
+    if not isinstance(overrides, dict) or not isinstance(folder, str) or not folder:
+        return None
+    parts = Path(folder).parts
+    if (
+        Path(folder).is_absolute()
+        or ".." in parts
+        or not safe.inside(sweep_dir / folder, sweep_dir)
+    ):
+        return None  # a record pointing out of the sweep is not one dlrun wrote
+    return {**job, "overrides": {str(k): str(v) for k, v in overrides.items()}}
 
 
 def _status(summary: dict[str, Any], final: str | None) -> tuple[str, str]:
@@ -106,7 +130,8 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     `final`: the sweep is over, so a job still `running` is reported as this
     (`killed`, or `interrupted` when the sweep itself was).
     """
-    jobs = [_read_json(path) for path in (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")]
+    records = (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")
+    jobs = [_job_record(path, sweep_dir) for path in records]
     jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
     declared = swept(sweep_dir)
     params = _params(jobs, declared)
@@ -127,7 +152,8 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
 
 def _locked(path: Path) -> FileLock:
     """An exclusive lock file, held while one process rebuilds the index (any OS)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    safe.make_dir(path.parent)
+    safe.check_writable(path.parent, (path.name,))
     return FileLock(str(path))
 
 
@@ -151,7 +177,7 @@ def drive(sweep_dir: Path) -> FileLock:
     The lock is the kernel's (filelock's flock), so a driver that was killed
     leaves no lock behind and the next one takes the folder over.
     """
-    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    safe.check_writable(state_dir(sweep_dir), ("driver.lock",))
     lock = FileLock(sweep_dir / runs.SWEEP_STATE / "driver.lock", timeout=0)
     try:
         lock.acquire()
@@ -181,105 +207,6 @@ class Outcome:
             f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / runs.SWEEP_INDEX}); "
             f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
         )
-
-
-def ranked(rows: list[Row]) -> tuple[str | None, list[Row]]:
-    """(the ranking metric, rows best first); failed jobs and jobs without a value come last."""
-    metric = next((key for row in rows for key in row if key.startswith("best_")), None)
-    if metric is None:
-        return None, rows
-    sign = -1 if runs.higher_is_better(metric) else 1
-
-    def key(row: Row) -> tuple[bool, float]:
-        value = row.get(metric)
-        missing = value in (None, "") or row["status"] in runs.BROKEN
-        return missing, 0.0 if missing else sign * float(value)
-
-    return metric, sorted(rows, key=key)
-
-
-def _cell(value: Any) -> str:
-    """4 significant digits for numbers, Optuna's 0.0012345678901234 included."""
-    if value is None:
-        return ""
-    try:
-        return f"{float(value):.4g}" if "." in str(value) else str(value)
-    except ValueError:
-        return str(value)
-
-
-def short_names(columns: list[str]) -> dict[str, str]:
-    """Headers by their last part where that is unique: optimizer.weight_decay -> weight_decay."""
-    last = [column.rsplit(".", 1)[-1] for column in columns]
-    return {c: (t if last.count(t) == 1 else c) for c, t in zip(columns, last)}
-
-
-def fit_columns(shown: list[str], rows: list[Row], keep: set[str], width: int) -> list[str]:
-    """Leave columns out until the table fits `width`: first those with one value in every
-    row (an unswept seed), then the time, then the metrics that do not rank the jobs."""
-    from rich.console import Console
-    from rich.measure import Measurement
-
-    console = Console(width=10_000)  # measures, never prints
-    constant = [c for c in shown if len({_cell(r.get(c)) for r in rows}) <= 1]
-    droppable = [c for c in (*constant, "wall_s", *reversed(shown)) if c in shown and c not in keep]
-    shown = list(shown)
-    for column in dict.fromkeys(droppable):
-        table = _table(shown, rows, "")
-        if Measurement.get(console, console.options, table).maximum <= width:
-            break
-        shown.remove(column)
-    return shown
-
-
-def _table(shown: list[str], rows: list[Row], title: str):
-    """The rich table of these columns: no borders, numbers right-aligned, never wrapped."""
-    from rich.table import Table
-
-    names = short_names(shown)
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
-    for column in shown:
-        justify = "left" if column == "status" else "right"
-        table.add_column(names[column], no_wrap=True, justify=justify)
-    for row in rows:
-        table.add_row(*(_cell(row.get(column)) for column in shown))
-    return table
-
-
-def print_table(folder: Path, columns: list[str], rows: list[Row]) -> None:
-    """The sweep at a glance: best first, then every job that failed or diverged, with its error.
-
-    Numbers never wrap: at a narrow terminal, columns with one value in every
-    row, then the time, then the less important metrics are left out (the
-    table says which; sweep.csv has every column).
-    """
-    from rich.console import Console
-
-    console = Console()
-    metric, best_first = ranked(rows)
-    hidden = {"n_params", "run_dir", "error"}
-    if "test_acc" in columns or "test_rmse" in columns:
-        hidden.add("test_loss")
-    wanted = [column for column in columns if column not in hidden]
-    score = next((c for c in ("test_acc", "test_rmse", "test_loss") if c in columns), None)
-    # never left out: the job, its status, the ranking metric, the test score, what varies
-    metrics = {"wall_s", *(k for k in columns if k.startswith(("best_", "test_")))}
-    varies = {c for c in wanted if len({_cell(r.get(c)) for r in rows}) > 1}
-    keep = {"job", "status", *(varies - metrics)} | ({metric, score} - {None})
-    shown = fit_columns(wanted, best_first[:SHOWN], keep, console.width)
-    title = f"{len(rows)} jobs" + (f", best {metric.removeprefix('best_')} first" if metric else "")
-    console.print(_table(shown, best_first[:SHOWN], title))
-    left_out = [c for c in wanted if c not in shown]
-    if left_out:
-        console.print(f"(left out at this width: {', '.join(left_out)})", markup=False)
-    if len(rows) > SHOWN:
-        console.print(
-            f"... and {len(rows) - SHOWN} more in {folder / runs.SWEEP_INDEX}", markup=False
-        )
-    for row in rows:
-        if row["status"] in (*runs.BROKEN, runs.DIVERGED):
-            line = f"job {row['job']} {row['status']}: {row['error']} ({row['run_dir']})"
-            console.print(line, markup=False, soft_wrap=True)
 
 
 def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:

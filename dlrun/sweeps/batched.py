@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from dlrun.folders import runs
+from dlrun.folders import runs, safe
 from dlrun.run import signals
 from dlrun.run.checkpoints import Snapshot, State, checkpoint, save_checkpoints
 from dlrun.run.runner import final_metrics, progress_fields, save_predictions, summary_base
@@ -44,7 +44,7 @@ class Folder:
         cfg, data, parts = replica.cfg, replica.data, replica.parts
         self.run_dir.mkdir(parents=True, exist_ok=True)
         runs.atomic_write_text(self.run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-        self.log = open(self.run_dir / runs.RUN_LOG, "a", encoding="utf-8")
+        self.log = safe.open_log(self.run_dir / runs.RUN_LOG, encoding="utf-8")
         device = data.train.y.device
         self.base = summary_base(cfg, data, parts.model, device, self.run_dir)
         runs.write_json(self.run_dir / runs.SUMMARY, {"status": runs.RUNNING, **self.base})
