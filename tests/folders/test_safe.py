@@ -261,3 +261,37 @@ def test_an_atomic_write_replaces_a_link_and_never_writes_through_it(tmp_path):
     assert victim.read_text() == "keep me\n"
     assert not (tmp_path / "run" / runs.SUMMARY).is_symlink()
     assert json.loads((tmp_path / "run" / runs.SUMMARY).read_text()) == {"status": "completed"}
+
+
+@pytest.mark.parametrize(
+    "name", [runs.CHECKPOINTS, runs.METRICS, runs.LAYERS, runs.RUN_LOG, runs.LOCK, runs.SUMMARY]
+)
+def test_a_resume_never_writes_through_a_link_in_the_folder(template, tmp_path, capsys, name):
+    # reproduction 2 of issue 20: checkpoints/ as a link had last.pt and best.pt rewritten there
+    folder = copy_run(template, tmp_path / "run")
+    target = tmp_path / "elsewhere"
+    if (folder / name).is_dir():
+        (folder / name).rename(target)
+    else:
+        target.mkdir()
+        (folder / name).rename(target / name) if (folder / name).exists() else None
+        target = target / name
+    (folder / name).symlink_to(target)
+    before = digest(tmp_path)
+    assert main(["train", f"resume={folder}", "trainer.epochs=2"]) == 2
+    line = one_line_error(capsys)
+    assert name in line and ("symbolic link" in line or "link to outside" in line)
+    assert digest(tmp_path) == before
+
+
+def test_a_report_never_writes_through_a_link_named_report(template, tmp_path, capsys):
+    folder = copy_run(template, tmp_path / "run")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "index.html").write_text("someone else's page\n")
+    (folder / "report").symlink_to(target)
+    before = digest(tmp_path)
+    assert main(["report", str(folder)]) == 2
+    line = one_line_error(capsys)
+    assert "symbolic link" in line and "--out" in line
+    assert digest(tmp_path) == before
