@@ -12,6 +12,7 @@ import datetime
 import math
 import platform
 import random
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,7 @@ def train_in_folder(
         stop_early(runs.INTERRUPTED, signal=signals.requested())
         raise signals.interrupted(
             f"{signals.requested()}: stopped after epoch {state.epoch}; "
-            f"continue with: dlrun train resume={run_dir}"
+            f"continue with: dlrun train resume={shlex.quote(str(run_dir))}"
         )
 
     # --- test once, with the kept weights

@@ -68,3 +68,17 @@ def test_a_resume_request_holds_config_paths_and_parsed_values():
     for bad in (["-m", "resume=/r"], ["resume=/r", "seed=1,2"], ["resume=/r", "~trainer.threads"]):
         with pytest.raises(UsageError, match="continues one run"):
             resume_request(bad)
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["/s/0_seed=0", "/s/3_optimizer=adam,seed=1", "/s/a b/2_lr=0.1", "runs/x'y", "/s/[1]"],
+)
+def test_resume_takes_a_folder_as_dlrun_names_it(folder):
+    # reproduction 5 of issue 20: `resume=<sweep>/0_seed=0` failed in Hydra's grammar
+    assert resume_request([f"resume={folder}", "trainer.epochs=5"]) == (
+        folder,
+        {"resume": folder, "trainer.epochs": 5},
+    )
+    quoted = resume_request([f"resume='{folder}'"]) if "'" not in folder else None
+    assert quoted is None or quoted[0] == folder  # the quoted form Hydra unquotes still works
