@@ -28,7 +28,7 @@ from dlrun.data.tensors import Dataset, build_dataset
 from dlrun.errors import ConfigError, WriteError
 from dlrun.folders import runs
 from dlrun.placement import resolve_device
-from dlrun.run import runlog, signals, speed
+from dlrun.run import refusal, runlog, signals, speed
 from dlrun.run.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
 from dlrun.run.progress import print_summary
 from dlrun.run.train import EarlyStopping, evaluate, fit, planned_epochs
@@ -55,7 +55,12 @@ def run(
     run_dir, t0 = Path(run_dir), time.perf_counter()
     validate.check(cfg)
     with runlog.capture() as log, signals.handled():
-        built = setup(cfg)
+        try:
+            built = setup(cfg)
+        except (ConfigError, WriteError):
+            raise
+        except Exception as e:  # set-up errors are bad input: one line, no folder (exit 2)
+            raise refusal.refused(e, cfg) from None
         with runs.exclusive(run_dir):  # one process per run folder
             return train_in_folder(
                 cfg, run_dir, *built, log=log, t0=t0, resume_overrides=resume_overrides
