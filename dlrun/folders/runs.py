@@ -10,6 +10,7 @@ file, and append-and-flush for the curves.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -168,8 +169,40 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+def write_json(path: Path, data: dict[str, Any], in_place_when_full: bool = False) -> None:
+    """`data` as JSON, atomically; `in_place_when_full`: see overwrite_in_place."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
+    try:
+        atomic_write_text(path, text)
+    except WriteError as e:
+        if not (in_place_when_full and e.cause.errno in (errno.ENOSPC, errno.EDQUOT)):
+            raise
+        overwrite_in_place(path, text.encode(), e)
+
+
+def overwrite_in_place(path: Path, data: bytes, error: WriteError) -> None:
+    """A full disk leaves no room for a temporary file: rewrite the file in its own blocks.
+
+    The last resort of a run's final summary (`failed`, naming the file that did
+    not fit), so a full disk does not leave the folder saying `running`. Only
+    when the new text fits in the blocks the old file already holds, which then
+    needs no new space; `error` is raised otherwise.
+    """
+    try:
+        info = os.lstat(path)
+        if not os.path.isfile(path) or os.path.islink(path) or len(data) > info.st_blocks * 512:
+            raise error
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        raise error from None
 
 
 def read_summary(run_dir: Path, strict: bool = False) -> dict[str, Any] | None:

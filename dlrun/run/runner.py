@@ -120,7 +120,7 @@ def train_in_folder(
         summary = {"status": status, **progress_fields(parts.stopper, state, monitor), **base}
         summary |= {"checkpoint_epoch": state.checkpoint_epoch, **why}
         try:
-            runs.write_json(run_dir / runs.SUMMARY, summary)
+            runs.write_json(run_dir / runs.SUMMARY, summary, in_place_when_full=True)
         except WriteError:
             pass
         metrics.finish(summary)
