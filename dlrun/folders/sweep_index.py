@@ -32,10 +32,18 @@ def one_line(text: str, limit: int = 300) -> str:
     return " ".join(str(text).split())[:limit]
 
 
-def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
-    """Note which keys the sweep varies (its columns, even before two jobs differ)."""
+def record_sweep(sweep_dir: Path, swept: list[str], jobs: int | None = None) -> None:
+    """Note which keys the sweep varies (its columns, even before two jobs differ), and
+    how many jobs it has when the sweeper says in advance (`jobs`)."""
     state_dir(sweep_dir)
-    runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
+    record = {"swept": swept, **({"jobs": jobs} if jobs is not None else {})}
+    runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", record)
+
+
+def expected_jobs(sweep_dir: Path) -> int | None:
+    """The number of jobs record_sweep noted, if any."""
+    jobs = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", sweep_dir) or {}).get("jobs")
+    return jobs if type(jobs) is int and jobs >= 0 else None
 
 
 def swept(sweep_dir: Path) -> list[str]:
@@ -196,16 +204,30 @@ def drive(sweep_dir: Path) -> FileLock:
 class Outcome:
     folder: Path
     rows: list[Row]
+    expected: int | None = None  # the sweep's number of jobs, when known in advance
 
     @property
     def failed(self) -> list[Row]:
         return [row for row in self.rows if row["status"] in runs.BROKEN]
 
+    def counts(self) -> dict[str, int]:
+        """Jobs by status, in the order statuses first appear; `not started` last."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        if self.expected is not None and self.expected > len(self.rows):
+            counts["not started"] = self.expected - len(self.rows)
+        return counts
+
     @property
     def message(self) -> str:
+        total = max(self.expected or 0, len(self.rows))
+        said = ", ".join(f"{n} {status}" for status, n in self.counts().items())
+        where = shlex.quote(str(self.folder))
         return (
-            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / runs.SWEEP_INDEX}); "
-            f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
+            f"{said} of {total} jobs (see {self.folder / runs.SWEEP_INDEX}); to run the "
+            f"unfinished jobs, continuing each from its last.pt, repeat the command with "
+            f"hydra.sweep.dir={where}"
         )
 
 
@@ -219,4 +241,4 @@ def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
         print_table(folder, columns, rows)
     print(f"dlrun: sweep index {folder / runs.SWEEP_INDEX}")
     print(f"dlrun: next: dlrun report {shlex.quote(str(folder))}")
-    return Outcome(folder, rows)
+    return Outcome(folder, rows, expected_jobs(folder))

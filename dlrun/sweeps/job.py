@@ -12,7 +12,6 @@ complete the index themselves. docs/sweeps.md is the user's side of this.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -105,17 +104,16 @@ def run_job(
 def continues(run_dir: Path) -> bool:
     """Whether a sweep job goes on from its own last.pt instead of starting over.
 
-    A job its launcher stopped before a time limit (`requeued`, `timeout`) and a
-    job SLURM itself started again (preemption, `scontrol requeue`: it sets
-    SLURM_RESTART_COUNT) continue as `dlrun train resume=<folder>` would, so
-    metrics.csv stays one run. Failed and interrupted jobs of a re-run sweep
-    start over (docs/sweeps.md).
+    Every job that did not finish but saved an epoch continues as `dlrun train
+    resume=<folder>` would, so metrics.csv stays one run and no finished epoch
+    is trained twice: interrupted (Ctrl-C, SIGTERM), killed (kill -9, out of
+    memory: its summary still says `running`), requeued, timed out, cancelled,
+    failed. A job with no last.pt starts over (docs/sweeps.md).
     """
     if not runs.last_checkpoint(run_dir).is_file():
         return False
     status = (runs.read_summary(run_dir) or {}).get("status")
-    restarted = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-    return status in runs.CONTINUES or (restarted and status in (runs.RUNNING, runs.INTERRUPTED))
+    return status not in runs.FINISHED
 
 
 def record_status(run_dir: Path, status: str, error: str) -> None:
@@ -169,6 +167,29 @@ def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> li
         else:
             keys.pop(override.key_or_group, None)
     return list(keys)
+
+
+def planned_jobs(config: DictConfig) -> int | None:
+    """How many jobs the basic sweeper runs (the product of its lists' lengths); None for others."""
+    target = str(OmegaConf.select(config, "hydra.sweeper._target_") or "")
+    if not target.endswith("BasicSweeper"):
+        return None  # Optuna and others decide as they go
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    params = OmegaConf.to_container(params) if params is not None else {}
+    lines = [*(f"{key}={value}" for key, value in params.items())]
+    lines += list(config.hydra.overrides.task)
+    sizes: dict[str, int] = {}
+    try:
+        for override in parse_overrides(lines):
+            if not override.is_hydra_override():
+                sizes[override.key_or_group] = (
+                    len(list(override.sweep_string_iterator()))
+                    if override.is_sweep_override()
+                    else 1
+                )
+    except Exception:  # glob() and the like: Hydra expands them later
+        return None
+    return math.prod(sizes.values())
 
 
 def follow_monitor(config: DictConfig) -> None:
@@ -254,7 +275,8 @@ class SweepIndex(Callback):
         follow_monitor(config)
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = OmegaConf.to_container(params) if params is not None else None
-        record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
+        swept = swept_keys(list(config.hydra.overrides.task), params)
+        record_sweep(folder, swept, planned_jobs(config))
         _driver["folder"] = folder
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
