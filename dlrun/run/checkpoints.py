@@ -117,8 +117,12 @@ class Checkpointer:
         return state.epoch == 1 or time.perf_counter() - self.last >= wait
 
     def save(self, parts: Parts, state: State, cfg) -> None:
+        self.write(lambda: checkpoint(parts, state, cfg), state)
+
+    def write(self, make: Any, state: State) -> None:
+        """Save the checkpoint `make()` returns (a batched replica adds its dropout stream)."""
         start = time.perf_counter()
-        save_checkpoints(self.run_dir, checkpoint(parts, state, cfg), state)
+        save_checkpoints(self.run_dir, make(), state)
         self.last = time.perf_counter()
         self.cost_s = self.last - start
 

@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 
 from dlrun.folders import runs, safe
 from dlrun.run import signals
-from dlrun.run.checkpoints import Snapshot, State, checkpoint, save_checkpoints
+from dlrun.run.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
 from dlrun.run.runner import final_metrics, progress_fields, save_predictions, summary_base
 from dlrun.sweeps.replica_loop import fit_replicas
 from dlrun.sweeps.replicas import Replica
@@ -55,6 +55,8 @@ class Folder:
             else None
         )
         self.last = _EpochEnd(replica)  # what last.pt holds if training stops mid-epoch
+        # last.pt after the first epoch, then every trainer.checkpoint_every_s, as a solo run
+        self.saver = Checkpointer(self.run_dir, cfg.trainer.checkpoint_every_s)
 
     def epoch(self, row: dict[str, Any] | None, layers: list[dict[str, Any]]) -> None:
         """Log one epoch (row None: epoch 0, layers only) and remember it as the last complete."""
@@ -64,6 +66,8 @@ class Folder:
             self.layers.write(layers)
         if row is not None:
             self.last.take()
+            if self.saver.due(self.replica.state):  # a kill -9 of the stack loses at most this
+                self.saver.write(self._checkpoint, self.replica.state)
 
     def finish(self, started: float) -> dict[str, Any]:
         """The replica left the stack: checkpoints, test with the kept weights, final summary."""
