@@ -256,8 +256,9 @@ def open_log(path: Path, append: bool = True, encoding: str | None = "utf-8") ->
     return os.fdopen(fd, "a" if append else "w", newline="", encoding=encoding)
 
 
-def check_writable(folder: Path, names: tuple[str, ...]) -> None:
-    """Before writing into `folder`: none of these names in it is a link or a special file.
+def check_writable(folder: Path, names: tuple[str, ...], folders: tuple[str, ...] = ()) -> None:
+    """Before writing into `folder`: each of these names in it, if there, is a regular file
+    (a folder for those in `folders`), never a link or a special file.
 
     For a folder dlrun did not just make (a resume, a report's folder): one line,
     exit 2, before anything is written.
@@ -268,5 +269,7 @@ def check_writable(folder: Path, names: tuple[str, ...]) -> None:
             raise UnusableFile(
                 path, "is a symbolic link; dlrun never writes through a link inside a folder"
             )
-        if path.exists() and not (path.is_file() or path.is_dir()):
-            raise UnusableFile(path, "is not a regular file or folder")
+        if name in folders and path.exists() and not path.is_dir():
+            raise UnusableFile(path, "is not a folder")
+        if name not in folders and path.exists() and not path.is_file():
+            raise UnusableFile(path, "is not a regular file")

@@ -172,6 +172,10 @@ def check_summary(summary: Any) -> None:
                 isinstance(value, bool) or not isinstance(value, (int, float))
             ):
                 raise Incomplete(f"{run_folder.SUMMARY} {key} is not a number ({value!r:.40})")
+    if summary["status"] in run_folder.USABLE:  # what every finished run's summary holds
+        for key in ("epochs_run", "best_epoch"):
+            if key not in summary:
+                raise Incomplete(f"{run_folder.SUMMARY} has no {key}")
 
 
 def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[str, Any]:

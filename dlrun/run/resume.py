@@ -75,7 +75,7 @@ def folder_config(folder: Path, overrides: dict[str, Any]) -> DictConfig:
     cfg = as_schema(raw, where)
     for earlier in previous_changes(folder, where):
         apply(cfg, earlier, where)
-    safe.check_writable(folder, WRITTEN)  # before anything is written: never through a link
+    safe.check_writable(folder, WRITTEN, (runs.CHECKPOINTS,))  # never through a link
     safe.check_writable(folder / runs.CHECKPOINTS, (runs.LAST, runs.BEST))
     for key, value in overrides.items():
         if key not in RESUMABLE and not same(cfg, key, value):

@@ -14,6 +14,7 @@ import errno
 import hashlib
 import json
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -117,8 +118,6 @@ def template(tmp_path_factory) -> Path:
 
 
 def copy_run(template: Path, to: Path) -> Path:
-    import shutil
-
     shutil.copytree(template, to, symlinks=True)
     return to
 
@@ -281,6 +280,26 @@ def test_a_resume_never_writes_through_a_link_in_the_folder(template, tmp_path, 
     assert main(["train", f"resume={folder}", "trainer.epochs=2"]) == 2
     line = one_line_error(capsys)
     assert name in line and ("symbolic link" in line or "link to outside" in line)
+    assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", [runs.RUN_LOG, runs.LOCK, runs.METRICS, runs.CHECKPOINTS])
+def test_a_resume_refuses_a_folder_where_a_file_goes_or_a_file_where_a_folder_goes(
+    template, tmp_path, capsys, name
+):
+    folder = copy_run(template, tmp_path / "run")
+    path = folder / name
+    if path.is_dir():
+        shutil.rmtree(path)
+        path.write_text("not a folder\n")
+    else:
+        path.unlink(missing_ok=True)
+        path.mkdir()
+    before = digest(tmp_path)
+    assert main(["train", f"resume={folder}", "trainer.epochs=2"]) == 2
+    line = one_line_error(capsys)
+    reasons = ("not a regular file", "not a folder", "nothing to resume")
+    assert name in line and any(reason in line for reason in reasons)
     assert digest(tmp_path) == before
 
 

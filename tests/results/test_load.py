@@ -21,6 +21,7 @@ MALFORMED = [
     (runs.SUMMARY, "{}", "summary.json has no status"),
     (runs.SUMMARY, '{"status": "completed", "test_acc": "high"}', "test_acc is not a number"),
     (runs.SUMMARY, '{"status": "completed", "n_params": [1]}', "n_params is not a number"),
+    (runs.SUMMARY, '{"status": "completed", "best_epoch": 1}', "summary.json has no epochs_run"),
     (runs.SUMMARY, "{not json", "summary.json is not valid JSON"),
     (runs.CONFIG, "- 1\n- 2\n", "config.yaml is not a mapping"),
     (runs.CONFIG, "a: [unclosed\n", "config.yaml is not valid YAML"),
