@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlrun.config.compose import override_values
 from dlrun.config.resolvers import register_resolvers
-from dlrun.errors import UsageError
+from dlrun.errors import UsageError, WriteError
 from dlrun.folders import runs
 from dlrun.folders.sweep_index import (
     Outcome,
@@ -229,8 +229,14 @@ class SweepIndex(Callback):
         _driver.clear()
         try:
             check_launcher(config, folder)
-            _driver["lock"] = drive(folder)
-        except UsageError as e:
+            _driver["lock"] = drive(folder)  # .dlrun/ made or checked: never a link
+            links = [p for p in folder.iterdir() if p.is_symlink()]
+            if links:  # a job folder (or sweep.csv) that leads elsewhere: never written through
+                raise UsageError(
+                    f"{links[0]} is a symbolic link; dlrun never writes through a link "
+                    "inside a sweep folder: remove it, or give a new hydra.sweep.dir"
+                )
+        except (UsageError, WriteError) as e:
             # Hydra turns a callback's exception into a warning; a BaseException stops the sweep
             raise SweepRefused(str(e)) from None
         _driver["signals"] = workers.start(

@@ -314,3 +314,20 @@ def test_a_report_never_writes_through_a_link_named_report(template, tmp_path, c
     line = one_line_error(capsys)
     assert "symbolic link" in line and "--out" in line
     assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", [runs.SWEEP_STATE, "0_seed=0", runs.SWEEP_INDEX])
+def test_a_sweep_never_writes_through_a_link_in_its_folder(tmp_path, capsys, name):
+    victim = tmp_path / "elsewhere"
+    victim.mkdir()
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / name).symlink_to(victim)
+    before = digest(victim)
+    args = ["train", "-m", "seed=0,1", "data=moons", "data.n_samples=200", "trainer.epochs=1"]
+    args += ["trainer.progress=false", "device=cpu", f"hydra.sweep.dir={sweep}"]
+    assert main(args) == 2
+    line = one_line_error(capsys)
+    assert name in line and "symbolic link" in line
+    assert digest(victim) == before
+    assert [p for p in sweep.glob("[0-9]*_*") if not p.is_symlink()] == []
