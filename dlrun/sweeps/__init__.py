@@ -1,6 +1,8 @@
 """Sweeps: Hydra multiruns of `dlrun train -m`, and stacked replicas.
 
-job (one job of a multirun, the sweep callback that keeps sweep.csv),
+job (one job of a multirun, the sweep callback that keeps sweep.csv), plan
+(what a sweep varies and how many jobs it plans), workers (a joblib sweep's
+workers stop with their driver),
 batched (hydra/launcher=batched: compatible jobs trained as one stacked model),
 replicas (grouping jobs into stacks, each replica's own run folder),
 replica_loop (the stack's epoch loop), stacked (the stacked model). The
