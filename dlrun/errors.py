@@ -37,6 +37,14 @@ class TransferError(ConfigError):
     """A transfer source or freeze setting that cannot be used."""
 
 
+class UnusableFile(ConfigError):
+    """A file in a run or sweep folder that dlrun will not read or write through (exit 2)."""
+
+    def __init__(self, path, why: str):
+        self.path, self.why = path, why
+        super().__init__(f"{path} {why}")
+
+
 class RunFailed(Exception):
     """Training raised; the run folder keeps what was saved and says `failed`."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,9 @@ import yaml
 
 from dlrun.claims.measures import Stat, Unmeasured, measure
 from dlrun.config import claims as form
+from dlrun.errors import ConfigError
 from dlrun.folders import runs as run_folder
+from dlrun.folders import safe
 from dlrun.results.study import Study
 
 CONFIRMED, REFUTED, INCONCLUSIVE = "confirmed", "not confirmed", "inconclusive"
@@ -61,12 +64,17 @@ def run_claims(study: Study) -> dict[str, tuple[dict[str, Any], list[str]]]:
     found: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for run, path in study.table["path"].items():
         try:
-            with open(f"{path}/{run_folder.CONFIG}") as f:
-                config = yaml.load(f, Loader=yaml.CSafeLoader) or {}
-        except (OSError, yaml.YAMLError):
+            config = safe.read_yaml(Path(path) / run_folder.CONFIG, root=Path(path)) or {}
+        except (OSError, ConfigError):
+            continue  # the report has said why it skipped the folder
+        if not isinstance(config, dict):
             continue
         claims = config.get("claims") or experiment_claims(str(config.get("name")))
+        if not isinstance(claims, dict):
+            continue
         for name, claim in claims.items():
+            if not isinstance(claim, dict):
+                continue
             known = found.setdefault(name, (claim, []))
             if known[0] == claim:  # another experiment's claim of the same name stays apart
                 known[1].append(run)

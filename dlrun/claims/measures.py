@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dlrun.config import claims as form
+from dlrun.errors import ConfigError
 from dlrun.folders import runs as run_folder
 from dlrun.results.study import Study
 
@@ -98,11 +100,12 @@ def unit_spread(path: str, layer: str) -> float:
 
     0 means every unit of the layer computes the same function: symmetry never broken.
     """
-    import torch
 
     try:
-        state = torch.load(run_folder.last_checkpoint(path), weights_only=True, map_location="cpu")
-    except (OSError, RuntimeError):
+        from dlrun.run.checkpoints import load_checkpoint
+
+        state = load_checkpoint(run_folder.last_checkpoint(path), root=Path(path))
+    except (OSError, ConfigError):
         return math.nan
     weight = state["model"].get(f"{layer}.weight")
     if weight is None:

@@ -122,16 +122,22 @@ def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
     from dlrun.config.choices import CHOICES
 
     flags, overrides = split_argv(args)
+    # The folder as typed: job folders are named `3_optimizer=adam,seed=1`, which
+    # Hydra's grammar would read as a sweep or fail on. A quoted value Hydra unquotes.
+    typed = [a for a in overrides if a.startswith("resume=") and a[7:8] not in ("'", '"')]
+    overrides = [a for a in overrides if a not in typed]
     parsed = parse_overrides(overrides)
-    folder = next((o.value() for o in parsed if override_key(o) == "resume"), None)
+    folder = typed[-1][7:] if typed else None
+    folder = next((o.value() for o in parsed if override_key(o) == "resume"), folder)
     if folder is None:
         return None
+    parsed = [o for o in parsed if override_key(o) != "resume"]
     if flags or any(o.is_sweep_override() or o.is_delete() for o in parsed):
         raise UsageError(
             f"resume={folder} continues one run: no flags, sweeps or ~deletions beside it "
             "(to resume a sweep, repeat it with hydra.sweep.dir=<its folder>)"
         )
-    values = {}
+    values: dict[str, Any] = {"resume": folder}
     for o in parsed:
         key = override_key(o)
         values[f"{key.replace('/', '.')}.name" if key in CHOICES else key] = o.value()

@@ -159,6 +159,8 @@ def train_main(args: list[str]) -> int:
     compose.compose_once()
     if {"-m", "--multirun"} & set(args):
         check_fixed(args)  # nothing of a sweep is written before its shared settings pass
+    else:
+        refuse_a_run_folder(overrides)
     args = train_argv(args)
     os.environ["HYDRA_FULL_ERROR"] = "1"  # exceptions reach us; we print one line
     app = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(
@@ -208,6 +210,31 @@ def train_main(args: list[str]) -> int:
     if sweep is not None and sweep.failed:
         return fail(sweep.message, 1)
     return 0
+
+
+def refuse_a_run_folder(overrides: list[str]) -> None:
+    """A new run never goes into a folder that holds one (`hydra.run.dir=<a run>`): it would be lost.
+
+    Checked before Hydra writes `.hydra/` there, so the folder is left as it was. A
+    folder whose run saved no epoch (killed at start-up, refused) holds nothing to lose.
+    """
+    import shlex
+
+    from dlrun.config.compose import override_key, parse_overrides
+    from dlrun.folders import runs
+
+    given = [o for o in parse_overrides(overrides) if override_key(o) == "hydra.run.dir"]
+    folder = Path(str(given[-1].value())) if given else None
+    if folder is None or "${" in str(folder) or not folder.is_dir():
+        return  # dlrun's own folder names are new each time
+    status = (runs.read_summary(folder) or {}).get("status", "no summary")
+    if status not in runs.FINISHED and not os.path.lexists(runs.last_checkpoint(folder)):
+        return
+    raise UsageError(
+        f"hydra.run.dir={folder} holds a run ({status}); continue it with: dlrun train "
+        f"resume={shlex.quote(str(folder))} (and trainer.epochs= to train longer), or give "
+        "a new folder (without hydra.run.dir, dlrun makes one under outputs/runs/)"
+    )
 
 
 def train_help(overrides: list[str]) -> int:

@@ -10,17 +10,18 @@ file, and append-and-flush for the curves.
 from __future__ import annotations
 
 import csv
+import errno
+import io
 import json
 import os
-import platform
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dlrun.errors import ConfigError, WriteError
+from dlrun.errors import ConfigError, UnusableFile, WriteError
+from dlrun.folders import safe
+from dlrun.folders.provenance import dlrun_version, git_commit, provenance  # noqa: F401
 
 # --- file names -----------------------------------------------------------------
 
@@ -126,6 +127,7 @@ def exclusive(run_dir: Path) -> Iterator[None]:
     run_dir = Path(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+        safe.check_writable(run_dir, (LOCK,))  # filelock opens it with O_TRUNC
         lock = FileLock(run_dir / LOCK, timeout=0)
         lock.acquire()
     except Timeout:
@@ -150,6 +152,7 @@ def atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        safe.create_new(tmp)  # a regular file of ours, never a link left in the folder
         write(tmp)
         os.replace(tmp, path)
     except BaseException as e:  # a second Ctrl-C mid-write too
@@ -166,17 +169,61 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The run's summary, or None when it is missing, unreadable or not a JSON object."""
+def write_json(path: Path, data: dict[str, Any], in_place_when_full: bool = False) -> None:
+    """`data` as JSON, atomically; `in_place_when_full`: see overwrite_in_place."""
+    text = json.dumps(data, indent=2, default=str) + "\n"
     try:
-        summary = json.loads((Path(run_dir) / SUMMARY).read_text())
-    except (OSError, ValueError):
+        atomic_write_text(path, text)
+    except WriteError as e:
+        if not (in_place_when_full and e.cause.errno in (errno.ENOSPC, errno.EDQUOT)):
+            raise
+        overwrite_in_place(path, text.encode(), e)
+
+
+def overwrite_in_place(path: Path, data: bytes, error: WriteError) -> None:
+    """A full disk leaves no room for a temporary file: rewrite the file in its own blocks.
+
+    The last resort of a run's final summary (`failed`, naming the file that did
+    not fit), so a full disk does not leave the folder saying `running`. Only
+    when the new text fits in the blocks the old file already holds, which then
+    needs no new space; `error` is raised otherwise.
+    """
+    try:
+        info = os.lstat(path)
+        if not os.path.isfile(path) or os.path.islink(path) or len(data) > info.st_blocks * 512:
+            raise error
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        raise error from None
+
+
+def read_summary(run_dir: Path, strict: bool = False) -> dict[str, Any] | None:
+    """The run's summary, or None when it is missing, unusable (dlrun.folders.safe) or not an object.
+
+    `strict`: a summary.json that is there but unusable raises UnusableFile instead.
+    """
+    path = Path(run_dir) / SUMMARY
+    try:
+        summary = safe.read_json(path, root=run_dir)
+    except FileNotFoundError:
         return None
-    return summary if isinstance(summary, dict) else None
+    except UnusableFile:
+        if strict:
+            raise
+        return None
+    if not isinstance(summary, dict):
+        if strict:
+            raise UnusableFile(path, "is not a JSON object")
+        return None
+    return summary
 
 
 def summary_numbers(summary: dict[str, Any]) -> dict[str, float]:
@@ -204,11 +251,8 @@ class CsvLog:
 
     def __init__(self, path: Path, columns: list[str], append: bool = False):
         self.path, self.columns = Path(path), columns
-        exists = append and self.path.exists() and self.path.stat().st_size > 0
-        try:
-            self.file = open(self.path, "a" if exists else "w", newline="")
-        except OSError as e:
-            raise WriteError(self.path, e) from None
+        exists = append and self.path.is_file() and self.path.stat().st_size > 0
+        self.file = safe.open_log(self.path, append=exists)
         self.writer = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore")
         if not exists:
             self._flushed(self.writer.writeheader)
@@ -230,63 +274,12 @@ class CsvLog:
             pass  # the flush already failed and said so
 
 
-def git_commit() -> str | None:
-    """The commit of the dlrun source tree, if it is a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=here,
-        capture_output=True,
-        text=True,
-        timeout=5,
-    ).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
-
-
-def dlrun_version() -> str:
-    """The installed distribution's version (pyproject.toml holds the one literal)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("dlrun")
-    except PackageNotFoundError:  # run from a source tree that pip never installed
-        return "unknown"
-
-
-def provenance() -> dict[str, Any]:
-    import numpy
-    import torch
-
-    return {
-        "versions": {
-            "dlrun": dlrun_version(),
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "numpy": numpy.__version__,
-        },
-        "git_commit": git_commit(),
-        "host": platform.node(),
-    }
-
-
 def truncate_csv(path: Path, last_epoch: int) -> None:
     """Drop rows logged after `last_epoch` (resuming from an older checkpoint)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    text = safe.read_text(path, safe.TABLE_CAP)
+    rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         return
     whole = [r for r in rows[1:] if len(r) == len(rows[0]) and r[0].isdigit()]  # no cut-off line

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shlex
 from collections import defaultdict
@@ -22,8 +21,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from dlrun.errors import UsageError
-from dlrun.folders import runs
+from dlrun.errors import UnusableFile, UsageError
+from dlrun.folders import runs, safe
+from dlrun.folders.sweep_table import print_table, ranked  # noqa: F401 (ranked: dlrun runs)
 
 Row = dict[str, Any]
 
@@ -32,21 +32,35 @@ def one_line(text: str, limit: int = 300) -> str:
     return " ".join(str(text).split())[:limit]
 
 
-def record_sweep(sweep_dir: Path, swept: list[str]) -> None:
-    """Note which keys the sweep varies (its columns, even before two jobs differ)."""
-    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
-    runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", {"swept": swept})
+def record_sweep(sweep_dir: Path, swept: list[str], jobs: int | None = None) -> None:
+    """Note which keys the sweep varies (its columns, even before two jobs differ), and
+    how many jobs it has when the sweeper says in advance (`jobs`)."""
+    state_dir(sweep_dir)
+    record = {"swept": swept, **({"jobs": jobs} if jobs is not None else {})}
+    runs.write_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", record)
+
+
+def expected_jobs(sweep_dir: Path) -> int | None:
+    """The number of jobs record_sweep noted, if any."""
+    jobs = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", sweep_dir) or {}).get("jobs")
+    return jobs if type(jobs) is int and jobs >= 0 else None
 
 
 def swept(sweep_dir: Path) -> list[str]:
     """The keys a sweep varies, as record_sweep noted them (`optimizer`, `optimizer.lr`...)."""
-    return (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json") or {}).get("swept", [])
+    keys = (_read_json(sweep_dir / runs.SWEEP_STATE / "sweep.json", sweep_dir) or {}).get("swept")
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def state_dir(sweep_dir: Path) -> Path:
+    """The sweep's `.dlrun/`, made (with its parents) or checked: never a link."""
+    Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    return safe.make_dir(Path(sweep_dir) / runs.SWEEP_STATE)
 
 
 def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir: Path) -> None:
     """Note a job as it starts, with its overrides as typed, so one killed later still has its row."""
-    folder = sweep_dir / runs.SWEEP_STATE / "jobs"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = safe.make_dir(state_dir(sweep_dir) / "jobs")
     record = {
         "job": job_num,
         "overrides": overrides,
@@ -55,11 +69,30 @@ def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir
     runs.write_json(folder / f"{job_num}.json", record)
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, sweep_dir: Path) -> Any:
+    """A sweep's record, or None when it is missing or unusable (dlrun.folders.safe)."""
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        return safe.read_json(path, root=sweep_dir)
+    except (OSError, UnusableFile):
         return None
+
+
+def _job_record(path: Path, sweep_dir: Path) -> Row | None:
+    """A job's record, if it is one: a number, overrides as text, a folder inside the sweep."""
+    job = _read_json(path, sweep_dir)
+    if not isinstance(job, dict) or type(job.get("job")) is not int:
+        return None
+    overrides, folder = job.get("overrides"), job.get("run_dir")
+    if not isinstance(overrides, dict) or not isinstance(folder, str) or not folder:
+        return None
+    parts = Path(folder).parts
+    if (
+        Path(folder).is_absolute()
+        or ".." in parts
+        or not safe.inside(sweep_dir / folder, sweep_dir)
+    ):
+        return None  # a record pointing out of the sweep is not one dlrun wrote
+    return {**job, "overrides": {str(k): str(v) for k, v in overrides.items()}}
 
 
 def _status(summary: dict[str, Any], final: str | None) -> tuple[str, str]:
@@ -105,7 +138,8 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
     `final`: the sweep is over, so a job still `running` is reported as this
     (`killed`, or `interrupted` when the sweep itself was).
     """
-    jobs = [_read_json(path) for path in (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")]
+    records = (sweep_dir / runs.SWEEP_STATE / "jobs").glob("*.json")
+    jobs = [_job_record(path, sweep_dir) for path in records]
     jobs = sorted((job for job in jobs if job), key=lambda job: job["job"])
     declared = swept(sweep_dir)
     params = _params(jobs, declared)
@@ -126,7 +160,8 @@ def index_rows(sweep_dir: Path, final: str | None = None) -> tuple[list[str], li
 
 def _locked(path: Path) -> FileLock:
     """An exclusive lock file, held while one process rebuilds the index (any OS)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    safe.make_dir(path.parent)
+    safe.check_writable(path.parent, (path.name,))
     return FileLock(str(path))
 
 
@@ -150,7 +185,7 @@ def drive(sweep_dir: Path) -> FileLock:
     The lock is the kernel's (filelock's flock), so a driver that was killed
     leaves no lock behind and the next one takes the folder over.
     """
-    (sweep_dir / runs.SWEEP_STATE).mkdir(parents=True, exist_ok=True)
+    safe.check_writable(state_dir(sweep_dir), ("driver.lock",))
     lock = FileLock(sweep_dir / runs.SWEEP_STATE / "driver.lock", timeout=0)
     try:
         lock.acquire()
@@ -169,16 +204,30 @@ def drive(sweep_dir: Path) -> FileLock:
 class Outcome:
     folder: Path
     rows: list[Row]
+    expected: int | None = None  # the sweep's number of jobs, when known in advance
 
     @property
     def failed(self) -> list[Row]:
         return [row for row in self.rows if row["status"] in runs.BROKEN]
 
+    def counts(self) -> dict[str, int]:
+        """Jobs by status, in the order statuses first appear; `not started` last."""
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        if self.expected is not None and self.expected > len(self.rows):
+            counts["not started"] = self.expected - len(self.rows)
+        return counts
+
     @property
     def message(self) -> str:
+        total = max(self.expected or 0, len(self.rows))
+        said = ", ".join(f"{n} {status}" for status, n in self.counts().items())
+        where = shlex.quote(str(self.folder))
         return (
-            f"{len(self.failed)} of {len(self.rows)} jobs failed (see {self.folder / runs.SWEEP_INDEX}); "
-            f"to run only the unfinished jobs, repeat the command with hydra.sweep.dir={self.folder}"
+            f"{said} of {total} jobs (see {self.folder / runs.SWEEP_INDEX}); to run the "
+            f"unfinished jobs, continuing each from its last.pt, repeat the command with "
+            f"hydra.sweep.dir={where}"
         )
 
 
@@ -187,11 +236,10 @@ def finish(folder: Path, stopped: str = runs.KILLED) -> Outcome:
 
     `stopped`: the status of a job that never wrote its final summary.
     """
-    from dlrun.folders.sweep_table import print_table
 
     columns, rows = write_index(folder, final=stopped)
     if rows:
         print_table(folder, columns, rows)
     print(f"dlrun: sweep index {folder / runs.SWEEP_INDEX}")
     print(f"dlrun: next: dlrun report {shlex.quote(str(folder))}")
-    return Outcome(folder, rows)
+    return Outcome(folder, rows, expected_jobs(folder))

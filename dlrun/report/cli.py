@@ -116,7 +116,13 @@ def output_folder(paths: list[Path], out: Path | None) -> Path:
         return out
     if len(paths) > 1:
         raise ReportError("several PATHs: say where the report goes with --out DIR")
-    return paths[0] / "report"
+    out = paths[0] / "report"
+    if out.is_symlink() or (out.exists() and not out.is_dir()):  # a folder from elsewhere
+        raise ReportError(
+            f"{out} is a symbolic link or not a folder; dlrun never writes through a link "
+            "inside a run folder: remove it, or say where the report goes with --out DIR"
+        )
+    return out
 
 
 def check_options(study, options: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ of runs are shortened so a 100-run sweep still gives a page one can read.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import pandas as pd
@@ -68,7 +69,7 @@ def failures(study: Study) -> list[str]:
         )
     for _, run in table[table["status"] == "interrupted"].iterrows():
         sentences.append(
-            f"Run {run['run']} was interrupted after epoch {run.get('epochs_run')}; continue it with `dlrun train resume={run['path']}`."
+            f"Run {run['run']} was interrupted after epoch {run.get('epochs_run')}; continue it with `dlrun train resume={shlex.quote(str(run['path']))}`."
         )
     out = capped(sentences, "runs that diverged, failed or stopped")
     if study.runs.skipped:

@@ -8,7 +8,6 @@ still running) is skipped with a reason instead of stopping the report.
 from __future__ import annotations
 
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from dlrun.errors import UnusableFile
 from dlrun.folders import runs as run_folder
+from dlrun.folders import safe
 from dlrun.folders.runs import flatten
 
 # Folders inside a run or a sweep that never hold run folders: not worth walking.
@@ -48,7 +48,8 @@ class Runs:
         path = Path(self.table.loc[run, "path"]) / run_folder.PREDICTIONS
         if not path.is_file():
             return None
-        with np.load(path) as npz:
+        safe.check_archive(path, root=path.parent)  # a zip bomb is refused, not unpacked
+        with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
 
 
@@ -85,9 +86,9 @@ def read_csv_strict(
 ) -> pd.DataFrame:
     """A CSV whose every row is whole: a short row, or one ending in a comma, was cut off mid-write."""
     try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise Incomplete(f"{path.name} is not UTF-8 text") from None
+        text = safe.read_text(path, safe.TABLE_CAP, root=path.parent)
+    except UnusableFile as e:
+        raise Incomplete(f"{path.name} {e.why}") from None
     except OSError as e:
         raise Incomplete(f"{path.name} is unreadable ({e.strerror or type(e).__name__})") from None
     lines = text.splitlines()
@@ -116,20 +117,24 @@ def read_run(
     """(flat config, summary, metrics, layers) of one run folder, or raise Incomplete."""
     summary_file, config_file = folder / run_folder.SUMMARY, folder / run_folder.CONFIG
     try:
-        summary = json.loads(summary_file.read_text())
+        summary = safe.read_json(summary_file, root=folder)
     except FileNotFoundError:
         raise Incomplete(f"no {run_folder.SUMMARY}") from None
-    except (OSError, ValueError):
+    except UnusableFile as e:
+        raise Incomplete(f"{run_folder.SUMMARY} {e.why}") from None
+    except OSError:
         raise Incomplete(f"{run_folder.SUMMARY} is unreadable") from None
     check_summary(summary)
     status = summary["status"]
     if status == run_folder.RUNNING:
         raise Incomplete("status is still `running` (training, or killed before it finished)")
     try:
-        config = yaml.load(config_file.read_text(), Loader=yaml.CSafeLoader) or {}
+        config = safe.read_yaml(config_file, root=folder) or {}
     except FileNotFoundError:
         raise Incomplete(f"no {run_folder.CONFIG}") from None
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: bytes that are not UTF-8
+    except UnusableFile as e:
+        raise Incomplete(f"{run_folder.CONFIG} {e.why}") from None
+    except OSError:
         raise Incomplete(f"{run_folder.CONFIG} is unreadable") from None
     if not isinstance(config, dict):
         raise Incomplete(f"{run_folder.CONFIG} is not a mapping of config keys")
@@ -167,6 +172,10 @@ def check_summary(summary: Any) -> None:
                 isinstance(value, bool) or not isinstance(value, (int, float))
             ):
                 raise Incomplete(f"{run_folder.SUMMARY} {key} is not a number ({value!r:.40})")
+    if summary["status"] in run_folder.USABLE:  # what every finished run's summary holds
+        for key in ("epochs_run", "best_epoch"):
+            if key not in summary:
+                raise Incomplete(f"{run_folder.SUMMARY} has no {key}")
 
 
 def summary_row(summary: dict[str, Any], metrics: pd.DataFrame | None) -> dict[str, Any]:

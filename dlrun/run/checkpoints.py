@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import errno
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -22,8 +23,8 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from dlrun.errors import ConfigError, WriteError
-from dlrun.folders import runs
+from dlrun.errors import ConfigError
+from dlrun.folders import runs, safe
 
 
 @dataclass
@@ -78,11 +79,7 @@ def checkpoint(parts: Parts, state: State, cfg) -> dict:
 
 def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
     """Write last.pt, then best.pt, each atomically (a crash mid-write keeps the old file)."""
-    folder = Path(run_dir) / runs.CHECKPOINTS
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as e:
-        raise WriteError(folder, e) from None
+    folder = safe.make_dir(Path(run_dir) / runs.CHECKPOINTS)  # never a link to elsewhere
     best = {k: v for k, v in ckpt.items() if k != "best_model"}
     best |= {"model": state.best_model or ckpt["model"], "epoch_saved": ckpt["epoch"]}
     best["optimizer"] = state.best_optimizer or ckpt["optimizer"]
@@ -120,8 +117,12 @@ class Checkpointer:
         return state.epoch == 1 or time.perf_counter() - self.last >= wait
 
     def save(self, parts: Parts, state: State, cfg) -> None:
+        self.write(lambda: checkpoint(parts, state, cfg), state)
+
+    def write(self, make: Any, state: State) -> None:
+        """Save the checkpoint `make()` returns (a batched replica adds its dropout stream)."""
         start = time.perf_counter()
-        save_checkpoints(self.run_dir, checkpoint(parts, state, cfg), state)
+        save_checkpoints(self.run_dir, make(), state)
         self.last = time.perf_counter()
         self.cost_s = self.last - start
 
@@ -166,14 +167,24 @@ def _copy_into(buffers: dict[str, Any], source: dict[str, Any]) -> dict[str, Any
     return buffers
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """A checkpoint as saved by dlrun, or a one-line ConfigError for anything else."""
+def load_checkpoint(
+    path: Path, device: torch.device | str = "cpu", root: Path | None = None
+) -> dict[str, Any]:
+    """A checkpoint as saved by dlrun, or a one-line ConfigError for anything else.
+
+    `root`: the run folder it belongs to; it is read as untrusted (dlrun.folders.safe).
+    """
     try:
-        with warnings.catch_warnings():  # torch warns about a foreign pickle before refusing it
+        with (
+            safe.open_checkpoint(path, safe.CHECKPOINT_CAP, root) as f,
+            warnings.catch_warnings(),  # torch warns about a foreign pickle before refusing it
+        ):
             warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location=device, weights_only=True)
+            ckpt = torch.load(f, map_location=device, weights_only=True)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such checkpoint") from None
+    except ConfigError:
+        raise
     except Exception as e:  # truncated, crafted, or not a checkpoint at all
         kind = (
             "refused by torch.load(weights_only=True)"
@@ -181,8 +192,10 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
             else type(e).__name__
         )
         raise ConfigError(f"{path}: not a readable dlrun checkpoint ({kind})") from None
-    missing = {"model", "optimizer", "epoch", "step", "rng", "early_stopping"} - set(ckpt or {})
-    if not isinstance(ckpt, dict) or missing:
+    if not isinstance(ckpt, dict):
+        raise ConfigError(f"{path}: not a dlrun checkpoint (not a dict)")
+    missing = {"model", "optimizer", "epoch", "step", "rng", "early_stopping"} - set(ckpt)
+    if missing:
         raise ConfigError(f"{path}: not a dlrun checkpoint (no {', '.join(sorted(missing))})")
     return ckpt
 
@@ -190,9 +203,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
 def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> None:
     """Restore everything last.pt holds; drop log rows written after it."""
     last = runs.last_checkpoint(folder)
-    if not last.is_file():
+    if not os.path.lexists(last):
         raise ConfigError(f"resume={folder}: no {runs.CHECKPOINTS}/{runs.LAST} to resume from")
-    ckpt = load_checkpoint(last, device)
+    ckpt = load_checkpoint(last, device, root=folder)
     try:
         parts.model.load_state_dict(ckpt["model"])
         parts.optimizer.load_state_dict(ckpt["optimizer"])
@@ -214,11 +227,14 @@ def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> No
     state.best_model = ckpt.get("best_model", {})
     best_file = runs.best_checkpoint(folder)
     if state.best_model and best_file.is_file():
-        best = load_checkpoint(best_file, device)
+        best = load_checkpoint(best_file, device, root=folder)
         if best["early_stopping"]["best_epoch"] == ckpt["early_stopping"]["best_epoch"]:
             state.best_optimizer = best["optimizer"]  # the same best epoch's optimizer
     for stale in [*folder.glob(".*.tmp"), *(folder / runs.CHECKPOINTS).glob(".*.tmp")]:
-        stale.unlink(missing_ok=True)  # left by a kill mid-write
+        try:
+            stale.unlink(missing_ok=True)  # left by a kill mid-write (a link: the link only)
+        except OSError:
+            pass  # a folder of that name: not ours to remove
     runs.truncate_csv(folder / runs.METRICS, state.epoch)
     # layers.csv's epoch-0 rows are written again when training restarts at epoch 0
     runs.truncate_csv(folder / runs.LAYERS, state.epoch if state.epoch else -1)

@@ -7,24 +7,26 @@ change the experiment (RESUMABLE). config.yaml is never rewritten: each resume
 is recorded in summary.json (`resumes`), and later resumes apply the earlier
 ones' changes first, so a requeued job continues as the run was last resumed.
 
-A run folder may come from someone else: its config.yaml is read as plain
-YAML, an interpolation (`${...}`) is refused, and code it names for
-instantiation (`_target_`...) runs only if the user types the same key and
-value on the command line now.
+A run folder may come from someone else: its config.yaml and summary.json
+are read as plain YAML and JSON (dlrun.folders.safe), a value holding an
+interpolation (`${...}`) is refused wherever it is (a value from a folder is
+data, never an expression), and code it names for instantiation
+(`_target_`...) runs only if the user types the same key and value on the
+command line now.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.config import validate
 from dlrun.config.schema import TrainConfig
 from dlrun.errors import ConfigError
-from dlrun.folders import runs
+from dlrun.folders import runs, safe
 
 # What a resume may change: how long, how patiently, where and how visibly it trains.
 RESUMABLE = (
@@ -36,6 +38,11 @@ RESUMABLE = (
     "device.name",
 )
 INSTANTIATION_KEYS = ("_target_", "_partial_", "_args_", "_recursive_", "_convert_")
+# What a resume writes into the folder: checked first, never through a link.
+WRITTEN = (
+    runs.SUMMARY, runs.METRICS, runs.LAYERS, runs.RUN_LOG, runs.LOCK, runs.CHECKPOINTS,
+    runs.PREDICTIONS, runs.CONFIG,
+)  # fmt: skip
 
 
 def resume_run(folder: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,9 +61,11 @@ def resume_run(folder: str | Path, overrides: dict[str, Any] | None = None) -> d
 def folder_config(folder: Path, overrides: dict[str, Any]) -> DictConfig:
     """The config a resume of `folder` runs: config.yaml, earlier resumes' changes, `overrides`."""
     where = f"resume={folder}"
-    if not (folder / runs.CONFIG).is_file():
+    if "${" in str(folder):
+        raise ConfigError(f"{where}: a folder name with '${{' would be read as an interpolation")
+    if not os.path.lexists(folder / runs.CONFIG):
         raise ConfigError(f"{where}: not a run folder (no {runs.CONFIG})")
-    if not runs.last_checkpoint(folder).is_file():
+    if not os.path.lexists(runs.last_checkpoint(folder)):
         raise ConfigError(
             f"{where}: nothing to resume: no {runs.CHECKPOINTS}/{runs.LAST} "
             "(the run ended before its first epoch did)"
@@ -64,8 +73,10 @@ def folder_config(folder: Path, overrides: dict[str, Any]) -> DictConfig:
     raw = read_plain_yaml(folder / runs.CONFIG, where)
     refuse_code(raw, overrides, where)
     cfg = as_schema(raw, where)
-    for earlier in previous_changes(folder):
+    for earlier in previous_changes(folder, where):
         apply(cfg, earlier, where)
+    safe.check_writable(folder, WRITTEN, (runs.CHECKPOINTS,))  # never through a link
+    safe.check_writable(folder / runs.CHECKPOINTS, (runs.LAST, runs.BEST))
     for key, value in overrides.items():
         if key not in RESUMABLE and not same(cfg, key, value):
             raise ConfigError(
@@ -88,18 +99,25 @@ def folder_config(folder: Path, overrides: dict[str, Any]) -> DictConfig:
 
 def read_plain_yaml(path: Path, where: str) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{where}: {path.name} is unreadable ({type(e).__name__})") from None
+        raw = safe.read_yaml(path, root=path.parent)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: not a run folder (no {path.name})") from None
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: {path.name} is not a mapping of config keys")
+    refuse_interpolation(raw, path.name, where)
+    return raw
+
+
+def refuse_interpolation(raw: Any, name: str, where: str) -> None:
+    """A folder's values are data: one that OmegaConf would resolve (`${oc.env:...}`) is refused."""
     for key, value in _leaves(raw):
         if isinstance(value, str) and "${" in value:
             raise ConfigError(
-                f"{where}: {path.name} {key}={value!r} is an interpolation; "
-                "a run folder's config holds plain values"
+                f"{where}: {name} {key}={value[:80]!r} is an interpolation; "
+                "a run folder holds plain values"
             )
-    return raw
 
 
 def refuse_code(raw: dict[str, Any], overrides: dict[str, Any], where: str) -> None:
@@ -126,13 +144,28 @@ def as_schema(raw: dict[str, Any], where: str) -> DictConfig:
     return cfg
 
 
-def previous_changes(folder: Path) -> list[dict[str, Any]]:
-    """The changes of the run's earlier resumes, oldest first (summary.json `resumes`)."""
-    history = (runs.read_summary(folder) or {}).get("resumes")
+def previous_changes(folder: Path, where: str = "") -> list[dict[str, Any]]:
+    """The changes of the run's earlier resumes, oldest first (summary.json `resumes`).
+
+    Plain values of RESUMABLE keys only; anything else in the file is ignored,
+    and an interpolation is refused, never resolved.
+    """
+    where = where or f"resume={folder}"
+    try:
+        summary = runs.read_summary(folder, strict=True) or {}
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    history = summary.get("resumes")
     if not isinstance(history, list):
         return []
     changes = [r.get("overrides") for r in history if isinstance(r, dict)]
-    return [{k: v for k, v in c.items() if k in RESUMABLE} for c in changes if isinstance(c, dict)]
+    kept = [
+        {k: v for k, v in c.items() if k in RESUMABLE and not isinstance(v, (dict, list))}
+        for c in changes
+        if isinstance(c, dict)
+    ]
+    refuse_interpolation(kept, f"{runs.SUMMARY} resumes", where)
+    return kept
 
 
 def apply(cfg: DictConfig, changes: dict[str, Any], where: str) -> None:

@@ -60,7 +60,9 @@ class Log:
         self.file: IO[str] | None = None
 
     def open(self, path: Path) -> None:
-        self.file = open(path, "a", encoding="utf-8")
+        from dlrun.folders.safe import open_log
+
+        self.file = open_log(path, encoding="utf-8")  # never through a link in the folder
         self.file.write("".join(self.held))
         self.file.flush()
         self.held.clear()

@@ -12,6 +12,7 @@ import datetime
 import math
 import platform
 import random
+import shlex
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from dlrun.data.tensors import Dataset, build_dataset
 from dlrun.errors import ConfigError, WriteError
 from dlrun.folders import runs
 from dlrun.placement import resolve_device
-from dlrun.run import runlog, signals, speed
+from dlrun.run import refusal, runlog, signals, speed
 from dlrun.run.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
 from dlrun.run.progress import print_summary
 from dlrun.run.train import EarlyStopping, evaluate, fit, planned_epochs
@@ -54,7 +55,12 @@ def run(
     run_dir, t0 = Path(run_dir), time.perf_counter()
     validate.check(cfg)
     with runlog.capture() as log, signals.handled():
-        built = setup(cfg)
+        try:
+            built = setup(cfg)
+        except (ConfigError, WriteError):
+            raise
+        except Exception as e:  # set-up errors are bad input: one line, no folder (exit 2)
+            raise refusal.refused(e, cfg) from None
         with runs.exclusive(run_dir):  # one process per run folder
             return train_in_folder(
                 cfg, run_dir, *built, log=log, t0=t0, resume_overrides=resume_overrides
@@ -114,7 +120,7 @@ def train_in_folder(
         summary = {"status": status, **progress_fields(parts.stopper, state, monitor), **base}
         summary |= {"checkpoint_epoch": state.checkpoint_epoch, **why}
         try:
-            runs.write_json(run_dir / runs.SUMMARY, summary)
+            runs.write_json(run_dir / runs.SUMMARY, summary, in_place_when_full=True)
         except WriteError:
             pass
         metrics.finish(summary)
@@ -138,7 +144,7 @@ def train_in_folder(
         stop_early(runs.INTERRUPTED, signal=signals.requested())
         raise signals.interrupted(
             f"{signals.requested()}: stopped after epoch {state.epoch}; "
-            f"continue with: dlrun train resume={run_dir}"
+            f"continue with: dlrun train resume={shlex.quote(str(run_dir))}"
         )
 
     # --- test once, with the kept weights

@@ -22,12 +22,38 @@ from dlrun.errors import Interrupted
 # SIGUSR2: SLURM's warning before a time limit; Windows has none
 HANDLED = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGUSR2") if hasattr(signal, n))
 _state: dict[str, int] = {}  # "signal": the first one received; "depth": nested handled()
+_forward: list = []  # functions called with the first signal (a sweep's driver: its workers)
 
 
 def requested() -> str | None:
-    """The name of the signal that asked to stop ('SIGTERM'), or None."""
+    """The name of the signal that asked to stop ('SIGTERM'), or None.
+
+    Inside `watching(check)`, `check()` naming a signal is a stop too (a sweep's
+    worker: its driver stopped, or is gone).
+    """
     signum = _state.get("signal")
+    if not signum and _watch:
+        name = _watch[-1]()
+        if name:
+            signum = _state["signal"] = int(getattr(signal, name))
+            os.write(2, f"\ndlrun: {name} to the sweep: stopping after this epoch\n".encode())
     return signal.Signals(signum).name if signum else None
+
+
+_watch: list = []  # () -> a signal's name or None, asked at each epoch boundary
+
+
+@contextmanager
+def watching(check) -> Iterator[None]:
+    """Inside this block, `check()` returning a signal's name asks to stop, as that signal."""
+    if check is None:
+        yield
+        return
+    _watch.append(check)
+    try:
+        yield
+    finally:
+        _watch.remove(check)
 
 
 def interrupted(message: str = "") -> Interrupted:
@@ -45,14 +71,21 @@ def _handler(signum: int, frame) -> None:
         raise interrupted()
     _state["signal"] = signum
     os.write(2, f"\ndlrun: {name}: stopping after this epoch ({name} again: at once)\n".encode())
+    for forward in list(_forward):
+        forward(signum)
 
 
 @contextmanager
-def handled() -> Iterator[None]:
-    """SIGINT, SIGTERM and SIGUSR2 set the stop flag inside this block (main thread only; nests)."""
+def handled(forward=None) -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGUSR2 set the stop flag inside this block (main thread only; nests).
+
+    `forward(signum)`: also called with the first signal (a sweep's driver passes it on).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield  # signals reach only the main thread: the defaults stay
         return
+    if forward is not None:
+        _forward.append(forward)
     outermost = not _state.get("depth")
     # An ignored signal stays ignored (`nohup`, `cmd &` in a script): the caller chose that.
     wanted = [s for s in HANDLED if signal.getsignal(s) is not signal.SIG_IGN] if outermost else []
@@ -62,6 +95,8 @@ def handled() -> Iterator[None]:
         yield
     finally:
         _state["depth"] -= 1
+        if forward is not None:
+            _forward.remove(forward)
         if outermost:
             for s, old in previous.items():
                 signal.signal(s, old)

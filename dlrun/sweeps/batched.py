@@ -25,9 +25,9 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from dlrun.folders import runs
+from dlrun.folders import runs, safe
 from dlrun.run import signals
-from dlrun.run.checkpoints import Snapshot, State, checkpoint, save_checkpoints
+from dlrun.run.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
 from dlrun.run.runner import final_metrics, progress_fields, save_predictions, summary_base
 from dlrun.sweeps.replica_loop import fit_replicas
 from dlrun.sweeps.replicas import Replica
@@ -44,7 +44,7 @@ class Folder:
         cfg, data, parts = replica.cfg, replica.data, replica.parts
         self.run_dir.mkdir(parents=True, exist_ok=True)
         runs.atomic_write_text(self.run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
-        self.log = open(self.run_dir / runs.RUN_LOG, "a", encoding="utf-8")
+        self.log = safe.open_log(self.run_dir / runs.RUN_LOG, encoding="utf-8")
         device = data.train.y.device
         self.base = summary_base(cfg, data, parts.model, device, self.run_dir)
         runs.write_json(self.run_dir / runs.SUMMARY, {"status": runs.RUNNING, **self.base})
@@ -55,6 +55,8 @@ class Folder:
             else None
         )
         self.last = _EpochEnd(replica)  # what last.pt holds if training stops mid-epoch
+        # last.pt after the first epoch, then every trainer.checkpoint_every_s, as a solo run
+        self.saver = Checkpointer(self.run_dir, cfg.trainer.checkpoint_every_s)
 
     def epoch(self, row: dict[str, Any] | None, layers: list[dict[str, Any]]) -> None:
         """Log one epoch (row None: epoch 0, layers only) and remember it as the last complete."""
@@ -64,6 +66,8 @@ class Folder:
             self.layers.write(layers)
         if row is not None:
             self.last.take()
+            if self.saver.due(self.replica.state):  # a kill -9 of the stack loses at most this
+                self.saver.write(self._checkpoint, self.replica.state)
 
     def finish(self, started: float) -> dict[str, Any]:
         """The replica left the stack: checkpoints, test with the kept weights, final summary."""

@@ -12,7 +12,6 @@ complete the index themselves. docs/sweeps.md is the user's side of this.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,11 +19,11 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, OmegaConf
 
-from dlrun.config.compose import override_values, parse_overrides
+from dlrun.config.compose import override_values
 from dlrun.config.resolvers import register_resolvers
-from dlrun.errors import UsageError
+from dlrun.errors import UsageError, WriteError
 from dlrun.folders import runs
 from dlrun.folders.sweep_index import (
     Outcome,
@@ -36,8 +35,10 @@ from dlrun.folders.sweep_index import (
     write_index,
 )
 from dlrun.placement import cpu_count, place_device, threads_per_job
-from dlrun.run import runlog
+from dlrun.run import runlog, signals
+from dlrun.sweeps import workers
 from dlrun.sweeps.count import count_jobs, job_line
+from dlrun.sweeps.plan import follow_monitor, planned_jobs, swept_keys
 from dlrun.toolbox.transfer import pretrain_source
 from dlrun.trackers.loggers import finish_sweep
 
@@ -74,6 +75,11 @@ def run_job(
     from dlrun.run.runner import run
 
     monitor = cfg.trainer.early_stopping.monitor
+    stop = workers.stop_check(run_dir.parent)  # a joblib worker: its driver stopped, or is gone
+    if stop is not None and stop():
+        print(f"dlrun: job {job_num} not started: the sweep was stopped ({stop()})")
+        workers.leave_if_orphaned()
+        return objective({}, monitor)
     done = runs.read_summary(run_dir)
     if done is not None and done.get("status") in runs.FINISHED:
         print(f"dlrun: job {job_num} skipped: already {done['status']} in {run_dir}")
@@ -89,7 +95,7 @@ def run_job(
     # every line of the job says its number; parallel workers print plain lines, no bar
     parallel = "basic_launcher" not in str(launcher.get("_target_") or "basic_launcher")
     try:
-        with runlog.job(job_num, parallel):
+        with runlog.job(job_num, parallel), signals.watching(stop):
             if resuming:
                 from dlrun.run.resume import resume_run
 
@@ -97,6 +103,12 @@ def run_job(
             else:
                 pretrain_source(cfg, task_overrides, run)
                 summary = run(cfg, run_dir)
+    except KeyboardInterrupt as e:  # saved as interrupted; a worker starts no more jobs
+        if stop is None:
+            raise  # the driver's own process: Ctrl-C ends the sweep
+        print(f"dlrun: job {job_num} {e}", file=sys.stderr)
+        workers.leave_if_orphaned()
+        return objective({}, monitor)
     except Exception as e:  # Ctrl-C is no Exception: it still ends the sweep
         error = one_line(record_failure(run_dir, cfg, e))
         print(f"dlrun: job {job_num} failed: {error}", file=sys.stderr)
@@ -107,17 +119,16 @@ def run_job(
 def continues(run_dir: Path) -> bool:
     """Whether a sweep job goes on from its own last.pt instead of starting over.
 
-    A job its launcher stopped before a time limit (`requeued`, `timeout`) and a
-    job SLURM itself started again (preemption, `scontrol requeue`: it sets
-    SLURM_RESTART_COUNT) continue as `dlrun train resume=<folder>` would, so
-    metrics.csv stays one run. Failed and interrupted jobs of a re-run sweep
-    start over (docs/sweeps.md).
+    Every job that did not finish but saved an epoch continues as `dlrun train
+    resume=<folder>` would, so metrics.csv stays one run and no finished epoch
+    is trained twice: interrupted (Ctrl-C, SIGTERM), killed (kill -9, out of
+    memory: its summary still says `running`), requeued, timed out, cancelled,
+    failed. A job with no last.pt starts over (docs/sweeps.md).
     """
     if not runs.last_checkpoint(run_dir).is_file():
         return False
     status = (runs.read_summary(run_dir) or {}).get("status")
-    restarted = int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
-    return status in runs.CONTINUES or (restarted and status in (runs.RUNNING, runs.INTERRUPTED))
+    return status not in runs.FINISHED
 
 
 def record_status(run_dir: Path, status: str, error: str) -> None:
@@ -152,42 +163,6 @@ def record_failure(run_dir: Path, cfg: DictConfig, error: BaseException) -> str:
 
 
 # --- the sweep as a whole -----------------------------------------------------
-
-
-def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> list[str]:
-    """The keys a sweep varies: sweeps on the command line and in hydra.sweeper.params."""
-    # params first: a fixed value on the command line replaces a swept one, as in Optuna's sweeper
-    lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *overrides]
-    try:
-        parsed = parse_overrides(lines)
-    except Exception:
-        return []
-    keys: dict[str, None] = {}
-    for override in parsed:
-        if override.is_hydra_override():
-            continue
-        if override.is_sweep_override():
-            keys[override.key_or_group] = None
-        else:
-            keys.pop(override.key_or_group, None)
-    return list(keys)
-
-
-def follow_monitor(config: DictConfig) -> None:
-    """Point an Optuna sweeper the way the monitored metric improves (val_acc up, val_loss down).
-
-    Hydra builds the sweeper from this config right after on_multirun_start,
-    so this covers a plain `hydra/sweeper=optuna` too.
-    """
-    sweeper = config.hydra.sweeper
-    if "direction" not in sweeper or OmegaConf.is_list(sweeper.direction):
-        return  # not Optuna, or several objectives: the user's choice
-    monitor = config.trainer.early_stopping.monitor
-    wanted = "maximize" if runs.higher_is_better(monitor) else "minimize"
-    if getattr(sweeper.direction, "name", str(sweeper.direction)) != wanted:
-        with read_write(sweeper):
-            sweeper.direction = wanted
-        print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
 
 
 def check_launcher(config: DictConfig, folder: Path) -> None:
@@ -231,10 +206,17 @@ def take_outcome(interrupted: bool = False) -> Outcome | None:
         # Ctrl-C or a broken launcher: the rows so far, complete
         outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
         finish_sweep(folder, failed=True)
+    _stop_handling()
     lock = _driver.pop("lock", None)
     if lock is not None:
         lock.release()
     return outcome
+
+
+def _stop_handling() -> None:
+    handled = _driver.pop("signals", None)  # a joblib driver's (dlrun.sweeps.workers.start)
+    if handled is not None:
+        handled.__exit__(None, None, None)
 
 
 def _in_sweep(config: DictConfig) -> bool:
@@ -249,14 +231,24 @@ class SweepIndex(Callback):
         _driver.clear()
         try:
             check_launcher(config, folder)
-            _driver["lock"] = drive(folder)
-        except UsageError as e:
+            _driver["lock"] = drive(folder)  # .dlrun/ made or checked: never a link
+            links = [p for p in folder.iterdir() if p.is_symlink()]
+            if links:  # a job folder (or sweep.csv) that leads elsewhere: never written through
+                raise UsageError(
+                    f"{links[0]} is a symbolic link; dlrun never writes through a link "
+                    "inside a sweep folder: remove it, or give a new hydra.sweep.dir"
+                )
+        except (UsageError, WriteError) as e:
             # Hydra turns a callback's exception into a warning; a BaseException stops the sweep
             raise SweepRefused(str(e)) from None
+        _driver["signals"] = workers.start(
+            folder, OmegaConf.select(config, "hydra.launcher._target_")
+        )
         follow_monitor(config)
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = OmegaConf.to_container(params) if params is not None else None
-        record_sweep(folder, swept_keys(list(config.hydra.overrides.task), params))
+        swept = swept_keys(list(config.hydra.overrides.task), params)
+        record_sweep(folder, swept, planned_jobs(config))
         _driver["folder"] = folder
         trials = OmegaConf.select(config, "hydra.sweeper.n_trials")
         _driver["count"] = count_jobs(list(config.hydra.overrides.task), params, trials)
@@ -279,5 +271,10 @@ class SweepIndex(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = _driver.get("folder", Path(config.hydra.sweep.dir))
-        _driver["outcome"] = outcome = finish(folder)
+        stopped = signals.requested()  # a joblib driver's workers stopped at epoch boundaries
+        _driver["outcome"] = outcome = finish(folder, runs.INTERRUPTED if stopped else runs.KILLED)
         finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any
+        if stopped:
+            error = signals.interrupted()
+            _stop_handling()
+            raise error

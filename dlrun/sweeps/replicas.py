@@ -15,12 +15,10 @@ Here: which configs may share a stack (`compatible_key`, `unbatchable_reason`,
 from __future__ import annotations
 
 import json
-import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +30,7 @@ from dlrun.data.tensors import Dataset
 from dlrun.errors import ConfigError
 from dlrun.run.checkpoints import Parts, State
 from dlrun.run.runner import setup
+from dlrun.toolbox.memory import available_bytes
 
 # Settings that may differ inside one stack, and why they can. Every other
 # setting must be equal (so a setting added later is safe until listed here).
@@ -213,19 +212,6 @@ def replica_bytes(replica: Replica) -> int:
     widths = sum(m.out_features for m in parts.model.modules() if hasattr(m, "out_features"))
     activations = 4 * replica.cfg.trainer.batch_size * widths * data.train.x.element_size()
     return 13 * params + 3 * train + other + activations
-
-
-def available_bytes(device: torch.device) -> int:
-    """Free memory of the device: CUDA's free memory, or the host's MemAvailable."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def stack_limit(replica: Replica, max_replicas: int | None = None) -> int:

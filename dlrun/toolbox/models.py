@@ -8,6 +8,7 @@ defaults of `logistic`, `resmlp`, `cnn1d` and `gru`.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -80,7 +81,7 @@ def _dense_stack(n_in: int, cfg: ModelConfig, linear: bool) -> tuple[nn.Sequenti
 
 
 def build_mlp(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> Net:
-    n_in = int(torch.tensor(input_shape).prod())
+    n_in = math.prod(input_shape)
     features, width = _dense_stack(n_in, cfg, linear=False)
     return Net(features, nn.Linear(width, n_out), input_shape)
 
@@ -93,7 +94,7 @@ def build_logistic(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -
 
 
 def build_deep_linear(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> Net:
-    n_in = int(torch.tensor(input_shape).prod())
+    n_in = math.prod(input_shape)
     features, width = _dense_stack(n_in, cfg, linear=True)
     return Net(features, nn.Linear(width, n_out), input_shape)
 
@@ -247,6 +248,9 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_out: int) -> n
     if cfg.name not in BUILDERS:
         raise ModelError(f"unknown model {cfg.name!r}; choose from {sorted(BUILDERS)}")
     # ranges (width >= 1, dropout in [0, 1)...): dlrun.config.validate, before any run
+    from dlrun.toolbox.memory import check_fits
+
+    check_fits(lambda: BUILDERS[cfg.name](cfg, input_shape, n_out), f"model={cfg.name}")
     return BUILDERS[cfg.name](cfg, input_shape, n_out)
 
 

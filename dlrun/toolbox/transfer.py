@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from dlrun.config.schema import TransferConfig
-from dlrun.errors import TransferError
+from dlrun.errors import ConfigError, TransferError
 from dlrun.folders import runs
 
 
@@ -65,8 +65,17 @@ def source_checkpoint(source: str) -> Path:
 
 
 def load_state(path: Path) -> dict[str, torch.Tensor]:
+    from dlrun.folders import safe
+
+    # a run folder's checkpoint stays inside it; a file the user named may be anywhere
+    root = path.parent.parent if path.parent.name == runs.CHECKPOINTS else None
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with safe.open_checkpoint(path, safe.CHECKPOINT_CAP, root) as f:
+            ckpt = torch.load(f, map_location="cpu", weights_only=True)
+    except TransferError:
+        raise
+    except ConfigError as e:
+        raise TransferError(f"transfer.source: {e}") from None
     except Exception as e:  # a truncated or foreign file: one line, not a traceback
         raise TransferError(f"transfer.source: cannot read {path} ({type(e).__name__})") from None
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None

@@ -14,7 +14,6 @@ under a file lock in the sweep's `.dlrun/`, and the others find it there.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -133,10 +132,19 @@ def _text(value: Any) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The sweep's parent-run record (untrusted, as everything in a folder), or {}."""
+    from dlrun.errors import ConfigError
+    from dlrun.folders import safe
+
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        saved = safe.read_json(path, root=path.parent.parent)
+    except (OSError, ConfigError):
         return {}
+    if not isinstance(saved, dict) or not all(
+        isinstance(saved.get(k), str) for k in ("run_id", "tracking_uri")
+    ):
+        return {}
+    return saved
 
 
 class Tracker:

@@ -12,6 +12,7 @@ Written with torch's SummaryWriter, which needs the `tensorboard` package.
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,25 @@ def hparam_value(value: Any) -> int | float | str | bool:
     return "null" if value is None else str(value)
 
 
+def quiet_writer_thread() -> None:
+    """No traceback from SummaryWriter's background thread (a full disk, a read-only folder).
+
+    The thread keeps its exception and the writer raises it at the next call,
+    which dlrun.trackers.loggers.Sinks turns into one warning line naming the
+    tracker and the cause; the run goes on with metrics.csv.
+    """
+    previous = threading.excepthook
+    if getattr(previous, "dlrun_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not type(args.thread).__module__.startswith("tensorboard."):
+            previous(args)
+
+    hook.dlrun_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
+
+
 class Tracker:
     name = "tensorboard"
 
@@ -64,6 +84,7 @@ class Tracker:
         started: float | None = None,
     ):
         """`started`: when the run began (s since 1970) for a run copied later; None: now."""
+        quiet_writer_thread()
         self.started = started
         # purge_step: a resumed run drops the events it logged after its checkpoint
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=start_epoch + 1)

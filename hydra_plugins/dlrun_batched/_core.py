@@ -35,7 +35,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from dlrun.errors import ConfigError
 from dlrun.folders import runs
 from dlrun.sweeps.batched import train_stack
-from dlrun.sweeps.job import objective, record_failure
+from dlrun.sweeps.job import continues, objective, record_failure
 from dlrun.sweeps.replicas import build_replica, group_jobs, stack_limit, unbatchable_reason
 
 
@@ -74,6 +74,8 @@ class Job:
         done = runs.read_summary(self.run_dir)
         if done is not None and done.get("status") in runs.FINISHED:
             return ""  # dlrun.sweeps.job.run_job skips it and says so
+        if continues(self.run_dir):
+            return f"continues from its {runs.CHECKPOINTS}/{runs.LAST}"
         job = self.config.hydra.job
         if job.chdir:
             return "hydra.job.chdir=true: each job needs its own working directory"

@@ -92,3 +92,17 @@ def test_an_experiment_runs_with_m_or_as_one_job_of_it():
     assert "experiment=init_symmetry" in train_argv(["-m", "experiment=init_symmetry"])
     assert train_argv(["experiment=init_symmetry", "init=he", "seed=1"])[-1] == "seed=1"
     assert train_argv(["experiment=init_symmetry", "--cfg", "job"])  # printing runs nothing
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["/s/0_seed=0", "/s/3_optimizer=adam,seed=1", "/s/a b/2_lr=0.1", "runs/x'y", "/s/[1]"],
+)
+def test_resume_takes_a_folder_as_dlrun_names_it(folder):
+    # reproduction 5 of issue 20: `resume=<sweep>/0_seed=0` failed in Hydra's grammar
+    assert resume_request([f"resume={folder}", "trainer.epochs=5"]) == (
+        folder,
+        {"resume": folder, "trainer.epochs": 5},
+    )
+    quoted = resume_request([f"resume='{folder}'"]) if "'" not in folder else None
+    assert quoted is None or quoted[0] == folder  # the quoted form Hydra unquotes still works

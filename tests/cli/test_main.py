@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -399,3 +400,52 @@ def test_every_help_example_works_as_printed(capsys, monkeypatch, tmp_path):
         else:  # dlrun report: the newest run under outputs/
             assert main([command, *args]) == 0, (command, args)
     assert (tmp_path / "outputs" / "runs" / "a" / "report" / "index.html").is_file()
+
+
+def test_a_new_run_never_overwrites_a_run_folder(tmp_path, capsys):
+    # reproduction 3 of issue 20: hydra.run.dir=<a completed run> exited 0 and replaced it
+    import hashlib
+
+    from dlrun.cli.main import main
+    from dlrun.folders import runs
+
+    quick = ["data=moons", "data.n_samples=200", "model.width=4", "trainer.epochs=1"]
+    quick += ["trainer.progress=false", "trainer.threads=1", "device=cpu"]
+    folder = tmp_path / "a run"
+    assert main(["train", *quick, f"hydra.run.dir={folder}"]) == 0
+    capsys.readouterr()
+
+    def digest():
+        return {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*"))
+            if p.is_file()
+        }
+
+    before = digest()
+    assert main(["train", *quick, f"hydra.run.dir={folder}", "seed=5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds a run (completed)" in err
+    assert digest() == before
+    # the command it suggests, pasted into a shell, continues the run
+    command = err.split("continue it with: ", 1)[1].split(" (and", 1)[0]
+    words = shlex.split(command)
+    assert words[:2] == ["dlrun", "train"]
+    assert main([*words[1:], "trainer.epochs=2"]) == 0
+    assert runs.read_summary(folder)["epochs_run"] == 2
+    # a folder whose run saved no epoch holds nothing to lose: a new run may take it
+    (folder / runs.CHECKPOINTS / runs.LAST).unlink()
+    runs.write_json(folder / runs.SUMMARY, {"status": runs.RUNNING})
+    assert main(["train", *quick, f"hydra.run.dir={folder}", "seed=5"]) == 0
+
+
+def test_a_sweep_job_folder_resumes_as_dlrun_names_it(make_cfg, tmp_path, capsys):
+    from dlrun.cli.main import main
+    from dlrun.folders import runs
+    from dlrun.run.runner import run
+
+    folder = tmp_path / "sweep" / "3_optimizer=adam,seed=1"
+    run(make_cfg("data=moons", "data.n_samples=200", "trainer.epochs=1"), folder)
+    line = f"dlrun train resume={shlex.quote(str(folder))} trainer.epochs=2"
+    assert main(shlex.split(line)[1:]) == 0, capsys.readouterr().err
+    assert runs.read_summary(folder)["epochs_run"] == 2

@@ -241,3 +241,47 @@ def test_a_full_disk_fails_the_run_in_one_line_and_leaves_no_half_file(
     assert main(["report", "outputs/runs"]) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("dlrun: error: cannot write") and "no space left on device" in line
+
+
+@pytest.fixture
+def filling_disk(tmp_path):
+    """A 300 KB tmpfs (root only) that the logs of a long run fill."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("logger", ["csv", "tensorboard"])
+def test_a_disk_filled_by_the_logs_ends_the_run_failed_naming_the_file(
+    filling_disk, capsys, logger
+):
+    # reproduction 8 of issue 20: with logger=tensorboard a writer thread's traceback, and
+    # summary.json left `running` (no room for its temporary file), with or without a tracker
+    if logger == "tensorboard":
+        pytest.importorskip("tensorboard")
+    from dlrun.cli.main import main
+
+    folder = filling_disk / "run"
+    args = ["data=moons", "data.n_samples=400", "model.width=8", "trainer.epochs=3000"]
+    args += ["trainer.early_stopping.patience=null", "device=cpu", "trainer.progress=false"]
+    assert main(["train", *args, f"logger={logger}", f"hydra.run.dir={folder}"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    *warnings, line = err.strip().splitlines()
+    # the tracker may or may not meet the full disk before metrics.csv does: one line if it does
+    warned = "dlrun: warning: tensorboard stopped logging (OSError: [Errno 28] No space left "
+    warned += "on device); the run folder keeps every number (dlrun export tensorboard <folder>)"
+    assert warnings in ([], [warned] if logger == "tensorboard" else [])
+    assert line.startswith(f"dlrun: error: cannot write {folder}/")
+    assert line.endswith(": no space left on device")
+    summary = runs.read_summary(folder)
+    assert summary["status"] == runs.FAILED and summary["error"] == line.removeprefix(
+        "dlrun: error: "
+    )
+    assert summary["epochs_run"] > 1 and not list(filling_disk.rglob("*.tmp"))

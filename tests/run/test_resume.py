@@ -135,3 +135,26 @@ def test_a_folder_config_must_be_plain_values_of_the_schema(make_cfg, tmp_path):
         with pytest.raises(ConfigError, match=words) as e:
             folder_config(tmp_path, {})
         assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["${oc.env:HOME}", "${dlrun_unique:SPOT/deep}", "x${oc.env:HOME}"], ids=str
+)
+def test_a_resume_recorded_in_the_summary_is_data_never_an_expression(
+    make_cfg, tmp_path, capsys, value
+):
+    # reproduction 1 of issue 20: summary.json's `resumes` was interpolated on resume
+    from dlrun.cli.main import main
+
+    folder = tmp_path / "run"
+    run(make_cfg(*EXACT, "trainer.epochs=1"), folder)
+    spot = tmp_path / "spot"
+    summary = runs.read_summary(folder)
+    summary["resumes"] = [{"overrides": {"device.name": value.replace("SPOT", str(spot))}}]
+    runs.write_json(folder / runs.SUMMARY, summary)
+    assert main(["train", f"resume={folder}", "trainer.epochs=2"]) == 2
+    err = capsys.readouterr().err
+    assert "interpolation" in err and "summary.json" in err and len(err.splitlines()) == 1
+    assert str(Path.home()) not in err.replace(str(tmp_path), "")
+    assert not spot.exists()
+    assert runs.read_summary(folder)["epochs_run"] == 1

@@ -210,3 +210,46 @@ def test_stack_limit_is_half_the_available_memory_over_a_replicas_share(cfgs, mo
     assert stack_limit(replica, max_replicas=2) == 2
     monkeypatch.setattr(replicas, "available_bytes", lambda device: expected // 10)
     assert stack_limit(replica) == 1  # never below one: a job too large still runs
+
+
+def test_a_stack_killed_mid_run_leaves_every_replica_a_last_pt_to_resume_from(
+    cfgs, solo, tmp_path, monkeypatch
+):
+    # reproduction 4 of issue 20: no replica had checkpoints/ until the stack ended, so a
+    # kill -9 after epoch 3 lost every epoch. What a kill -9 leaves is the folder as it is
+    # at that moment: copied here right after each replica's epoch 2.
+    import shutil
+
+    from dlrun.sweeps import batched
+
+    logged = batched.Folder.epoch
+
+    def epoch_then_copy(self, row, layers):
+        logged(self, row, layers)
+        if row is not None and row["epoch"] == 2:
+            shutil.copytree(self.run_dir, tmp_path / "killed" / self.run_dir.name)
+
+    monkeypatch.setattr(batched.Folder, "epoch", epoch_then_copy)
+    # every epoch: no stretching of the interval to keep saving under 2% of the run
+    monkeypatch.setattr(batched.Checkpointer, "SHARE", 1e9)
+    stacked = []
+    for cfg in cfgs[:2]:
+        cfg = cfg.copy()
+        cfg.trainer.checkpoint_every_s = 0  # every epoch, as for a solo run
+        stacked.append(cfg)
+    replicas = [build_replica(cfg) for cfg in stacked]
+    dirs = [tmp_path / "0", tmp_path / "1"]
+    train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: None, EXACT)
+    for i in range(2):
+        killed = tmp_path / "killed" / str(i)
+        assert runs.read_summary(killed)["status"] == runs.RUNNING  # as kill -9 leaves it
+        last = torch.load(runs.last_checkpoint(killed), weights_only=True)
+        assert last["epoch"] == 2 and last["step"] == 2 * steps_per_epoch(replicas[i])
+        # resumed alone, it ends exactly as the run that was never stopped
+        from dlrun.run.resume import resume_run
+
+        resume_run(killed)
+        assert_same_csv(killed / runs.METRICS, solo[i] / runs.METRICS)
+        assert runs.read_summary(killed)["test_acc"] == pytest.approx(
+            runs.read_summary(solo[i])["test_acc"], rel=1e-5
+        )

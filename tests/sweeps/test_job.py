@@ -135,7 +135,7 @@ def test_a_failing_setting_is_recorded_the_others_complete_and_the_exit_code_say
         cwd=tmp_path,
     )
     assert out.returncode == 1
-    assert "1 of 2 jobs failed" in out.stderr and "Traceback" not in out.stderr
+    assert "1 completed, 1 failed of 2 jobs" in out.stderr and "Traceback" not in out.stderr
     ok, bad = sorted(read_index(tmp_path / "sweep"), key=lambda row: row["job"])
     assert ok["status"] == "completed" and ok["optimizer.lr"] == "0.01" and ok["error"] == ""
     assert (
@@ -146,11 +146,16 @@ def test_a_failing_setting_is_recorded_the_others_complete_and_the_exit_code_say
     assert f"job 1 failed: {bad['error']}" in out.stdout  # the end-of-sweep table lists it
 
 
-def test_an_interrupted_sweep_rerun_into_its_folder_runs_only_the_missing_jobs(tmp_path):
+def test_an_interrupted_sweep_rerun_into_its_folder_continues_its_interrupted_job(tmp_path):
+    # reproduction 6 of issue 20: the interrupted job was retrained from scratch, and the
+    # stop message counted it as failed, and a 3-job sweep as 2
+    import time
+
     args = [
         "seed=0,1,2",
-        "trainer.epochs=8",
+        "trainer.epochs=30",
         "trainer.early_stopping.patience=null",
+        "trainer.checkpoint_every_s=0",
         "model.width=128",
     ]
     command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]
@@ -158,27 +163,36 @@ def test_an_interrupted_sweep_rerun_into_its_folder_runs_only_the_missing_jobs(t
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     for line in first.stdout:
-        if "run folder" in line and "1_seed=1" in line:  # job 1 is training: Ctrl-C now
-            first.send_signal(signal.SIGINT)
+        if "run folder" in line and "1_seed=1" in line:
             break
+    job1 = Path(line.split("run folder ", 1)[1].strip())
+    while not runs.last_checkpoint(job1).is_file():  # job 1 saved an epoch: SIGTERM now
+        assert first.poll() is None
+        time.sleep(0.01)
+    first.send_signal(signal.SIGTERM)
     rest = first.stdout.read()
-    assert first.wait(timeout=120) == 130
-    assert "SIGINT: the sweep stopped;" in rest and "hydra.sweep.dir=" in rest.splitlines()[-1]
+    assert first.wait(timeout=120) == 143
+    last = rest.strip().splitlines()[-1]
+    assert "SIGTERM: the sweep stopped; 1 completed, 1 interrupted, 1 not started of 3 jobs" in last
+    assert "hydra.sweep.dir=" in last
     folder = sweep_folder(tmp_path)
-    done = [row for row in read_index(folder) if row["status"] == "completed"]
-    assert [row["job"] for row in done][:1] == ["0"]  # the index kept the rows so far
-    assert any(row["status"] == "interrupted" for row in read_index(folder))
+    stopped = runs.read_summary(job1)
+    assert stopped["status"] == "interrupted" and stopped["epochs_run"] >= 1
     stamp = (folder / "0_seed=0" / "summary.json").stat().st_mtime_ns
 
     again = dlrun(*args, f"hydra.sweep.dir={folder}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("skipped: already completed") == len(done)
-    assert again.stdout.count("dlrun: run folder") == 3 - len(done)
+    assert again.stdout.count("skipped: already completed") == 1
     assert (folder / "0_seed=0" / "summary.json").stat().st_mtime_ns == stamp
+    resumed = runs.read_summary(job1)
+    assert [r["from_epoch"] for r in resumed["resumes"]] == [stopped["checkpoint_epoch"]]
+    with open(job1 / runs.METRICS, newline="") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(1, 31))
     rows = read_index(folder)
     assert [(row["job"], row["seed"], row["status"]) for row in rows] == [
         (str(i), str(i), "completed") for i in range(3)
     ]
+    assert "resumes" not in runs.read_summary(folder / "2_seed=2")  # no checkpoint: from scratch
 
 
 # slow: six real trials (13 s)
@@ -275,9 +289,7 @@ def test_slurm_refuses_what_no_node_grants_before_the_sweep_folder_exists(tmp_pa
     assert not (tmp_path / "outputs").exists()  # nothing half-made
 
 
-def test_a_sweep_job_continues_from_last_pt_only_after_its_scheduler_stopped_it(
-    tmp_path, monkeypatch
-):
+def test_a_sweep_job_continues_from_last_pt_unless_it_finished(tmp_path, monkeypatch):
     from dlrun.sweeps.job import continues
 
     monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
@@ -293,10 +305,10 @@ def test_a_sweep_job_continues_from_last_pt_only_after_its_scheduler_stopped_it(
     assert continues(folder(runs.REQUEUED)) and continues(folder(runs.TIMEOUT))
     assert not continues(folder(runs.REQUEUED, last_pt=False))  # nothing to continue from
     for status in (runs.INTERRUPTED, runs.RUNNING, runs.FAILED, runs.CANCELLED):
-        assert not continues(folder(status))  # a re-run sweep starts these over
-    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # SLURM itself ran it again (preemption)
-    assert continues(folder(runs.INTERRUPTED)) and continues(folder(runs.RUNNING))
-    assert not continues(folder(runs.FAILED))
+        assert continues(folder(status))  # a re-run sweep loses no saved epoch (issue 20)
+        assert not continues(folder(status, last_pt=False))
+    for status in runs.FINISHED:
+        assert not continues(folder(status))
 
 
 def test_parallel_and_search_presets_compose():

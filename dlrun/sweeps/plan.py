@@ -1,0 +1,74 @@
+"""A sweep as it starts: the keys it varies, how many jobs it plans, the search's direction.
+
+SweepIndex.on_multirun_start (dlrun.sweeps.job) calls these in the driver,
+before any job runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from dlrun.config.compose import parse_overrides
+from dlrun.folders import runs
+
+
+def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> list[str]:
+    """The keys a sweep varies: sweeps on the command line and in hydra.sweeper.params."""
+    # params first: a fixed value on the command line replaces a swept one, as in Optuna's sweeper
+    lines = [*(f"{key}={value}" for key, value in (params or {}).items()), *overrides]
+    try:
+        parsed = parse_overrides(lines)
+    except Exception:
+        return []
+    keys: dict[str, None] = {}
+    for override in parsed:
+        if override.is_hydra_override():
+            continue
+        if override.is_sweep_override():
+            keys[override.key_or_group] = None
+        else:
+            keys.pop(override.key_or_group, None)
+    return list(keys)
+
+
+def planned_jobs(config: DictConfig) -> int | None:
+    """How many jobs the basic sweeper runs (the product of its lists' lengths); None for others."""
+    target = str(OmegaConf.select(config, "hydra.sweeper._target_") or "")
+    if not target.endswith("BasicSweeper"):
+        return None  # Optuna and others decide as they go
+    params = OmegaConf.select(config, "hydra.sweeper.params")
+    params = OmegaConf.to_container(params) if params is not None else {}
+    lines = [*(f"{key}={value}" for key, value in params.items())]
+    lines += list(config.hydra.overrides.task)
+    sizes: dict[str, int] = {}
+    try:
+        for override in parse_overrides(lines):
+            if not override.is_hydra_override():
+                sizes[override.key_or_group] = (
+                    len(list(override.sweep_string_iterator()))
+                    if override.is_sweep_override()
+                    else 1
+                )
+    except Exception:  # glob() and the like: Hydra expands them later
+        return None
+    return math.prod(sizes.values())
+
+
+def follow_monitor(config: DictConfig) -> None:
+    """Point an Optuna sweeper the way the monitored metric improves (val_acc up, val_loss down).
+
+    Hydra builds the sweeper from this config right after on_multirun_start,
+    so this covers a plain `hydra/sweeper=optuna` too.
+    """
+    sweeper = config.hydra.sweeper
+    if "direction" not in sweeper or OmegaConf.is_list(sweeper.direction):
+        return  # not Optuna, or several objectives: the user's choice
+    monitor = config.trainer.early_stopping.monitor
+    wanted = "maximize" if runs.higher_is_better(monitor) else "minimize"
+    if getattr(sweeper.direction, "name", str(sweeper.direction)) != wanted:
+        with read_write(sweeper):
+            sweeper.direction = wanted
+        print(f"dlrun: hydra.sweeper.direction={wanted}, as for {monitor}")
