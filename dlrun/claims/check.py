@@ -7,7 +7,8 @@
 Each experiment runs in its own process into a sweep folder of its own
 (outputs/sweeps/<date>/<time>_<name>, the training output in check.log there),
 then its claims are decided as `dlrun report` decides them; `--on` decides the
-experiment file's claims as they are now on runs made before. Exit 0 only when
+experiment file's claims as they are now on runs made before, and only on runs
+that experiment made (each run folder records it: exit 2 for any other). Exit 0 only when
 every claim of every experiment is confirmed (claims meant for the full size
 are skipped at the quick size); 1 otherwise; 2 for bad input, before anything runs.
 """
@@ -72,6 +73,7 @@ def main(args: list[str]) -> int:
     if folder is not None:
         if len(names) != 1 or not folder.is_dir():
             raise UsageError("dlrun check --on: one experiment and an existing sweep folder")
+        refuse_others(names[0], folder)
         return 0 if decide(names[0], folder, console, claims[names[0]]) else 1
 
     start, outcomes = time.perf_counter(), {}
@@ -112,6 +114,57 @@ def validate(name: str, overrides: list[str]) -> dict:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg.claims, resolve=True)
+
+
+def refuse_others(name: str, folder: Path) -> None:
+    """--on decides an experiment's claims only on runs that experiment made (UsageError if not)."""
+    from dlrun.results.load import find_run_dirs
+
+    runs = find_run_dirs(folder)
+    if not runs:
+        raise UsageError(f"dlrun check --on {folder}: no run folders there")
+    for run in runs:
+        made_by = experiment_of(run)
+        if made_by != name:
+            raise UsageError(
+                f"dlrun check {name} --on {folder}: {run} was made by "
+                + (f"experiment {made_by}" if made_by else "no experiment")
+                + f", not {name}; check runs against their own experiment"
+            )
+
+
+def experiment_of(run: Path) -> str | None:
+    """The experiment a run folder was made by: its recorded `experiment=` override
+    (.hydra/overrides.yaml), else its config's name. Both are untrusted: regular
+    files, bounded, plain YAML."""
+    import yaml
+
+    from dlrun.folders import runs as run_folder
+
+    def read(path: Path):
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_RECORD:
+            return None
+        try:
+            return yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            return None
+
+    overrides = read(run / run_folder.HYDRA / "overrides.yaml")
+    if isinstance(overrides, list):
+        from dlrun.config.compose import override_values
+
+        try:
+            recorded = override_values([str(o) for o in overrides])
+        except UsageError:  # not Hydra's overrides: the config's name decides
+            recorded = {}
+        if recorded.get("experiment"):
+            return recorded["experiment"]
+    config = read(run / run_folder.CONFIG)
+    name = config.get("name") if isinstance(config, dict) else None
+    return str(name) if name is not None else None
+
+
+MAX_RECORD = 1 << 20  # bytes: a config or overrides file is never larger
 
 
 def new_sweep_folder(name: str) -> Path:
@@ -159,11 +212,15 @@ def decide(name: str, folder: Path, console: Console, claims=None, seconds=None)
     from dlrun.results.study import ReportError, make_study
 
     try:
-        results = evaluate(make_study(load_runs([folder])), claims)
+        runs = load_runs([folder])
+        results = evaluate(make_study(runs), claims)
     except ReportError as e:
         console.print(f"  no claims decided: {e}", markup=False)
         return False
     print_claims(results, console)
+    if runs.skipped:  # still running, or no summary: in no setting's n
+        reasons = "; ".join(dict.fromkeys(reason for _, reason in runs.skipped))
+        console.print(f"  {len(runs.skipped)} run folders not read ({reasons})", markup=False)
     ok = bool(results) and all(r.passed for r in results)
     verdict = "every claim confirmed" if ok else "NOT every claim confirmed"
     took = f" in {seconds:.0f} s" if seconds is not None else ""
