@@ -125,7 +125,7 @@ def verdict(decision: stats.Decision, confirmed: bool, one_seed: bool) -> tuple[
     if confirmed:
         return CONFIRMED, f"; p = {decision.p_confirm:.2g}"
     if decision.p_refute < stats.ALPHA:
-        return REFUTED, f"; p = {decision.p_refute:.2g} that it holds"
+        return REFUTED, f"; its opposite at p = {decision.p_refute:.2g}"
     if one_seed:
         return INCONCLUSIVE, "; one seed has no spread and decides nothing: run more seeds"
     if decision.seeds is None:

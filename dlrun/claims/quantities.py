@@ -28,7 +28,22 @@ class Measured:
 
 
 def measure_claim(claim: dict[str, Any], study: Study, runs: pd.DataFrame) -> Measured:
-    """The claim's quantity on `runs` (every run that carries it, failed ones too)."""
+    """The claim's quantity on `runs` (every run that carries it, failed ones too), and its
+    `given` condition: confirmed only when both are (an intersection–union test)."""
+    measured = measure_quantity(claim, study, runs)
+    given = claim.get("given")
+    if not given:
+        return measured
+    where, stat = one_setting(
+        study, runs, given.get("of") or claim["of"], given.get("metric", "test_acc")
+    )
+    estimate = combined([stat], lambda x: x, "mean")
+    condition = stats.decide_parts(bound_parts(estimate, given))
+    text = f"{measured.text}; given {given.get('metric', 'test_acc')} of {where}: {stat}{interval(estimate)}"
+    return Measured(text, {**measured.stats, where: stat}, stats.both(measured.decision, condition))
+
+
+def measure_quantity(claim: dict[str, Any], study: Study, runs: pd.DataFrame) -> Measured:
     metric, kind = claim["metric"], form.form(claim)
     if kind == "order":
         return measure_order(claim, study, runs)

@@ -205,6 +205,16 @@ def decide_parts(parts: Sequence[Part]) -> Decision:
     return Decision(max(confirm), min(refute), seeds)
 
 
+def both(first: Decision, second: Decision) -> Decision:
+    """Two conditions that must both hold: confirmed when both are, refuted when either is."""
+    seeds = [s for s in (first.seeds, second.seeds) if s is not None]
+    return Decision(
+        max(first.p_confirm, second.p_confirm),
+        min(first.p_refute, second.p_refute),
+        max(seeds) if seeds else None,
+    )
+
+
 def peak(
     estimates: Callable[[int, int], Estimate], xs: Sequence[float], low: float, high: float
 ) -> Decision:

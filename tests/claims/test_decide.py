@@ -259,3 +259,21 @@ def test_failed_and_diverged_seeds_are_counted_beside_the_verdict(tmp_path):
     assert result.verdict == CONFIRMED  # on the three finished seeds, the two others named
     assert "(n=3, 2 failed or diverged)" in result.measured
     assert result.stats["init=zeros"].seeds == (0, 1, 2)
+
+
+def test_a_claim_holds_only_where_its_given_condition_is_confirmed_too(tmp_path):
+    """zeros at chance says nothing where nothing trained: `given` asks for the evidence."""
+    losses = {"zeros": [2.30, 2.30, 2.31], "xavier": [1.5, 1.6, 1.55]}
+    at_chance = claim(of={"init": "zeros"}, near=0.1, tol=0.05)
+    trained = {"of": {"init": "xavier"}, "metric": "train_loss", "below": 2.0}
+    untrained = {**trained, "below": 1.0}
+    results = sweep(
+        tmp_path,
+        ACCS,
+        {"trained": {**at_chance, "given": trained}, "not": {**at_chance, "given": untrained}},
+        train_loss=losses,
+    )
+    assert results["trained"].verdict == CONFIRMED
+    assert "given train_loss of init=xavier: 1.55" in results["trained"].measured
+    assert results["not"].verdict == REFUTED  # xavier's loss is clearly above 1.0
+    assert "given train_loss of init=xavier below 1" in results["not"].line()
