@@ -50,6 +50,9 @@ class ClaimConfig:
     # a condition confirmed alongside: {metric, above and/or below, of (default: the claim's)}
     given: dict[str, Any] | None = None
     quick: bool = True  # false: too small at the experiment's quick size to show
+    # overrides that remove the claim's effect: `dlrun check --controls` runs them, and the
+    # claim must not be confirmed there (no training, the effect's knob at neutral...)
+    control: list[str] | None = None
 
 
 FORMS = ("minus", "over", "slope", "peak", "order")  # none of them: the value of `of`
