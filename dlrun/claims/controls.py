@@ -54,7 +54,7 @@ def check_controls(name: str, overrides: list[str], claims: dict, console: Conso
         results = evaluate(study, {n: claims[n] for n in names})
         print_claims(results, console)
         survived = [r.name for r in results if r.verdict == CONFIRMED]
-        failed += survived
+        failed += survived if code == 0 else names  # a control that did not run shows nothing
         console.print(
             f"  control {' '.join(control)}: "
             + (f"SURVIVED by {', '.join(survived)}" if survived else "no claim confirmed")

@@ -21,11 +21,13 @@ def validate(name: str, overrides: list[str]) -> dict:
     from dlrun.config.claims import check_claims
     from dlrun.config.compose import compose, parse_overrides
     from dlrun.config.hydra_errors import describe_hydra_error, is_hydra_error
+    from dlrun.config.validate import check as check_ranges
 
     fixed = [o.input_line for o in parse_overrides(overrides) if not o.is_sweep_override()]
     try:
         cfg = compose([f"experiment={name}", *fixed])
         check_claims(cfg)
+        check_ranges(cfg)
     except ConfigError as e:
         raise UsageError(f"experiment {name}: {e}") from None
     except Exception as e:
