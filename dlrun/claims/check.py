@@ -3,38 +3,43 @@
     dlrun check <experiment>... [quick=true] [key=value...]
     dlrun check --all [--quick] [key=value...]
     dlrun check <experiment> --on <sweep folder>
+    dlrun check <experiment>... --controls [--quick] [key=value...]
 
 Each experiment runs in its own process into a sweep folder of its own
 (outputs/sweeps/<date>/<time>_<name>, the training output in check.log there),
 then its claims are decided as `dlrun report` decides them; `--on` decides the
-experiment file's claims as they are now on runs made before. Exit 0 only when
+experiment file's claims as they are now on runs made before, and only on runs
+that experiment made (each run folder records it: exit 2 for any other). Exit 0 only when
 every claim of every experiment is confirmed (claims meant for the full size
 are skipped at the quick size); 1 otherwise; 2 for bad input, before anything runs.
+With --controls, each claim's negative control runs instead (dlrun.claims.controls):
+exit 0 only when no claim is confirmed under its own control.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
 
-from dlrun.errors import ConfigError, UsageError
+from dlrun.claims.provenance import refuse_others
+from dlrun.claims.sweep import decide, run_sweep, validate
+from dlrun.errors import UsageError
 
 USAGE = """\
 usage: dlrun check <experiment>... [quick=true] [key=value...]
        dlrun check --all [--quick] [key=value...]
        dlrun check <experiment> --on <sweep folder>
+       dlrun check <experiment>... --controls [--quick] [key=value...]
 
 Runs each experiment (its sweep, as `dlrun train -m experiment=<name>`) and checks
 its claims: exit 0 only when every claim is confirmed. With --on, decides the
-experiment's claims, as its file states them now, on a sweep that already ran. `dlrun list experiments`
+experiment's claims, as its file states them now, on a sweep that already ran (only
+runs that experiment made). With --controls, runs each claim's negative control (its
+`control:` overrides) and exits 0 only when no claim is confirmed there. `dlrun list experiments`
 lists the experiments; docs/claims.md says how claims are written and decided.
 """
-LOG = "check.log"
 
 
 def main(args: list[str]) -> int:
@@ -53,7 +58,7 @@ def main(args: list[str]) -> int:
     flags = [a for a in args if a.startswith("-")]
     names = [a for a in args if not a.startswith("-") and "=" not in a]
     overrides = [a for a in args if not a.startswith("-") and "=" in a]
-    unknown_flags = set(flags) - {"--all", "--quick"}
+    unknown_flags = set(flags) - {"--all", "--quick", "--controls"}
     if unknown_flags:
         raise UsageError(
             f"dlrun check: unknown option {sorted(unknown_flags)[0]}; see dlrun check --help"
@@ -73,19 +78,32 @@ def main(args: list[str]) -> int:
                 f"unknown experiment {name!r}{meant} (choose from: {', '.join(known)})"
             )
     claims = {name: validate(name, overrides) for name in names}  # bad input: before any run
+    controls = "--controls" in flags
+    if controls:
+        from dlrun.claims.controls import check_controls, validate_controls
+
+        for name in names:
+            validate_controls(name, overrides, claims[name])
     console = Console(highlight=False, soft_wrap=True)
     if folder is not None:
-        if len(names) != 1 or not folder.is_dir():
-            raise UsageError("dlrun check --on: one experiment and an existing sweep folder")
+        if len(names) != 1 or not folder.is_dir() or controls:
+            raise UsageError(
+                "dlrun check --on: one experiment and an existing sweep folder (no --controls)"
+            )
+        refuse_others(names[0], folder)
         return 0 if decide(names[0], folder, console, claims[names[0]]) else 1
 
     start, outcomes = time.perf_counter(), {}
     for name in names:
-        outcomes[name] = check_one(name, overrides, console)
+        if controls:
+            outcomes[name] = check_controls(name, overrides, claims[name], console)
+        else:
+            outcomes[name] = check_one(name, overrides, console)
     if len(names) > 1:
         passed = [n for n, ok in outcomes.items() if ok]
+        what = "held every control" if controls else "confirmed every claim"
         console.print(
-            f"dlrun check: {len(passed)} of {len(names)} experiments confirmed every claim "
+            f"dlrun check: {len(passed)} of {len(names)} experiments {what} "
             f"in {time.perf_counter() - start:.0f} s"
             + (
                 ""
@@ -96,85 +114,7 @@ def main(args: list[str]) -> int:
     return 0 if all(outcomes.values()) else 1
 
 
-def validate(name: str, overrides: list[str]) -> dict:
-    """The experiment's claims, composed with these overrides and well formed."""
-    from dlrun.config.claims import check_claims
-    from dlrun.config.compose import compose, parse_overrides
-    from dlrun.config.hydra_errors import describe_hydra_error, is_hydra_error
-
-    fixed = [o.input_line for o in parse_overrides(overrides) if not o.is_sweep_override()]
-    try:
-        cfg = compose([f"experiment={name}", *fixed])
-        check_claims(cfg)
-    except ConfigError as e:
-        raise UsageError(f"experiment {name}: {e}") from None
-    except Exception as e:
-        if is_hydra_error(e):
-            raise UsageError(f"experiment {name}: {describe_hydra_error(e)}") from None
-        raise
-    if not cfg.claims:
-        raise UsageError(f"experiment {name} states no claims: nothing to check")
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(cfg.claims, resolve=True)
-
-
-def new_sweep_folder(name: str) -> Path:
-    """outputs/sweeps/<date>/<time>_<name>, created now (_1, _2... when taken)."""
-    stem = (
-        Path("outputs")
-        / "sweeps"
-        / f"{datetime.now():%Y-%m-%d}"
-        / f"{datetime.now():%H-%M-%S}_{name}"
-    )
-    folder, n = stem, 0
-    while True:
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            n += 1
-            folder = stem.with_name(f"{stem.name}_{n}")
-
-
 def check_one(name: str, overrides: list[str], console: Console) -> bool:
     """Run one experiment's sweep, print its claims; True when every claim passed."""
-    folder = new_sweep_folder(name)
-    command = ["-m", f"experiment={name}", *overrides, f"hydra.sweep.dir={folder}"]
-    console.print(f"dlrun check {name}: dlrun train {' '.join(command)}", markup=False)
-    start = time.perf_counter()
-    with open(folder / LOG, "w") as log:
-        code = subprocess.run(
-            [sys.executable, "-m", "dlrun", "train", *command], stdout=log, stderr=subprocess.STDOUT
-        ).returncode
-    seconds = time.perf_counter() - start
-    if code != 0:
-        tail = (folder / LOG).read_text().strip().splitlines()[-5:]
-        console.print(f"  training exited with {code} ({folder / LOG}):", markup=False)
-        for line in tail:
-            console.print(f"    {line}", markup=False)
+    folder, code, seconds = run_sweep(name, overrides, console)
     return decide(name, folder, console, seconds=seconds) and code == 0
-
-
-def decide(name: str, folder: Path, console: Console, claims=None, seconds=None) -> bool:
-    """Print the claims decided on the folder's runs; True when every one passed."""
-    from dlrun.claims.decide import evaluate
-    from dlrun.claims.render import print_claims, tally
-    from dlrun.results.load import load_runs
-    from dlrun.results.study import ReportError, make_study
-
-    try:
-        results = evaluate(make_study(load_runs([folder])), claims)
-    except ReportError as e:
-        console.print(f"  no claims decided: {e}", markup=False)
-        return False
-    print_claims(results, console)
-    ok = bool(results) and all(r.passed for r in results)
-    verdict = "every claim confirmed" if ok else "NOT every claim confirmed"
-    took = f" in {seconds:.0f} s" if seconds is not None else ""
-    console.print(
-        f"dlrun check {name}: {verdict} ({tally(results)}){took}; "
-        f"dlrun report {folder} for the figures",
-        markup=False,
-    )
-    return ok

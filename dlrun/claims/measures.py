@@ -10,6 +10,7 @@ dlrun.config.claims lists the names.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,35 +29,73 @@ class Unmeasured(Exception):
 
 @dataclass
 class Stat:
-    """A setting's metric: mean and std (ddof 1) over n seeds; se, the mean's standard error."""
+    """A setting's metric over its seeds: one number per seed (sorted by seed).
 
-    mean: float
-    std: float
-    n: int
-    whole: bool = False  # measured on the setting as a whole: no seed spread to report
+    A measure of the setting as a whole (bias², variance) keeps each seed's row
+    of predictions instead, and `statistic` computes it from rows of shape
+    (..., seeds, grid), so a bootstrap can draw seeds again.
+    """
+
+    values: np.ndarray  # (seeds,) or, with a statistic, (seeds, grid)
+    seeds: tuple = ()  # the seed of each row, when the runs record one
+    dropped: int = 0  # runs of the setting that failed, diverged or gave no value
+    statistic: Callable[[np.ndarray], np.ndarray] | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def whole(self) -> bool:
+        return self.statistic is not None
+
+    def of(self, rows: np.ndarray) -> np.ndarray:
+        """The measure of rows of shape (..., seeds[, grid]): the seeds' mean, or the statistic."""
+        return self.statistic(rows) if self.whole else rows.mean(axis=-1)
+
+    @property
+    def mean(self) -> float:
+        return float(self.of(self.values[None])[0])
+
+    @property
+    def std(self) -> float:
+        """The seeds' std (ddof 1); 0 for one seed or a measure of the whole setting."""
+        return float(self.values.std(ddof=1)) if self.n > 1 and not self.whole else 0.0
 
     @property
     def se(self) -> float:
         return self.std / math.sqrt(self.n) if self.n > 1 and not self.whole else 0.0
 
     def __str__(self) -> str:
+        dropped = f", {self.dropped} failed or diverged" if self.dropped else ""
         if self.whole:
-            return f"{self.mean:.3g} (over {self.n} seeds)"
+            return f"{self.mean:.3g} (over {self.n} seeds{dropped})"
         if self.n == 1:
-            return f"{self.mean:.3g} (n=1)"
-        return f"{self.mean:.3g} ± {self.std:.2g} (n={self.n})"
+            return f"{self.mean:.3g} (n=1{dropped})"
+        return f"{self.mean:.3g} ± {self.std:.2g} (n={self.n}{dropped})"
 
 
 def measure(study: Study, runs: pd.DataFrame, metric: str) -> Stat:
-    """The metric over the runs of one setting."""
+    """The metric over the runs of one setting; `runs` may hold its unusable runs too."""
+    usable = runs[runs["status"].isin(run_folder.USABLE)]
+    broken = len(runs) - len(usable)
     if metric in form.SETTING_MEASURES:
-        return decomposed(study, runs, metric)
-    values = per_run(study, runs, metric).dropna()
+        stat = decomposed(study, usable, metric)
+        return Stat(stat.values, stat.seeds, broken + len(usable) - stat.n, stat.statistic)
+    values = pd.to_numeric(per_run(study, usable, metric), errors="coerce")
     values = values[np.isfinite(values.astype(float))]
     if not len(values):
-        raise Unmeasured(f"no run of {runs['setting'].iloc[0]} has a value of {metric}")
-    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    return Stat(float(values.mean()), std, len(values))
+        raise Unmeasured(f"no finished run of {runs['setting'].iloc[0]} has a value of {metric}")
+    order = seed_order(usable.loc[values.index])
+    values = values.loc[order.index]
+    return Stat(values.to_numpy(float), tuple(order), broken + len(usable) - len(values))
+
+
+def seed_order(runs: pd.DataFrame) -> pd.Series:
+    """The runs' seeds (index: run ids), sorted; the run ids themselves when no seed is recorded."""
+    if "seed" in runs and runs["seed"].notna().all():
+        return runs["seed"].sort_values(kind="stable")
+    return pd.Series(list(runs.index), index=runs.index)
 
 
 def per_run(study: Study, runs: pd.DataFrame, metric: str) -> pd.Series:
@@ -115,13 +154,45 @@ def unit_spread(path: str, layer: str) -> float:
 
 
 def decomposed(study: Study, runs: pd.DataFrame, metric: str) -> Stat:
-    """bias² or variance of the setting's predictions on the regression grid."""
-    from dlrun.toolbox.bias_variance import decompose
+    """bias² or variance of the setting's predictions on the regression grid.
 
-    saved = [p for p in (study.runs.predictions(run) for run in runs.index) if p is not None]
+    The claim's estimates are unbiased over seeds: variance with ddof 1, and
+    bias² less the variance of the seeds' mean (the mean of n seeds still
+    varies by variance / n). dlrun.toolbox.bias_variance.decompose reports
+    the plain ones, whose sum is the mean error.
+    """
+    saved = {}
+    for run in seed_order(runs).index:
+        p = study.runs.predictions(run)
+        if p is not None and np.isfinite(np.asarray(p["y_pred"], dtype=float)).all():
+            saved[run] = p
     if len(saved) < 2:
         raise Unmeasured(f"{metric} needs predictions.npz from 2 or more seeds")
-    parts = decompose(
-        [p["y_pred"] for p in saved], saved[0]["f_true"], float(saved[0]["noise_std"])
-    )
-    return Stat(parts[metric], 0.0, len(saved), whole=True)
+    first = next(iter(saved.values()))
+    truth = np.asarray(first["f_true"], dtype=float).reshape(-1)
+    rows = np.stack([np.asarray(p["y_pred"], dtype=float).reshape(-1) for p in saved.values()])
+    seeds = tuple(seed_order(runs.loc[list(saved)]))
+    return Stat(rows, seeds, 0, (bias2 if metric == "bias2" else variance)(truth))
+
+
+def variance(truth: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic: mean over the grid of the seeds' variance (ddof 1)."""
+    del truth  # variance needs no truth; the signature is bias2's
+
+    def statistic(rows: np.ndarray) -> np.ndarray:
+        if rows.shape[-2] < 2:  # one seed: no variance to see
+            return np.full(rows.shape[:-2], np.nan)
+        return rows.var(axis=-2, ddof=1).mean(axis=-1)
+
+    return statistic
+
+
+def bias2(truth: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic: mean over the grid of (seeds' mean − truth)² − variance / n."""
+
+    def statistic(rows: np.ndarray) -> np.ndarray:
+        n = rows.shape[-2]
+        spread = rows.var(axis=-2, ddof=1) / n if n > 1 else 0.0
+        return ((rows.mean(axis=-2) - truth) ** 2 - spread).mean(axis=-1)
+
+    return statistic

@@ -10,7 +10,9 @@ one quantity measured on the sweep's aggregated results and bounds it:
     peak: model.width                  where along the key the metric is highest
     order: [{...}, {...}]              settings from the highest metric down
 
-with `above: x`, `below: x`, or `near: x` and `tol: t`. This module is the form:
+with `above: x`, `below: x`, or `near: x` and `tol: t`, and optionally
+`given: {metric: train_loss, below: 2.0, of: {...}}`, a condition that must be
+confirmed too (evidence that the runs trained, say). This module is the form:
 its parts, its validation at compose time, and its words; dlrun.claims.decide
 measures and decides.
 """
@@ -45,7 +47,12 @@ class ClaimConfig:
     below: float | None = None  # ...and/or below these,
     near: float | None = None  # or within `tol` of this
     tol: float | None = None
+    # a condition confirmed alongside: {metric, above and/or below, of (default: the claim's)}
+    given: dict[str, Any] | None = None
     quick: bool = True  # false: too small at the experiment's quick size to show
+    # overrides that remove the claim's effect: `dlrun check --controls` runs them, and the
+    # claim must not be confirmed there (no training, the effect's knob at neutral...)
+    control: list[str] | None = None
 
 
 FORMS = ("minus", "over", "slope", "peak", "order")  # none of them: the value of `of`
@@ -146,6 +153,26 @@ def claim_problem(claim: Any, cfg: Any) -> str | None:
             return f"{key!r} is not a config key (a group like `init`, or a key like `model.width`)"
     if form(claim) == "order" and len(claim["order"]) < 2:
         return "order needs two settings or more"
+    return given_problem(claim.get("given"), cfg)
+
+
+GIVEN_FIELDS = ("metric", "of", "above", "below")
+
+
+def given_problem(given: Any, cfg: Any) -> str | None:
+    """`given` is a metric of one setting with a one-sided bound or two."""
+    if given is None:
+        return None
+    unknown = set(given) - set(GIVEN_FIELDS)
+    if unknown:
+        return f"given: unknown field {sorted(unknown)[0]!r}; fields: {', '.join(GIVEN_FIELDS)}"
+    if not known_metric(str(given.get("metric", "test_acc"))):
+        return f"given: metric={given.get('metric')!r} is not a known measure"
+    if given.get("above") is None and given.get("below") is None:
+        return "given: no bound: give above and/or below"
+    for key in given.get("of") or {}:
+        if not has_key(cfg, key):
+            return f"given: {key!r} is not a config key"
     return None
 
 
@@ -171,14 +198,19 @@ def describe_setting(selector: dict[str, Any] | None) -> str:
 
 
 def describe_bound(claim: Any) -> str:
-    if claim.get("near") is not None:
-        return f"{_text(claim['near'])} ± {_text(claim['tol'])}"
     parts = []
+    if claim.get("near") is not None:
+        parts.append(f"{_text(claim['near'])} ± {_text(claim['tol'])}")
     if claim.get("above") is not None:
         parts.append(f"above {_text(claim['above'])}")
     if claim.get("below") is not None:
         parts.append(f"below {_text(claim['below'])}")
-    return " and ".join(parts) or "in this order"
+    bound = " and ".join(parts) or "in this order"
+    given = claim.get("given")
+    if given:
+        where = f" of {describe_setting(given['of'])}" if given.get("of") else ""
+        bound += f", given {given.get('metric', 'test_acc')}{where} {describe_bound(given)}"
+    return bound
 
 
 def _text(value: Any) -> str:

@@ -27,3 +27,91 @@ def test_check_runs_the_sweep_and_exits_0_only_when_every_claim_holds(
     out = capsys.readouterr().out
     assert "❌ momentum_is_faster" in out and "expected above 1000 → not confirmed" in out
     assert len(list(Path("outputs/sweeps").glob("*/*"))) == 1  # nothing new ran
+
+
+def test_check_on_refuses_runs_another_experiment_made(tmp_path, capsys):
+    from synthetic_runs import classification_metrics, summary_from, write_run
+
+    metrics = classification_metrics(3)
+    for job, experiment in enumerate(["init_symmetry", "deep_init"]):
+        run = write_run(
+            tmp_path / "sweep" / f"{job}_job",
+            {"init.name": "zeros", "seed": job, "name": "init_symmetry"},
+            metrics,
+            summary_from(metrics, "completed", test_acc=0.1),
+        )
+        (run / ".hydra").mkdir()
+        (run / ".hydra" / "overrides.yaml").write_text(f"- seed={job}\n- experiment={experiment}\n")
+    assert main(["check", "init_symmetry", "--on", str(tmp_path / "sweep")]) == 2
+    err = capsys.readouterr().err
+    assert "1_job was made by experiment deep_init, not init_symmetry" in err
+    assert len(err.strip().splitlines()) == 1
+    (tmp_path / "sweep" / "1_job" / ".hydra" / "overrides.yaml").write_text(
+        "- experiment=init_symmetry\n"
+    )
+    # its own runs: decided (they lack the other inits, so the claims are not measured)
+    assert main(["check", "init_symmetry", "--on", str(tmp_path / "sweep")]) == 1
+    assert "⚠ zeros_stay_at_chance" in capsys.readouterr().out
+
+
+def test_a_claim_confirmed_under_its_own_control_fails_the_controls(tmp_path, capsys, monkeypatch):
+    """--controls runs each control's sweep and fails where a claim survives it."""
+    from dlrun.claims import controls
+
+    from synthetic_runs import classification_metrics, summary_from, write_run
+
+    ran = []
+
+    def fake_sweep(name, overrides, console):  # the control's runs: xavier learns regardless
+        folder = tmp_path / f"control{len(ran)}"
+        ran.append(overrides)
+        for seed, (zeros, xavier) in enumerate([(0.1, 0.5), (0.11, 0.52), (0.09, 0.55)]):
+            for init, acc in (("zeros", zeros), ("xavier", xavier)):
+                metrics = classification_metrics(3)
+                write_run(
+                    folder / f"{init}_{seed}",
+                    {"init.name": init, "seed": seed, "name": name},
+                    metrics,
+                    summary_from(metrics, "completed", test_acc=acc),
+                )
+        return folder, 0, 1.0
+
+    monkeypatch.setattr(controls, "run_sweep", fake_sweep)
+    base = {"says": "x", "metric": "test_acc", "of": {"init": "xavier"}}
+    claims = {
+        "learns": {
+            **base,
+            "minus": {"init": "zeros"},
+            "above": 0.2,
+            "control": ["optimizer.lr=1e-9"],
+        },
+        "at_chance": {**base, "of": {"init": "zeros"}, "above": 0.5, "control": ["seed=5"]},
+        "uncontrolled": {**base, "above": 0.1},
+    }
+    from rich.console import Console
+
+    assert not controls.check_controls("init_symmetry", ["quick=true"], claims, Console())
+    out = capsys.readouterr().out
+    assert ran == [["quick=true", "optimizer.lr=1e-9"], ["quick=true", "seed=5"]]
+    assert "control optimizer.lr=1e-9: SURVIVED by learns" in out
+    assert "control seed=5: no claim confirmed" in out
+    assert "no control named: uncontrolled" in out
+
+
+def test_a_control_that_does_not_compose_is_refused_before_any_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = "claims.xavier_learns.control=[optimizer.lr=oops]"
+    assert main(["check", "init_symmetry", "--controls", bad]) == 2
+    assert "optimizer.lr" in capsys.readouterr().err
+    assert not Path("outputs").exists()
+
+
+# slow: two real sweeps at the quick size (about 40 s)
+@pytest.mark.slow
+def test_init_symmetry_holds_its_controls_and_its_claims(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fast = ["--quick", "trainer.progress=false", "trainer.threads=1"]
+    assert main(["check", "init_symmetry", *fast]) == 0
+    assert main(["check", "init_symmetry", "--controls", *fast]) == 0
+    out = capsys.readouterr().out
+    assert "control optimizer.lr=1e-9: no claim confirmed" in out

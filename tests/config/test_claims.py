@@ -29,6 +29,13 @@ def with_claim(cfg, fields: dict):
         ({"near": 0.1, "tol": 0.1, "above": 0}, "near (with tol) is a bound of its own"),
         ({}, "no bound"),
         ({"order": [{"init": "he"}], "says": "x"}, "order needs two settings"),
+        ({"above": 0, "given": {"metric": "train_loss"}}, "given: no bound"),
+        ({"above": 0, "given": {"metric": "trian_loss", "below": 2}}, "given: metric='trian_loss'"),
+        (
+            {"above": 0, "given": {"below": 2, "of": {"ini": "he"}}},
+            "given: 'ini' is not a config key",
+        ),
+        ({"above": 0, "given": {"below": 2, "tol": 1}}, "given: unknown field 'tol'"),
     ],
 )
 def test_impossible_claims_are_config_errors(make_cfg, fields, message):

@@ -129,3 +129,19 @@ def test_the_quick_size_confirms_every_claim(tmp_path, name):
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "every claim confirmed" in out.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(NAMES))
+def test_no_claim_survives_its_negative_control_at_the_quick_size(tmp_path, name):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    args = ["-m", "dlrun", "check", name, "--controls", "--quick", "trainer.progress=false"]
+    out = subprocess.run(
+        [sys.executable, *args, "trainer.threads=1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "every claim refuted or inconclusive under its control" in out.stdout
