@@ -8,6 +8,7 @@ drift in the machine's load hits every side, median of --repeats:
   dlrun's choice     no thread setting: dlrun picks from the CPUs and the load average
   trainer.threads=1  one thread, the setting that fits one free core
   one per CPU        trainer.threads=<CPUs>: torch's own default, what runs got before
+                     (with --every-cpu only: on a loaded machine it takes many times longer)
 
 The busy process runs --warmup seconds before the first run, since the
 1-minute load average takes about a minute to see it. Each run's thread count
@@ -15,6 +16,7 @@ and reason are read back from its summary.json, with the load average at its
 start. The target: dlrun's choice within 1.2x of trainer.threads=1.
 
     python benchmarks/busy_threads.py [--epochs 20] [--repeats 5] [--warmup 60] [--busy 1]
+        [--every-cpu]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -55,7 +58,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds of the busy loop first")
     parser.add_argument("--busy", type=int, default=1, help="busy processes beside each run")
+    parser.add_argument("--every-cpu", action="store_true", help="add trainer.threads=<CPUs>")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the busy loops end with us
 
     import torch
 
@@ -69,8 +74,9 @@ def main() -> None:
     sides = {
         "dlrun's choice": dlrun,
         "trainer.threads=1": [*dlrun, "trainer.threads=1"],
-        f"one per CPU ({cpus})": [*dlrun, f"trainer.threads={cpus}"],
     }
+    if args.every_cpu:
+        sides[f"one per CPU ({cpus})"] = [*dlrun, f"trainer.threads={cpus}"]
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(args.busy)]
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -97,9 +103,10 @@ def main() -> None:
     for side, value in medians.items():
         spread = f"{min(times[side]):.2f}-{max(times[side]):.2f}"
         print(f"  {side:<18} {value:7.2f} s   (range {spread})")
-    first, one, every = medians.values()
+    first, one, *every = medians.values()
     print(f"  dlrun's choice / trainer.threads=1: {first / one:.3f} (target: at most 1.2)")
-    print(f"  one per CPU / trainer.threads=1:    {every / one:.3f}")
+    if every:
+        print(f"  one per CPU / trainer.threads=1:    {every[0] / one:.3f}")
     print(f"load average {load():.2f} at the end")
 
 

@@ -101,7 +101,7 @@ def whole_sweeps(args: argparse.Namespace) -> None:
     print(f"command: dlrun train -m {' '.join(overrides)} [hydra/launcher=batched]")
     print(f"load average at the start: {load():.2f} (on {os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cmd in sides.items():  # warm-up: page cache, bytecode, the data cache
+        for name, cmd in sides.items() if args.warmup else ():  # page cache, bytecode, data
             sweep(cmd, Path(tmp) / f"warm-{name}")
         times: dict[str, list[tuple[float, ...]]] = {name: [] for name in sides}
         for i in range(args.repeats):
@@ -247,6 +247,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     parser.add_argument("--cpus", help="run both sides under `taskset -c CPUS`, e.g. 0,1")
     parser.add_argument("--loops", action="store_true", help="the epoch loops alone, in-process")
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="skip the warm-up sweeps (gpu_check.sh: its own runs warmed up the data cache)",
+    )
     parser.add_argument("overrides", nargs="*", help="more key=value overrides for every job")
     args = parser.parse_args()
     if args.threads is not None:
