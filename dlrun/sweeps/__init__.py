@@ -3,7 +3,8 @@
 job (one job of a multirun, the sweep callback that keeps sweep.csv),
 batched (hydra/launcher=batched: compatible jobs trained as one stacked model),
 replicas (grouping jobs into stacks, each replica's own run folder),
-replica_loop (the stack's epoch loop), stacked (the stacked model). The
+replica_loop (the stack's epoch loop), replica_steps (the replicas' optimizer
+steps, one call where their settings agree), stacked (the stacked model). The
 launcher plugins themselves live in hydra_plugins/ (Hydra finds them there);
 a new launcher is a plugin there that calls this package.
 
