@@ -121,11 +121,15 @@ def whole_sweeps(args: argparse.Namespace) -> None:
         whole, loops, folders, _, cpu = (statistics.median(x) for x in zip(*runs))
         loads = ", ".join(f"{r[3]:.1f}" for r in runs)
         medians[name], cpus[name] = whole, cpu
-        print(
-            f"  {name:<8} whole sweep {whole:7.2f} s (range {min(r[0] for r in runs):.2f}-"
-            f"{max(r[0] for r in runs):.2f}; load {loads}; CPU time {cpu:.2f} s): "
+        where = (
             f"training loops {loops:.2f} s, rest of the runs {folders - loops:.2f} s, "
             f"start-up and Hydra {whole - folders:.2f} s"
+            if name != "parallel"
+            else f"training loops {loops:.2f} s added over the jobs, which overlap"
+        )
+        print(
+            f"  {name:<8} whole sweep {whole:7.2f} s (range {min(r[0] for r in runs):.2f}-"
+            f"{max(r[0] for r in runs):.2f}; load {loads}; CPU time {cpu:.2f} s): {where}"
         )
     print(
         f"  ratio basic / batched: {medians['basic'] / medians['batched']:.2f}x "
