@@ -52,7 +52,7 @@ def default_n_jobs() -> int:
 
 
 def threads_per_job(launcher: dict[str, Any], n_cpus: int) -> int | None:
-    """Torch threads for one job so that parallel jobs share the CPUs; None: torch's default."""
+    """A job's share of the CPUs when parallel jobs run side by side; None: no share."""
     if launcher.get("cpus_per_task"):
         return int(launcher["cpus_per_task"])
     if os.environ.get("SLURM_CPUS_PER_TASK", "").isdigit():  # what SLURM granted this job

@@ -23,9 +23,8 @@ from typing import IO
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
-_job: dict[
-    str, object
-] = {}  # the sweep job this process runs: {"num": 3, "parallel": True, "threads": 2}
+# the sweep job this process runs: {"num": 3, "parallel": True, "threads": 2}
+_job: dict[str, object] = {}
 _logs: list[Log] = []  # the run.log of the run in progress (innermost last)
 
 
