@@ -11,7 +11,7 @@ a stack), the rest of each run (`total_s`: data, model, test, files), and
 everything else (start-up, Hydra's composition and bookkeeping per job).
 
     python benchmarks/replicas_speed.py [--seeds 8] [--epochs 20] [--repeats 3]
-        [--threads N] [--cpus 0,1] [--device cpu] [overrides...]
+        [--threads N] [--cpus 0,1] [--device cpu] [--parallel] [overrides...]
     python benchmarks/replicas_speed.py --device cuda --seeds 64      # the GPU target
     python benchmarks/replicas_speed.py --loops [...]                 # in one process
 
@@ -97,32 +97,49 @@ def whole_sweeps(args: argparse.Namespace) -> None:
     if args.cpus:
         command = ["taskset", "-c", args.cpus, *command]
     sides = {"basic": command, "batched": [*command, "hydra/launcher=batched"]}
+    if args.parallel:  # joblib's processes, one per CPU: the other way to use the cores
+        sides["parallel"] = [*command, "hydra/launcher=parallel"]
     print(machine(args.device))
     print(f"command: dlrun train -m {' '.join(overrides)} [hydra/launcher=batched]")
     print(f"load average at the start: {load():.2f} (on {os.cpu_count()} CPUs)")
     with tempfile.TemporaryDirectory() as tmp:
-        for name, cmd in sides.items():  # warm-up: page cache, bytecode, the data cache
+        for name, cmd in sides.items() if args.warmup else ():  # page cache, bytecode, data
             sweep(cmd, Path(tmp) / f"warm-{name}")
         times: dict[str, list[tuple[float, ...]]] = {name: [] for name in sides}
         for i in range(args.repeats):
             for name, cmd in sides.items():
                 times[name].append(sweep(cmd, Path(tmp) / f"{name}-{i}"))
+                whole, _, _, at, cpu = times[name][-1]
+                print(
+                    f"  {i + 1}/{args.repeats} {name:<8} {whole:7.2f} s  load {at:5.2f}  "
+                    f"CPU time {cpu:.2f} s",
+                    flush=True,
+                )
     print(f"median of {args.repeats}, alternating:")
     medians, cpus = {}, {}
     for name, runs in times.items():
         whole, loops, folders, _, cpu = (statistics.median(x) for x in zip(*runs))
         loads = ", ".join(f"{r[3]:.1f}" for r in runs)
         medians[name], cpus[name] = whole, cpu
-        print(
-            f"  {name:<8} whole sweep {whole:7.2f} s (range {min(r[0] for r in runs):.2f}-"
-            f"{max(r[0] for r in runs):.2f}; load {loads}; CPU time {cpu:.2f} s): "
+        where = (
             f"training loops {loops:.2f} s, rest of the runs {folders - loops:.2f} s, "
             f"start-up and Hydra {whole - folders:.2f} s"
+            if name != "parallel"
+            else f"training loops {loops:.2f} s added over the jobs, which overlap"
+        )
+        print(
+            f"  {name:<8} whole sweep {whole:7.2f} s (range {min(r[0] for r in runs):.2f}-"
+            f"{max(r[0] for r in runs):.2f}; load {loads}; CPU time {cpu:.2f} s): {where}"
         )
     print(
         f"  ratio basic / batched: {medians['basic'] / medians['batched']:.2f}x "
         f"(CPU time: {cpus['basic'] / cpus['batched']:.2f}x)"
     )
+    if "parallel" in medians:
+        print(
+            f"  ratio basic / parallel: {medians['basic'] / medians['parallel']:.2f}x, "
+            f"parallel / batched: {medians['parallel'] / medians['batched']:.2f}x"
+        )
 
 
 # --- --loops: the epoch loops alone, in this process -------------------------------
@@ -247,6 +264,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own)")
     parser.add_argument("--cpus", help="run both sides under `taskset -c CPUS`, e.g. 0,1")
     parser.add_argument("--loops", action="store_true", help="the epoch loops alone, in-process")
+    parser.add_argument(
+        "--parallel", action="store_true", help="a third side: hydra/launcher=parallel"
+    )
+    parser.add_argument(
+        "--no-warmup",
+        dest="warmup",
+        action="store_false",
+        help="skip the warm-up sweeps (gpu_check.sh: its own runs warmed up the data cache)",
+    )
     parser.add_argument("overrides", nargs="*", help="more key=value overrides for every job")
     args = parser.parse_args()
     if args.threads is not None:

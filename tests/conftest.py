@@ -6,6 +6,10 @@ import os
 
 import pytest
 
+from dlrun import placement
+
+CHOOSE_THREADS = placement.choose_threads  # dlrun's own, before _one_thread_choice stands in
+
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Quick settings: CPU, no progress bar, a few epochs on a small data set.
@@ -23,6 +27,23 @@ def _cache(tmp_path_factory):
     os.environ["DLRUN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_choice():
+    """Runs take one thread unless they set trainer.threads, module fixtures' runs included.
+
+    tests/test_placement.py specifies dlrun's own choice (the `machine_threads` fixture).
+    """
+
+    def one_thread(requested, share=None):
+        if requested is not None:  # trainer.threads wins, as it does in dlrun
+            return CHOOSE_THREADS(requested)
+        return placement.Threads(1, "one thread in tests (tests/conftest.py)")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(placement, "choose_threads", one_thread)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tests train tiny models: thread hand-offs cost more than the work, above all on a busy machine."""
@@ -32,6 +53,12 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def machine_threads(monkeypatch):
+    """Runs in this test choose their threads as dlrun does, not _one_thread_choice's way."""
+    monkeypatch.setattr(placement, "choose_threads", CHOOSE_THREADS)
 
 
 @pytest.fixture

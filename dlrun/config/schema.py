@@ -162,9 +162,9 @@ class TrainerConfig:
     batch_size: int = 128  # samples per optimizer step
     shuffle: bool = True  # a new batch order every epoch (false: the same order every epoch)
     deterministic: bool = False  # torch.use_deterministic_algorithms
-    threads: int | None = (
-        None  # CPU threads for torch (None: torch's default, or a sweep job's share)
-    )
+    # CPU threads for torch (None: the CPUs this process may use that the load average
+    # says are free, within a sweep job's share: dlrun/placement.py)
+    threads: int | None = None
     eval_batch_size: int = 4096  # samples per forward pass when evaluating (memory only)
     max_grad_norm: float | None = None  # gradient clipping (None: off)
     layer_stats: bool = True  # write layers.csv

@@ -174,7 +174,7 @@ RULES: dict[str, Check | None] = {
     "trainer.batch_size": at_least(1),
     "trainer.shuffle": TYPED,
     "trainer.deterministic": TYPED,
-    "trainer.threads": optional(at_least(1), "torch's default"),
+    "trainer.threads": optional(at_least(1), "the CPUs that are free"),
     "trainer.eval_batch_size": at_least(1),
     "trainer.max_grad_norm": optional(positive, "no clipping"),
     "trainer.layer_stats": TYPED,

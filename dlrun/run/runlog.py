@@ -23,15 +23,19 @@ from typing import IO
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
-_job: dict[str, object] = {}  # the sweep job this process runs: {"num": 3, "parallel": True}
+# the sweep job this process runs: {"num": 3, "parallel": True, "threads": 2}
+_job: dict[str, object] = {}
 _logs: list[Log] = []  # the run.log of the run in progress (innermost last)
 
 
 @contextmanager
-def job(num: int, parallel: bool) -> Iterator[None]:
-    """Lines printed inside are a sweep job's: labelled, and no live bar when jobs run in parallel."""
+def job(num: int, parallel: bool, threads: int | None = None) -> Iterator[None]:
+    """Lines printed inside are a sweep job's: labelled, and no live bar when jobs run in parallel.
+
+    `threads`: the job's share of the CPUs when jobs run side by side (None: no share).
+    """
     saved = dict(_job)
-    _job.update(num=num, parallel=parallel)
+    _job.update(num=num, parallel=parallel, threads=threads)
     try:
         yield
     finally:
@@ -41,6 +45,10 @@ def job(num: int, parallel: bool) -> Iterator[None]:
 
 def job_number() -> int | None:
     return _job.get("num")  # type: ignore[return-value]
+
+
+def job_threads() -> int | None:
+    return _job.get("threads")  # type: ignore[return-value]
 
 
 def parallel_job() -> bool:

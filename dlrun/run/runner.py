@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 
+from dlrun import placement
 from dlrun.config import validate
 from dlrun.config.claims import check_claims
 from dlrun.data.tensors import Dataset, build_dataset
@@ -101,6 +102,7 @@ def train_in_folder(
         f"dlrun: {model_name} with {base['n_params']:,} parameters on {device}; "
         f"{data.describe()}; {steps_per_epoch} steps/epoch, up to {budget}"
     )
+    say(f"dlrun: {placement.threads_in_use().describe()}")
     print(f"dlrun: run folder {run_dir}")
 
     # --- train: checkpoints only at epoch boundaries, so resuming is exact
@@ -184,10 +186,9 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
     check_loggers(cfg)  # a missing tracker library stops the run before anything is written
     check_claims(cfg)
     speed.configure(device, cfg.trainer)
-    if cfg.trainer.threads is not None:
-        # Two runs sharing a core with torch's default threads slow each other
-        # down many times over: one thread each is then faster.
-        torch.set_num_threads(cfg.trainer.threads)
+    # torch's default (one thread per core) thrashes a machine that others already
+    # keep busy: two runs sharing a core slow each other down many times over
+    placement.apply_threads(placement.choose_threads(cfg.trainer.threads, runlog.job_threads()))
     data = build_dataset(cfg.data, cfg.seed, device)
     model = build_model(cfg.model, data.input_shape, data.n_out)
     initialize(model, cfg.init, cfg.model.get("activation"))
@@ -227,6 +228,7 @@ def setup(cfg: DictConfig) -> tuple[Parts, Dataset, torch.device, dict | None]:
 
 def summary_base(cfg, data: Dataset, model: torch.nn.Module, device, run_dir: Path) -> dict:
     """The summary.json keys a run has in every status: what, where, and provenance."""
+    threads = placement.threads_in_use()
     return {
         "name": cfg.name,
         "task": data.task,
@@ -235,6 +237,8 @@ def summary_base(cfg, data: Dataset, model: torch.nn.Module, device, run_dir: Pa
         "n_params": count_parameters(model),
         "monitor": cfg.trainer.early_stopping.monitor,
         "run_dir": str(Path(run_dir).resolve()),
+        "threads": threads.n,
+        "threads_reason": threads.reason,
         **runs.provenance(),
     }
 

@@ -6,7 +6,8 @@ plan (what a sweep varies and how many jobs it plans), workers (a joblib
 sweep's workers stop with their driver),
 batched (hydra/launcher=batched: compatible jobs trained as one stacked model),
 replicas (grouping jobs into stacks, each replica's own run folder),
-replica_loop (the stack's epoch loop), stacked (the stacked model). The
+replica_loop (the stack's epoch loop), replica_steps (the replicas' optimizer
+steps, one call where their settings agree), stacked (the stacked model). The
 launcher plugins themselves live in hydra_plugins/ (Hydra finds them there);
 a new launcher is a plugin there that calls this package.
 

@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from dlrun.folders import runs, safe
+from dlrun.placement import threads_in_use
 from dlrun.run import signals
 from dlrun.run.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
 from dlrun.run.runner import final_metrics, progress_fields, save_predictions, summary_base
@@ -207,7 +208,7 @@ def _train_stack(
     line = (
         f"dlrun: {len(replicas)} jobs as one stack ({names}): {first.cfg.model.name} "
         f"with {folders[0].base['n_params']:,} parameters each on {folders[0].base['device']}; "
-        f"{first.data.describe()}"
+        f"{first.data.describe()}; {threads_in_use().describe()}"
     )
     print(line)
     for folder in folders:

@@ -87,15 +87,13 @@ def run_job(
     resuming = continues(run_dir)
     if not resuming:
         (run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
-    threads = threads_per_job(launcher, cpu_count())
-    if threads is not None:
-        torch.set_num_threads(threads)
+    share = threads_per_job(launcher, cpu_count())  # the runner takes no more threads than this
     if cfg.device.name in ("auto", "cuda"):
         cfg.device.name = place_device(cfg.device.name, job_num, torch.cuda.device_count())
     # every line of the job says its number; parallel workers print plain lines, no bar
     parallel = "basic_launcher" not in str(launcher.get("_target_") or "basic_launcher")
     try:
-        with runlog.job(job_num, parallel), signals.watching(stop):
+        with runlog.job(job_num, parallel, share), signals.watching(stop):
             if resuming:
                 from dlrun.run.resume import resume_run
 

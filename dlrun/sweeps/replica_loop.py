@@ -5,7 +5,8 @@ step is one stacked forward and backward, then every replica's own torch.optim
 optimizer steps on views of the stacked gradients: torch.optim's own math and
 state format, one fused kernel each, 3.5x to 13x faster on the shared 2-core
 VM than one hand-written Adam over the stacked tensors with a hyperparameter
-tensor per replica (benchmarks/replicas_speed.py). Evaluation,
+tensor per replica (benchmarks/replicas_speed.py); replicas whose settings
+agree step through one call (dlrun.sweeps.replica_steps). Evaluation,
 diagnostics and early stopping reuse the solo code per replica, and all of the
 epoch's numbers reach the host in one sync. A replica that stops leaves the
 stack, so the others no longer pay for it and its weights stay as they were.
@@ -25,6 +26,7 @@ from dlrun.folders import runs
 from dlrun.run import signals
 from dlrun.run.checkpoints import Snapshot
 from dlrun.run.train import LAYER_BATCH, evaluate, verdict
+from dlrun.sweeps.replica_steps import plan_steps
 from dlrun.sweeps.replicas import Replica, as_global_rng, compatible_key
 from dlrun.sweeps.stacked import StackedNet, clip_grad_norms, clip_limits, replica_losses
 from dlrun.toolbox.diagnostics import layer_rows, layer_table
@@ -143,6 +145,7 @@ def _train_epoch(
     """One epoch of steps: each step's loss per replica [R, steps] and, for classification,
     each sample's predicted class in the epoch's order [R, n]. Nothing syncs with the host."""
     steps = math.ceil(y_epoch.shape[1] / batch_size)
+    optimizers = plan_steps(live)  # replicas with equal settings step in one call
     step_losses = torch.zeros(len(live), steps, dtype=x_epoch.dtype, device=x_epoch.device)
     predictions = torch.zeros_like(y_epoch) if classification else None
     for i in range(steps):
@@ -156,9 +159,8 @@ def _train_epoch(
         if clip is not None:
             clip_grad_norms(stack, clip)
         stack.bind_grads()
-        for replica in live:
-            if replica.state.status == runs.RUNNING:
-                _guarded(replica, replica.parts.optimizer.step)
+        for group in optimizers:
+            group.step()
         step_losses[:, i] = losses.detach()
         if classification:
             predictions[:, batch] = out.detach().argmax(2)

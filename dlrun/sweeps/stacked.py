@@ -95,9 +95,11 @@ class StackedNet:
 
     def _mask_constants(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if getattr(self, "_constants", None) is None or self._constants[0].device != h.device:
-            threshold = [round(p * 2**32) - 2**31 for p in self.drop]
+            # int32 like the bits they meet: an int64 threshold would first copy every
+            # bit to int64 (a third of the mask's time). p within 2^-33 of 1 keeps 2^-32.
+            threshold = [min(round(p * 2**32) - 2**31, 2**31 - 1) for p in self.drop]
             self._constants = (
-                torch.tensor(threshold, dtype=torch.int64, device=h.device).view(-1, 1, 1),
+                torch.tensor(threshold, dtype=torch.int32, device=h.device).view(-1, 1, 1),
                 torch.tensor([1 / (1 - p) for p in self.drop], device=h.device).view(-1, 1, 1),
             )
         return self._constants

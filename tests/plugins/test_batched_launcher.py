@@ -149,6 +149,8 @@ def test_unbatchable_jobs_run_alone_with_a_note_and_bad_values_fail_alone(tmp_pa
         else:
             assert row["status"] == runs.COMPLETED and row["error"] == ""
     assert "2 jobs as one stack (job 0, job 1)" in out  # batch_norm=false, lr=0.001
+    stack_line = next(line for line in out.splitlines() if "as one stack" in line)
+    assert stack_line.endswith("; 1 thread: one thread in tests (tests/conftest.py)")
     for job in (4, 5, 6, 7):  # batch_norm=true: the ordinary path, saying why
         assert f"dlrun: job {job} runs alone: model.batch_norm=true" in out
 

@@ -102,3 +102,26 @@ def test_every_model_and_data_set_trains(make_cfg, tmp_path, overrides):
 def test_threads_setting_reaches_torch(make_cfg, tmp_path):
     run(make_cfg("trainer.epochs=1", "trainer.threads=2"), tmp_path)
     assert torch.get_num_threads() == 2  # conftest puts the default back afterwards
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["threads"], summary["threads_reason"]) == (2, "trainer.threads=2")
+
+
+def test_the_default_threads_leave_busy_cores_alone_and_say_why(
+    make_cfg, tmp_path, monkeypatch, capsys, machine_threads
+):
+    from dlrun import placement
+
+    # two cores, one of them kept busy by another process (the load average says 1.1)
+    monkeypatch.setattr(placement, "cpu_count", lambda: 2)
+    monkeypatch.setattr(placement, "machine_cpus", lambda: 2)
+    monkeypatch.setattr(placement, "slurm_cpus", lambda: None)
+    monkeypatch.setattr(placement, "cgroup_cpus", lambda: None)
+    monkeypatch.setattr(placement, "load_average", lambda: 1.1)
+    monkeypatch.setattr(placement, "own_load", lambda: 0.05)
+    torch.set_num_threads(2)
+    summary = run(make_cfg("trainer.epochs=1"), tmp_path)
+    assert torch.get_num_threads() == 1
+    why = "2 CPUs allowed (CPU affinity), 1 of 2 free (load average 1.10, 0.05 of it this process)"
+    assert (summary["threads"], summary["threads_reason"]) == (1, why)
+    assert f"dlrun: 1 thread: {why}\n" in capsys.readouterr().out
+    assert f"dlrun: 1 thread: {why}\n" in (tmp_path / "run.log").read_text()

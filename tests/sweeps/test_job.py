@@ -15,6 +15,7 @@ import pytest
 
 from dlrun import placement
 from dlrun.folders import runs
+from dlrun.run import runlog
 from dlrun.sweeps import job as sweeps
 
 
@@ -338,10 +339,10 @@ def test_run_job_puts_job_k_on_its_own_gpu(make_cfg, tmp_path, monkeypatch):
 
     def run(cfg, run_dir):
         seen["device"] = cfg.device.name
+        seen["threads"] = runlog.job_threads()  # the share the runner's thread choice keeps to
         return {"best_val_loss": 0.5}
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.setdefault("threads", n))
     monkeypatch.setattr(dlrun.run.runner, "run", run)
     cfg = make_cfg("device=auto")
     assert sweeps.run_job(cfg, tmp_path / "job", 6, {"n_jobs": 4}, []) == 0.5
