@@ -32,7 +32,7 @@ from dlrun.placement import resolve_device
 from dlrun.run import refusal, runlog, signals, speed
 from dlrun.run.checkpoints import Parts, State, checkpoint, resume, save_checkpoints
 from dlrun.run.progress import print_summary
-from dlrun.run.train import EarlyStopping, evaluate, fit, planned_epochs
+from dlrun.run.train import EarlyStopping, final_metrics, fit, planned_epochs
 from dlrun.toolbox.diagnostics import LAYER_COLUMNS
 from dlrun.toolbox.initializers import initialize
 from dlrun.toolbox.models import build_model, count_parameters
@@ -267,21 +267,6 @@ def progress_fields(stopper: EarlyStopping, state: State, monitor: str) -> dict[
     if state.steps_to_target is not None:
         fields["steps_to_target"] = state.steps_to_target
     return fields
-
-
-def final_metrics(model: torch.nn.Module, data: Dataset, batch_size: int) -> dict[str, float]:
-    """Loss and accuracy (or RMSE) of every split, in eval mode: `test_acc`, `val_loss`..."""
-    score = runs.score_name(data.task)
-    numbers: dict[str, float] = {}
-    for split_name in ("train", "val", "test"):
-        split = getattr(data, split_name)
-        if not len(split):
-            continue  # data.val_fraction=0: no validation split
-        loss, value = evaluate(model, split.x, split.y, data.task, batch_size)
-        numbers[f"{split_name}_loss"], numbers[f"{split_name}_{score}"] = torch.stack(
-            [loss, value]
-        ).tolist()
-    return numbers
 
 
 @torch.no_grad()

@@ -230,3 +230,18 @@ def _initial_gradients(model, x, y, loss_fn) -> None:
     """Gradients on the fixed batch before any step (epoch 0 of layers.csv)."""
     model.zero_grad(set_to_none=True)
     loss_fn(model(x), y).backward()
+
+
+def final_metrics(model: torch.nn.Module, data: Dataset, batch_size: int) -> dict[str, float]:
+    """Loss and accuracy (or RMSE) of every split, in eval mode: `test_acc`, `val_loss`..."""
+    score = runs.score_name(data.task)
+    numbers: dict[str, float] = {}
+    for split_name in ("train", "val", "test"):
+        split = getattr(data, split_name)
+        if not len(split):
+            continue  # data.val_fraction=0: no validation split
+        loss, value = evaluate(model, split.x, split.y, data.task, batch_size)
+        numbers[f"{split_name}_loss"], numbers[f"{split_name}_{score}"] = torch.stack(
+            [loss, value]
+        ).tolist()
+    return numbers

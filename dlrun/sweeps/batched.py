@@ -29,7 +29,8 @@ from dlrun.folders import runs, safe
 from dlrun.placement import threads_in_use
 from dlrun.run import signals
 from dlrun.run.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
-from dlrun.run.runner import final_metrics, progress_fields, save_predictions, summary_base
+from dlrun.run.runner import progress_fields, save_predictions, summary_base
+from dlrun.run.train import final_metrics
 from dlrun.sweeps.replica_loop import fit_replicas
 from dlrun.sweeps.replicas import Replica
 from dlrun.toolbox.diagnostics import LAYER_COLUMNS
