@@ -148,6 +148,14 @@ def summary_from(
     return summary
 
 
+class _NoAliases(yaml.SafeDumper):
+    """A dict used twice is written out twice, as OmegaConf writes config.yaml: the
+    readers refuse YAML anchors and aliases (dlrun.folders.safe)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def write_run(
     folder: Path,
     overrides: dict[str, Any] | None = None,
@@ -159,7 +167,8 @@ def write_run(
     """Write whichever run-folder files are given (config.yaml always)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / runs.CONFIG).write_text(yaml.safe_dump(base_config(overrides), sort_keys=False))
+    text = yaml.dump(base_config(overrides), Dumper=_NoAliases, sort_keys=False)
+    (folder / runs.CONFIG).write_text(text)
     if metrics is not None:
         metrics.to_csv(folder / runs.METRICS, index=False, na_rep="nan")  # as csv.DictWriter does
     if layers is not None:

@@ -111,7 +111,7 @@ NO_VALIDATION = "these runs have no validation split (data.val_fraction=0), so n
 
 def named_settings(results: list, study: Study) -> list[str]:
     """The settings the claims name (`of`, `minus`, `over`, `order`), as setting labels."""
-    from dlrun.claims.decide import select
+    from dlrun.claims.quantities import select
     from dlrun.claims.measures import Unmeasured
 
     named: list[str] = []
