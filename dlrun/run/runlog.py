@@ -80,13 +80,21 @@ class Log:
         if self.file is None:
             self.held.append(text)
         elif not self.file.closed:
-            self.file.write(text)
-            if "\n" in text:
-                self.file.flush()  # line by line: readable while the run goes on
+            try:
+                self.file.write(text)
+                if "\n" in text:
+                    self.file.flush()  # line by line: readable while the run goes on
+            except OSError:  # a full disk: the run's own files report it, naming the file
+                self.close()
 
     def close(self) -> None:
-        if self.file is not None:
-            self.file.close()
+        # run.log copies the terminal; its last buffered line may not fit on a full
+        # disk, and that must not replace the error the run is ending with
+        if self.file is not None and not self.file.closed:
+            try:
+                self.file.close()
+            except OSError:
+                pass
 
 
 class Tee(io.TextIOBase):

@@ -75,10 +75,13 @@ def test_a_resume_request_holds_config_paths_and_parsed_values():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["experiment=init_symmetry"], "init=zeros,constant,xavier,he seed=0,1): add -m"),
-        (["experiment=init_symmetry", "quick=true"], "fix init= to train one of its jobs"),
-        (["experiment=init_symmetry", "init=he"], "(seed=0,1): add -m to run it"),
-        (["experiment=double_descent", "quick=true"], "(model.width=4,16,64): add -m"),
+        (["experiment=init_symmetry"], "init=zeros,constant,xavier,he seed=0,1,2,3): add -m"),
+        (
+            ["experiment=init_symmetry", "quick=true"],
+            "fix init= and seed= to train one of its jobs",
+        ),
+        (["experiment=init_symmetry", "init=he"], "(seed=0,1,2,3): add -m to run it"),
+        (["experiment=double_descent", "quick=true"], "(model.width=4,16,64 seed=0,1,2): add -m"),
         (["experiment=augmentation"], "fix data/augment= and seed= to train"),
     ],
 )
