@@ -111,8 +111,8 @@ NO_VALIDATION = "these runs have no validation split (data.val_fraction=0), so n
 
 def named_settings(results: list, study: Study) -> list[str]:
     """The settings the claims name (`of`, `minus`, `over`, `order`), as setting labels."""
-    from dlrun.claims.quantities import select
     from dlrun.claims.measures import Unmeasured
+    from dlrun.claims.quantities import select
 
     named: list[str] = []
     for result in results:
