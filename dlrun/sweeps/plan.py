@@ -6,13 +6,13 @@ before any job runs.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from dlrun.config.compose import parse_overrides
 from dlrun.folders import runs
+from dlrun.sweeps.count import count_jobs
 
 
 def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> list[str]:
@@ -35,26 +35,13 @@ def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> li
 
 
 def planned_jobs(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper runs (the product of its lists' lengths); None for others."""
+    """How many jobs the basic sweeper runs (dlrun.sweeps.count's rule); None for others."""
     target = str(OmegaConf.select(config, "hydra.sweeper._target_") or "")
     if not target.endswith("BasicSweeper"):
         return None  # Optuna and others decide as they go
     params = OmegaConf.select(config, "hydra.sweeper.params")
-    params = OmegaConf.to_container(params) if params is not None else {}
-    lines = [*(f"{key}={value}" for key, value in params.items())]
-    lines += list(config.hydra.overrides.task)
-    sizes: dict[str, int] = {}
-    try:
-        for override in parse_overrides(lines):
-            if not override.is_hydra_override():
-                sizes[override.key_or_group] = (
-                    len(list(override.sweep_string_iterator()))
-                    if override.is_sweep_override()
-                    else 1
-                )
-    except Exception:  # glob() and the like: Hydra expands them later
-        return None
-    return math.prod(sizes.values())
+    params = OmegaConf.to_container(params) if params is not None else None
+    return count_jobs(list(config.hydra.overrides.task), params, trials=None)
 
 
 def follow_monitor(config: DictConfig) -> None:
