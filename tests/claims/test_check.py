@@ -19,7 +19,9 @@ def test_check_runs_the_sweep_and_exits_0_only_when_every_claim_holds(
     out = capsys.readouterr().out
     assert "✅ gd_needs_kappa_steps" in out and "every claim confirmed (✅ 3 confirmed)" in out
     (folder,) = Path("outputs/sweeps").glob("*/*_optimizers_kappa")
-    assert (folder / "check.log").is_file() and len(list(folder.glob("*/summary.json"))) == 6
+    assert (folder / "check.log").is_file() and len(
+        list(folder.glob("*/summary.json"))
+    ) == 12  # 3 kappas, 2 optimizers, 2 seeds
 
     # the same runs, a stricter claim: decided again without training, and refuted
     strict = "claims.momentum_is_faster.above=1000"
