@@ -91,7 +91,7 @@ def main(args: list[str]) -> int:
                 "dlrun check --on: one experiment and an existing sweep folder (no --controls)"
             )
         refuse_others(names[0], folder)
-        return 0 if decide(names[0], folder, console, claims[names[0]]) else 1
+        return 1 if decide(names[0], folder, console, claims[names[0]]) is False else 0
 
     start, outcomes = time.perf_counter(), {}
     for name in names:
@@ -101,20 +101,21 @@ def main(args: list[str]) -> int:
             outcomes[name] = check_one(name, overrides, console)
     if len(names) > 1:
         passed = [n for n, ok in outcomes.items() if ok]
+        idle = [n for n, ok in outcomes.items() if ok is None]  # every claim full-size only
         what = "held every control" if controls else "confirmed every claim"
+        failed = [n for n in names if n not in passed and n not in idle]
         console.print(
-            f"dlrun check: {len(passed)} of {len(names)} experiments {what} "
-            f"in {time.perf_counter() - start:.0f} s"
-            + (
-                ""
-                if len(passed) == len(names)
-                else f"; not: {', '.join(n for n in names if n not in passed)}"
-            )
+            f"dlrun check: {len(passed)} of {len(names)} experiments {what}"
+            + (f", {len(idle)} decided nothing at this size ({', '.join(idle)})" if idle else "")
+            + f" in {time.perf_counter() - start:.0f} s"
+            + (f"; not: {', '.join(failed)}" if failed else "")
         )
-    return 0 if all(outcomes.values()) else 1
+    return 1 if any(ok is False for ok in outcomes.values()) else 0
 
 
-def check_one(name: str, overrides: list[str], console: Console) -> bool:
-    """Run one experiment's sweep, print its claims; True when every claim passed."""
+def check_one(name: str, overrides: list[str], console: Console) -> bool | None:
+    """Run one experiment's sweep, print its claims; True when every claim passed (None:
+    none was decided at this size)."""
     folder, code, seconds = run_sweep(name, overrides, console)
-    return decide(name, folder, console, seconds=seconds) and code == 0
+    outcome = decide(name, folder, console, seconds=seconds)
+    return outcome if code == 0 else False

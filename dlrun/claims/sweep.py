@@ -78,9 +78,10 @@ def run_sweep(name: str, overrides: list[str], console: Console) -> tuple[Path, 
     return folder, code, seconds
 
 
-def decide(name: str, folder: Path, console: Console, claims=None, seconds=None) -> bool:
-    """Print the claims decided on the folder's runs; True when every one passed."""
-    from dlrun.claims.decide import evaluate
+def decide(name: str, folder: Path, console: Console, claims=None, seconds=None) -> bool | None:
+    """Print the claims decided on the folder's runs; True when every one passed, None when
+    none was decided (each is checked at the full size only): nothing failed, nothing shown."""
+    from dlrun.claims.decide import SKIPPED, evaluate
     from dlrun.claims.render import print_claims, tally
     from dlrun.results.load import load_runs
     from dlrun.results.study import ReportError, make_study
@@ -96,11 +97,14 @@ def decide(name: str, folder: Path, console: Console, claims=None, seconds=None)
         reasons = "; ".join(dict.fromkeys(reason for _, reason in runs.skipped))
         console.print(f"  {len(runs.skipped)} run folders not read ({reasons})", markup=False)
     ok = bool(results) and all(r.passed for r in results)
+    nothing = ok and all(r.verdict == SKIPPED for r in results)
     verdict = "every claim confirmed" if ok else "NOT every claim confirmed"
+    if nothing:  # a ✅ here would stand for no evidence at all
+        verdict = "no claim decided at this size"
     took = f" in {seconds:.0f} s" if seconds is not None else ""
     console.print(
         f"dlrun check {name}: {verdict} ({tally(results)}){took}; "
         f"dlrun report {folder} for the figures",
         markup=False,
     )
-    return ok
+    return None if nothing else ok

@@ -117,3 +117,34 @@ def test_init_symmetry_holds_its_controls_and_its_claims(tmp_path, capsys, monke
     assert main(["check", "init_symmetry", "--controls", *fast]) == 0
     out = capsys.readouterr().out
     assert "control optimizer.lr=1e-9: no claim confirmed" in out
+
+
+def test_an_experiment_that_decides_nothing_at_its_size_says_so(tmp_path, capsys, monkeypatch):
+    # bottleneck's claims are all checked at the full size only: a ✅ for its quick
+    # size would stand for no evidence at all
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "bottleneck", "quick=true", "trainer.progress=false"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    line = [x for x in lines if x.startswith("dlrun check bottleneck:")][-1]  # the verdict
+    assert line.startswith("dlrun check bottleneck: no claim decided at this size (– 2 skipped)")
+
+
+def test_check_all_counts_experiments_that_decided_nothing_apart(tmp_path, capsys, monkeypatch):
+    from dlrun.claims import check
+
+    outcomes = {"bottleneck": None, "transfer": False}  # the others: every claim confirmed
+    monkeypatch.setattr(
+        check, "check_one", lambda name, overrides, console: outcomes.get(name, True)
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "--all", "--quick"]) == 1  # transfer failed
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    n = len(check.experiment_files()) if hasattr(check, "experiment_files") else None
+    assert line.startswith("dlrun check: ") and "experiments confirmed every claim" in line
+    assert ", 1 decided nothing at this size (bottleneck) in " in line and line.endswith(
+        "; not: transfer"
+    )
+    if n is not None:
+        assert line.startswith(f"dlrun check: {n - 2} of {n} experiments")
+    outcomes["transfer"] = True
+    assert main(["check", "--all", "--quick"]) == 0  # deciding nothing fails nothing
