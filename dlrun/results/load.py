@@ -111,31 +111,29 @@ def read_csv_strict(
     return frame
 
 
+def _read(reader, path: Path, folder: Path) -> Any:
+    """A run file through its safe reader; any way it cannot be used is Incomplete, named."""
+    try:
+        return reader(path, root=folder)
+    except FileNotFoundError:
+        raise Incomplete(f"no {path.name}") from None
+    except UnusableFile as e:
+        raise Incomplete(f"{path.name} {e.why}") from None
+    except OSError:
+        raise Incomplete(f"{path.name} is unreadable") from None
+
+
 def read_run(
     folder: Path,
 ) -> tuple[dict[str, Any], dict[str, Any], pd.DataFrame | None, pd.DataFrame | None]:
     """(flat config, summary, metrics, layers) of one run folder, or raise Incomplete."""
     summary_file, config_file = folder / run_folder.SUMMARY, folder / run_folder.CONFIG
-    try:
-        summary = safe.read_json(summary_file, root=folder)
-    except FileNotFoundError:
-        raise Incomplete(f"no {run_folder.SUMMARY}") from None
-    except UnusableFile as e:
-        raise Incomplete(f"{run_folder.SUMMARY} {e.why}") from None
-    except OSError:
-        raise Incomplete(f"{run_folder.SUMMARY} is unreadable") from None
+    summary = _read(safe.read_json, summary_file, folder)
     check_summary(summary)
     status = summary["status"]
     if status == run_folder.RUNNING:
         raise Incomplete("status is still `running` (training, or killed before it finished)")
-    try:
-        config = safe.read_yaml(config_file, root=folder) or {}
-    except FileNotFoundError:
-        raise Incomplete(f"no {run_folder.CONFIG}") from None
-    except UnusableFile as e:
-        raise Incomplete(f"{run_folder.CONFIG} {e.why}") from None
-    except OSError:
-        raise Incomplete(f"{run_folder.CONFIG} is unreadable") from None
+    config = _read(safe.read_yaml, config_file, folder) or {}
     if not isinstance(config, dict):
         raise Incomplete(f"{run_folder.CONFIG} is not a mapping of config keys")
     metrics = layers = None
