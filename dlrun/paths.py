@@ -74,15 +74,30 @@ def remove_refused(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)  # a hydra.run.dir of the user's: Hydra's files
 
 
+def yaml_words(overrides: str) -> str:
+    """`quick=true seed=0` as typed: Hydra's sweepers spell booleans and nulls as Python
+    does (`quick=True`, `x=None`); dlrun's lines and folder names use YAML's words."""
+    return re.sub(
+        r"(?<=[=\[,])(True|False|None)(?=$|[\s,\]])",
+        lambda m: "null" if m[1] == "None" else m[1].lower(),
+        str(overrides),
+    )
+
+
+def short_numbers(text: str) -> str:
+    """Decimals to 4 significant digits: Optuna's lr=0.0012345678901234 as lr=0.001235."""
+    return re.sub(
+        r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?", lambda m: f"{float(m[0]):.4g}", str(text)
+    )
+
+
 def slug(text: str, limit: int = 80) -> str:
-    """A filesystem-safe, short folder name for a job's overrides.
+    """A filesystem-safe, short folder name for a job's overrides, in YAML's words.
 
     Decimals keep 4 significant digits (Optuna's 0.0012345678901234 -> 0.001235):
     the job number, not the digits, keeps folders apart.
     """
-    text = re.sub(
-        r"(?<![\w.])-?\d+\.\d+(?:[eE][-+]?\d+)?", lambda m: f"{float(m[0]):.4g}", str(text)
-    )
+    text = short_numbers(yaml_words(text))
     text = re.sub(r"[^A-Za-z0-9._=,+-]+", "-", text).strip("-")
     return text[:limit] or "default"
 

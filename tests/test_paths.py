@@ -49,3 +49,20 @@ def test_job_folder_names_keep_four_significant_digits():
     )
     assert name == "model.depth=3,optimizer.lr=0.001235,optimizer.weight_decay=2.346e-05"
     assert paths.slug("seed=1,optimizer=adam,x=0.5") == "seed=1,optimizer=adam,x=0.5"  # as typed
+
+
+@pytest.mark.parametrize(
+    ("hydra", "typed"),
+    [
+        ("quick=True seed=0", "quick=true seed=0"),  # Hydra's sweeper spells bools as Python
+        ("data.shuffle_positions=False,seed=1", "data.shuffle_positions=false,seed=1"),
+        ("init.value=None", "init.value=null"),
+        ("x=[True,False]", "x=[true,false]"),
+        ("name=Trueish tag=IsTrue", "name=Trueish tag=IsTrue"),  # only whole values
+        ("name=True_run", "name=True_run"),
+    ],
+)
+def test_overrides_are_shown_in_yaml_words(hydra, typed):
+    assert paths.yaml_words(hydra) == typed
+    assert paths.slug(hydra.replace(" ", ",")) == paths.slug(typed.replace(" ", ","))
+    assert "True" not in paths.slug("quick=True,data.shuffle_positions=False")

@@ -147,7 +147,7 @@ def resume_request(args: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
 def check_fixed(args: Sequence[str]) -> None:
     """For -m: the settings every job shares, range-checked before the sweep folder exists."""
     from dlrun.config import validate
-    from dlrun.config.hydra_errors import is_hydra_error
+    from dlrun.config.hydra_errors import describe_hydra_error, is_hydra_error
     from dlrun.errors import ConfigError
 
     parsed = parse_overrides(split_argv(args)[1])
@@ -155,12 +155,29 @@ def check_fixed(args: Sequence[str]) -> None:
         o.input_line for o in parsed if not o.is_sweep_override() and not o.is_hydra_override()
     ]
     try:
-        validate.check(compose(fixed))
+        validate.check(compose([*fixed, *first_values(parsed)]))
     except ConfigError as e:
         raise UsageError(str(e)) from None
-    except Exception as e:  # Hydra reports a bad choice or type in one line when it composes
+    except Exception as e:  # a bad choice or type: the one line Hydra's own compose would give
         if not is_hydra_error(e):
             raise
+        raise UsageError(describe_hydra_error(e)) from None
+
+
+def first_values(parsed: Sequence[Any]) -> list[str]:
+    """The first job's value of each swept key (`data.shufle=true,false` -> `data.shufle=true`):
+    a key, choice or value no job can use is refused before the sweep folder exists."""
+    first = []
+    for o in parsed:
+        if not o.is_sweep_override() or o.is_hydra_override():
+            continue
+        try:
+            value = next(iter(o.sweep_string_iterator()), None)
+        except Exception:  # glob(*), interval(...): Hydra's loader or the sweeper expands them
+            continue
+        if value is not None:
+            first.append(f"{o.get_key_element()}={value}")
+    return first
 
 
 def quick_size(overrides: Sequence[str]) -> list[str]:

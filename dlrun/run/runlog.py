@@ -12,6 +12,7 @@ be told apart.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import sys
 import traceback
@@ -58,6 +59,17 @@ def parallel_job() -> bool:
 def prefix() -> str:
     num = job_number()
     return f"[job {num}] " if num is not None else ""
+
+
+class QuietHydra(logging.Filter):
+    """Hydra's own INFO lines (`Launching 2 jobs locally`, `#0 : seed=0 quick=True`, joblib's
+    and Optuna's set-up, the libraries Optuna loads) never reach the terminal:
+    dlrun.sweeps.job says which job of how many, in the user's words, and dlrun
+    prints rather than logs. Warnings and errors still pass
+    (conf/hydra/hydra_logging/dlrun.yaml)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
 
 
 class Log:

@@ -36,9 +36,10 @@ from dlrun.folders.sweep_index import (
 )
 from dlrun.placement import cpu_count, place_device, threads_per_job
 from dlrun.run import runlog, signals
-from dlrun.sweeps import workers
-from dlrun.sweeps.count import count_jobs, job_line
+from dlrun.sweeps import count, workers
+from dlrun.sweeps.count import count_jobs
 from dlrun.sweeps.plan import follow_monitor, planned_jobs, swept_keys
+from dlrun.sweeps.watch import Watch
 from dlrun.toolbox.transfer import pretrain_source
 from dlrun.trackers.loggers import finish_sweep
 
@@ -245,21 +246,28 @@ class SweepIndex(Callback):
         follow_monitor(config)
         params = OmegaConf.select(config, "hydra.sweeper.params")
         params = OmegaConf.to_container(params) if params is not None else None
-        swept = swept_keys(list(config.hydra.overrides.task), params)
-        record_sweep(folder, swept, planned_jobs(config))
+        keys = swept_keys(list(config.hydra.overrides.task), params)
+        record_sweep(folder, keys, planned_jobs(config))
         _driver["folder"] = folder
         trials = OmegaConf.select(config, "hydra.sweeper.n_trials")
-        _driver["count"] = count_jobs(list(config.hydra.overrides.task), params, trials)
+        _driver["count"] = total = count_jobs(list(config.hydra.overrides.task), params, trials)
         _driver["started"], _driver["done"] = time.perf_counter(), 0
+        count.mark_start()
+        jobs = "a sweep" if total is None else f"a sweep of {total} job{'s' * (total != 1)}"
+        print(f"dlrun: {jobs} in {folder}", flush=True)
+        if "optuna" in str(OmegaConf.select(config, "hydra.sweeper._target_")):
+            import optuna  # its own handler prints `[I ...] A new study created` at INFO
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        if "submitit" in str(OmegaConf.select(config, "hydra.launcher._target_")):
+            _driver["watch"] = Watch(folder, total, keys).start()  # its jobs print to .submitit/
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         if _in_sweep(config):
             overrides = override_values(list(config.hydra.overrides.task))
             run_dir = Path(config.hydra.runtime.output_dir)
             record_job(Path(config.hydra.sweep.dir), config.hydra.job.num, overrides, run_dir)
-            if "started" in _driver:  # the driver runs the jobs (basic launcher): k of N, time left
-                done = _driver["done"]
-                print(job_line(config.hydra.job.num, _driver["count"], _driver["started"], done))
+            print(count.start_line(config, overrides, _driver), flush=True)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if _in_sweep(config):
@@ -269,6 +277,8 @@ class SweepIndex(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         folder = _driver.get("folder", Path(config.hydra.sweep.dir))
+        if "watch" in _driver:
+            _driver.pop("watch").stop()
         stopped = signals.requested()  # a joblib driver's workers stopped at epoch boundaries
         _driver["outcome"] = outcome = finish(folder, runs.INTERRUPTED if stopped else runs.KILLED)
         finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any

@@ -95,6 +95,23 @@ def test_bad_input_is_one_line_exit_2_and_leaves_no_run_folder(tmp_path, overrid
     assert run_folders(tmp_path) == [] and not list((tmp_path / "outputs" / "runs").rglob("*.yaml"))
 
 
+@pytest.mark.parametrize(
+    ("swept", "expected"),
+    [
+        ("trainer.shufle=true,false", "trainer.shufle: no such key; did you mean trainer.shuffle?"),
+        ("optimizer=adm,sgd", "unknown optimizer 'adm'; did you mean adam?"),
+        ("model.width=0,16", "model.width=0 must be at least 1"),
+        ("trainer.epochs=abc,2", "trainer.epochs"),
+    ],
+)
+def test_a_swept_value_no_job_can_use_is_refused_before_the_sweep_folder(tmp_path, swept, expected):
+    out = dlrun("train", "-m", *QUICK, "seed=0,1", swept, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dlrun: error:") and expected in lines[0]
+    assert out.stdout == "" and not (tmp_path / "outputs").exists()  # no sweep folder at all
+
+
 def test_train_writes_a_run_folder_under_the_working_directory(tmp_path):
     out = dlrun("train", *QUICK, "name=first", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -124,10 +141,15 @@ def test_multirun_leaves_one_folder_per_job(tmp_path):
     assert {"optimizer=sgd", "optimizer=adam"} <= {
         part for f in folders for part in f.name.split(",")
     } | {f.name.split("_", 1)[1].split(",")[0] for f in folders}
-    # Hydra's own lines in dlrun's voice: no timestamp, no [HYDRA] tag
-    assert "dlrun: Launching 2 jobs locally" in out.stdout and "[HYDRA]" not in out.stdout
-    assert "dlrun: job #0 (1 of 2)\n" in out.stdout  # no time left known before a job ends
-    assert "dlrun: job #1 (2 of 2), about " in out.stdout and " left in the sweep" in out.stdout
+    # no line of Hydra's own (`Launching 2 jobs locally`, `#0 : optimizer=sgd ...`): dlrun's,
+    # with the job's swept value as typed
+    assert f"dlrun: a sweep of 2 jobs in outputs/sweeps/{folder.parent.name}/{folder.name}\n" in (
+        out.stdout
+    )
+    assert "Launching" not in out.stdout and "#0 :" not in out.stdout and "HYDRA" not in out.stdout
+    assert "dlrun: job #0 (1 of 2) optimizer=sgd\n" in out.stdout  # no time left known yet
+    assert "dlrun: job #1 (2 of 2) optimizer=adam, about " in out.stdout
+    assert " left in the sweep" in out.stdout
 
 
 def test_cfg_job_prints_the_composed_config(tmp_path):
