@@ -38,14 +38,18 @@ def fixed(value: float) -> str:
 
 
 def numbers(row: dict[str, Any]) -> str:
-    """`train loss  1.2300 acc  0.5120  val loss ...`: an epoch's metrics.csv row, fixed width."""
-    return "  ".join(
-        f"{split} "
-        + " ".join(
-            f"{k[len(split) + 1 :]} {fixed(row[k])}" for k in row if k.startswith(split + "_")
-        )
-        for split in ("train", "val")
-    )
+    """`train loss  1.2300 acc  0.5120  val loss ...`: an epoch's metrics.csv row, fixed width.
+
+    A run with no validation split (data.val_fraction=0) records its val columns as
+    nan: they are left out rather than printed as `val loss nan acc nan`.
+    """
+    parts = []
+    for split in ("train", "val"):
+        keys = [k for k in row if k.startswith(split + "_")]
+        if split == "val" and all(row[k] != row[k] for k in keys):
+            continue
+        parts.append(f"{split} " + " ".join(f"{k[len(split) + 1 :]} {fixed(row[k])}" for k in keys))
+    return "  ".join(parts)
 
 
 def epoch_line(row: dict[str, Any], epochs: int, note: str = "") -> str:

@@ -82,6 +82,18 @@ def test_epoch_lines_keep_their_width_and_say_what_a_user_plans_with(capsys):
     assert out[3].endswith("best val_loss 0.0123 @2  patience 3/5  eta 16h36m")
 
 
+def test_a_run_without_a_validation_split_prints_no_val_columns():
+    nan = float("nan")
+    row = {"epoch": 3, "step": 30, "train_loss": 0.25, "train_acc": 0.9, "val_loss": nan}
+    row |= {"val_acc": nan, "lr": 0.01, "time_s": 2.5}
+    line = epoch_line(row, 150)
+    assert line.startswith("epoch   3/150  train loss  0.2500 acc  0.9000  lr 1.00e-02")
+    assert "val" not in line and "nan" not in line
+    diverged = row | {"train_loss": nan, "val_loss": nan, "val_acc": 0.1}  # a split with a number
+    assert "train loss     nan" in epoch_line(diverged, 150)
+    assert "val loss     nan acc  0.1000" in epoch_line(diverged, 150)
+
+
 def test_a_sweep_job_ends_with_one_line(tmp_path, capsys):
     summary = {
         "status": "completed",
