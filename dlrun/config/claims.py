@@ -56,6 +56,9 @@ class ClaimConfig:
     # overrides that remove the claim's effect: `dlrun check --controls` runs them, and the
     # claim must not be confirmed there (no training, the effect's knob at neutral...)
     control: list[str] | None = None
+    # where the claim, as its source states it, fails on this task: what was found and why,
+    # shown beside its verdict (the claim itself stays as the source states it)
+    finding: str = ""
 
 
 FORMS = ("minus", "over", "slope", "peak", "order")  # none of them: the value of `of`
