@@ -49,6 +49,8 @@ def measure_quantity(claim: dict[str, Any], study: Study, runs: pd.DataFrame) ->
         return measure_order(claim, study, runs)
     if kind in ("slope", "peak"):
         return measure_along(claim, study, runs, kind)
+    if claim.get("than") is not None:
+        return measure_contrast(claim, study, runs)
     where, a = one_setting(study, runs, claim["of"], metric)
     found = {where: a}
     if kind == "value":
@@ -64,6 +66,32 @@ def measure_quantity(claim: dict[str, Any], study: Study, runs: pd.DataFrame) ->
             estimate = combined([a, b], lambda x, y: x / y)
             text = f"{metric} of {where} {a} over {there} {b}"
         text += f" = {estimate.value:.3g}"
+    decision = stats.decide_parts(bound_parts(estimate, claim))
+    return Measured(text + interval(estimate), found, decision)
+
+
+def measure_contrast(claim: dict[str, Any], study: Study, runs: pd.DataFrame) -> Measured:
+    """(of − minus) − (than.of − than.minus): a gain against another gain, by seed where
+    every setting ran the same seeds (a setting named twice counts once, twice weighted)."""
+    metric, than = claim["metric"], claim["than"]
+    terms = [(claim["of"], 1.0), (claim["minus"], -1.0), (than["of"], -1.0), (than["minus"], 1.0)]
+    found: dict[str, Stat] = {}
+    weights: dict[str, float] = {}
+    for selector, weight in terms:
+        where, stat = one_setting(study, runs, dict(sorted(selector.items())), metric)
+        found[where] = stat
+        weights[where] = weights.get(where, 0.0) + weight
+    parts, ws = list(found.values()), [weights[w] for w in found]
+    paired = len({p.seeds for p in parts}) == 1 and parts[0].n > 1
+    if any(p.whole for p in parts):
+        estimate = combined(parts, lambda *means: sum(w * m for w, m in zip(ws, means)))
+    else:
+        estimate = stats.contrast([p.values for p in parts], ws, paired)
+    label = [form.describe_setting(dict(sorted(s.items()))) for s, _ in terms]
+    text = (
+        f"{metric}: ({label[0]} {found[label[0]]} minus {label[1]} {found[label[1]]}) minus "
+        f"({label[2]} {found[label[2]]} minus {label[3]} {found[label[3]]}) = {estimate.value:.3g}"
+    )
     decision = stats.decide_parts(bound_parts(estimate, claim))
     return Measured(text + interval(estimate), found, decision)
 

@@ -56,6 +56,10 @@ def print_claims(results: list[Result], console) -> None:
     for result in results:
         if result.verdict != SKIPPED:
             console.print(f"  {result.line()}", markup=False, soft_wrap=True)
+            if result.claim.get("finding"):
+                console.print(
+                    f"     finding: {result.claim['finding']}", markup=False, soft_wrap=True
+                )
     skipped = skipped_line(results)
     if skipped:
         console.print(f"  {skipped}", markup=False, soft_wrap=True)
@@ -79,7 +83,13 @@ def claims_html(results: list[Result]) -> str:
             else ""
         )
         + f"<br>{html.escape(r.measured)}; expected {html.escape(form.describe_bound(r.claim))}"
-        f" → <b>{r.verdict}</b></li>"
+        f" → <b>{r.verdict}</b>"
+        + (
+            f"<br><i>finding: {html.escape(r.claim['finding'])}</i>"
+            if r.claim.get("finding")
+            else ""
+        )
+        + "</li>"
         for r in results
         if r.verdict != SKIPPED
     )

@@ -6,6 +6,8 @@ the degrees of freedom of a t distribution (docs/claims.md, "How a claim is deci
     a mean over seeds             one-sample t (std ddof 1 / √n, n − 1)
     a difference of two settings  paired t on the per-seed differences where both
                                   settings ran the same seeds, else Welch
+    a difference of differences   the same, on each seed's contrast, or Welch's
+                                  standard error over the settings
     ratios, slopes, bias², variance, anything else of the seeds
                                   a bootstrap over seeds: the replicates' std, scaled
                                   by √(n/(n−1)) (so that for a mean it is the t
@@ -92,6 +94,28 @@ def difference(a: Sequence[float], b: Sequence[float], paired: bool = False) -> 
         return Estimate(value, 0.0, len(a) + len(b) - 2, n, "Welch")
     # Welch–Satterthwaite
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return Estimate(value, se, float(df), n, "Welch")
+
+
+def contrast(
+    samples: Sequence[Sequence[float]], weights: Sequence[float], paired: bool = False
+) -> Estimate:
+    """Σ weight × mean: a difference of differences, say. Paired by seed (a t on each seed's
+    contrast), or Welch's standard error and Welch–Satterthwaite degrees of freedom, which
+    for weights (1, −1) are `difference`'s."""
+    arrays = [np.asarray(x, dtype=float) for x in samples]
+    if paired:
+        per_seed = sum(w * x for w, x in zip(weights, arrays))
+        return Estimate(**{**mean_of(per_seed).__dict__, "method": "paired t"})
+    n = min(len(x) for x in arrays)
+    value = float(sum(w * x.mean() for w, x in zip(weights, arrays))) if n else math.nan
+    if n < 2:
+        return Estimate(value, math.nan, 0, n, "Welch")
+    parts = [w**2 * x.var(ddof=1) / len(x) for w, x in zip(weights, arrays)]
+    se = math.sqrt(sum(parts))
+    if se == 0:
+        return Estimate(value, 0.0, sum(len(x) for x in arrays) - len(arrays), n, "Welch")
+    df = sum(parts) ** 2 / sum(v**2 / (len(x) - 1) for v, x in zip(parts, arrays))
     return Estimate(value, se, float(df), n, "Welch")
 
 

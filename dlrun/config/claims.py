@@ -5,6 +5,7 @@ one quantity measured on the sweep's aggregated results and bounds it:
 
     of: {init: zeros}                  the metric of one setting, mean over its seeds
     of: {...}  minus: {...}            the difference of two settings' metrics
+      than: {of: {...}, minus: {...}}  less another difference (one gain against another)
     of: {...}  over: {...}             their ratio
     slope: data.condition              the slope of log(metric) against log(key)
     peak: model.width                  where along the key the metric is highest
@@ -39,6 +40,8 @@ class ClaimConfig:
     metric: str = "test_acc"  # a summary number, or a measure (docs/claims.md)
     of: dict[str, Any] = field(default_factory=dict)  # config values that pick the setting
     minus: dict[str, Any] | None = None  # the difference of two settings' metrics...
+    # ...less another difference, {of: {...}, minus: {...}}: one gain against another
+    than: dict[str, Any] | None = None
     over: dict[str, Any] | None = None  # ...or their ratio
     slope: str | None = None  # a swept key: the slope of log(metric) against log(key)
     peak: str | None = None  # a swept key: where along it the metric is highest
@@ -53,6 +56,9 @@ class ClaimConfig:
     # overrides that remove the claim's effect: `dlrun check --controls` runs them, and the
     # claim must not be confirmed there (no training, the effect's knob at neutral...)
     control: list[str] | None = None
+    # where the claim, as its source states it, fails on this task: what was found and why,
+    # shown beside its verdict (the claim itself stays as the source states it)
+    finding: str = ""
 
 
 FORMS = ("minus", "over", "slope", "peak", "order")  # none of them: the value of `of`
@@ -145,7 +151,13 @@ def claim_problem(claim: Any, cfg: Any) -> str | None:
         return "no bound: give above, below, or near with tol"
     if form(claim) in ("minus", "over") and not claim["of"]:
         return f"{form(claim)} compares with the setting `of`, which is empty"
+    than = claim.get("than")
+    if than is not None:
+        problem = than_problem(claim, than)
+        if problem:
+            return problem
     selectors = [claim["of"], claim.get("minus"), claim.get("over"), *(claim.get("order") or [])]
+    selectors += [than["of"], than["minus"]] if than is not None else []
     keys = [key for selector in selectors if selector for key in selector]
     keys += [claim[f] for f in ("slope", "peak") if claim.get(f) is not None]
     for key in keys:
@@ -154,6 +166,15 @@ def claim_problem(claim: Any, cfg: Any) -> str | None:
     if form(claim) == "order" and len(claim["order"]) < 2:
         return "order needs two settings or more"
     return given_problem(claim.get("given"), cfg)
+
+
+def than_problem(claim: Any, than: Any) -> str | None:
+    """`than` is another difference, `{of: {...}, minus: {...}}`, subtracted from `minus`'s."""
+    if claim.get("minus") is None:
+        return "than subtracts a difference from the claim's: give minus too"
+    if set(than) != {"of", "minus"} or not all(than[k] for k in ("of", "minus")):
+        return "than: give {of: {...}, minus: {...}}, the settings of the other difference"
+    return None
 
 
 GIVEN_FIELDS = ("metric", "of", "above", "below")

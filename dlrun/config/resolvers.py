@@ -1,4 +1,4 @@
-"""dlrun's OmegaConf resolvers: unique folders, names, jobs per machine, textbook step sizes.
+"""dlrun's OmegaConf resolvers: unique folders, names, jobs per machine, step sizes.
 
 Registered before any composition (dlrun.config.compose.setup_hydra) and at
 the import of the sweep job module, whose workers resolve `hydra.sweep.subdir`
@@ -55,6 +55,9 @@ def register_resolvers() -> None:
         # experiments/optimizers_kappa.yaml: step sizes tuned from the quadratic's curvature
         OmegaConf.register_new_resolver("dlrun_textbook_lr", textbook_lr)
         OmegaConf.register_new_resolver("dlrun_textbook_momentum", textbook_momentum)
+    if not OmegaConf.has_resolver("dlrun_per_choice"):
+        # experiments/optimizers.yaml: each optimizer's step, momentum's at SGD's effective step
+        OmegaConf.register_new_resolver("dlrun_per_choice", per_choice)
 
 
 def textbook_lr(optimizer: str, condition: float) -> float:
@@ -69,3 +72,12 @@ def textbook_momentum(optimizer: str, condition: float) -> float:
         return 0.0
     root = math.sqrt(float(condition))
     return ((root - 1.0) / (root + 1.0)) ** 2
+
+
+def per_choice(choice: str, table: dict) -> float:
+    """table[choice]: a value per group choice, for a sweep over the group (one line if absent)."""
+    if choice not in table:
+        raise ValueError(
+            f"{choice} has no value in the table ({', '.join(table)}): set it yourself"
+        )
+    return table[choice]

@@ -110,7 +110,7 @@ NO_VALIDATION = "these runs have no validation split (data.val_fraction=0), so n
 
 
 def named_settings(results: list, study: Study) -> list[str]:
-    """The settings the claims name (`of`, `minus`, `over`, `order`), as setting labels."""
+    """The settings the claims name (`of`, `minus`, `than`'s, `over`, `order`), as setting labels."""
     from dlrun.claims.measures import Unmeasured
     from dlrun.claims.quantities import select
 
@@ -122,6 +122,7 @@ def named_settings(results: list, study: Study) -> list[str]:
             claim.get("minus"),
             claim.get("over"),
             *(claim.get("order") or []),
+            *(claim.get("than") or {}).values(),
         ]
         for selector in (s for s in selectors if isinstance(s, dict) and s):
             try:

@@ -126,7 +126,7 @@ def test_an_experiment_that_decides_nothing_at_its_size_says_so(tmp_path, capsys
     assert main(["check", "bottleneck", "quick=true", "trainer.progress=false"]) == 0
     lines = capsys.readouterr().out.splitlines()
     line = [x for x in lines if x.startswith("dlrun check bottleneck:")][-1]  # the verdict
-    assert line.startswith("dlrun check bottleneck: no claim decided at this size (– 2 skipped)")
+    assert line.startswith("dlrun check bottleneck: no claim decided at this size (– 3 skipped)")
 
 
 def test_check_all_counts_experiments_that_decided_nothing_apart(tmp_path, capsys, monkeypatch):

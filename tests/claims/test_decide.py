@@ -18,7 +18,7 @@ from synthetic_runs import classification_metrics, layer_rows, summary_from, wri
 
 def claim(says: str = "a claim", **fields) -> dict:
     base = {"says": says, "source": "", "metric": "test_acc", "of": {}, "quick": True}
-    base.update({k: None for k in ("minus", "over", "slope", "peak", "order")})
+    base.update({k: None for k in ("minus", "than", "over", "slope", "peak", "order")})
     base.update({k: None for k in ("above", "below", "near", "tol")})
     return {**base, **fields}
 
@@ -117,6 +117,33 @@ def test_settings_that_share_seeds_are_paired_and_others_compared_by_welch(tmp_p
         {"d": claim(of={"init": "xavier"}, minus={"init": "zeros"}, above=0.3)},
     ).values()
     assert "Welch" in welch.measured
+
+
+def test_one_gain_against_another_is_decided_by_seed(tmp_path):
+    accs = {
+        "small": [0.30, 0.32, 0.29],
+        "small_aug": [0.45, 0.44, 0.47],
+        "large": [0.50, 0.52, 0.53],
+    }
+    s, a, g = (np.array(accs[k]) for k in ("small", "small_aug", "large"))
+    # the augmented small set is closer to the large set than to the small one:
+    # (aug - small) - (large - aug), each seed's, a setting named twice weighted twice
+    closer = claim(
+        of={"init": "small_aug"},
+        minus={"init": "small"},
+        than={"of": {"init": "large"}, "minus": {"init": "small_aug"}},
+        above=0.0,
+    )
+    per_seed = (a - s) - (g - a)
+    reference = sp.ttest_1samp(per_seed, 0.0, alternative="greater")
+    (result,) = sweep(tmp_path, accs, {"closer": closer}).values()
+    assert f"= {per_seed.mean():.3g}" in result.measured and "paired t" in result.measured
+    assert result.verdict == (CONFIRMED if reference.pvalue < 0.05 else INCONCLUSIVE)
+    assert reference.pvalue < 0.05
+    # the other way round is refuted: the large set is the farther one from the small set
+    farther = {**closer, "above": None, "below": 0.0}
+    (refuted,) = sweep(tmp_path / "other", accs, {"closer": farther}).values()
+    assert refuted.verdict == REFUTED
 
 
 def test_one_run_per_setting_confirms_nothing(tmp_path):

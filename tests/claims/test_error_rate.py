@@ -57,6 +57,22 @@ def paired(rng, n, effect):  # two settings on the same seeds: a shared seed eff
     return decided(quantities.combined([a, b], quantities.minus, "difference"), above=0.2)
 
 
+GAINS = (0.6, 0.3, 0.5, 0.3)  # (a - b) - (c - d) = 0.3 - 0.2: exactly the bound 0.1
+
+
+def gains_paired(rng, n, effect):  # a gain against another, four settings on the same seeds
+    shared = rng.normal(0, 0.3, n)
+    samples = [shared + mu + rng.normal(0, 0.05, n) for mu in GAINS]
+    samples[0] += effect
+    return decided(stats.contrast(samples, [1, -1, -1, 1], paired=True), above=0.1)
+
+
+def gains_welch(rng, n, effect):  # the same on different seeds, unequal spreads and sizes
+    samples = [mu + rng.normal(0, 0.05 * (i + 1), n + i) for i, mu in enumerate(GAINS)]
+    samples[0] += effect
+    return decided(stats.contrast(samples, [1, -1, -1, 1]), above=0.1)
+
+
 def ratio(rng, n, effect):  # over: mean(a) / mean(b) above 2
     a, b = (
         stat(rng.normal(2.0 + effect, 0.2, n)),
@@ -114,6 +130,8 @@ FORMS = {
     "near (TOST)": (near, 0.05),
     "minus (Welch)": (welch, 0.2),
     "minus (paired t)": (paired, 0.1),
+    "minus than (paired t)": (gains_paired, 0.15),
+    "minus than (Welch)": (gains_welch, 0.3),
     "over (bootstrap)": (ratio, 0.4),
     "slope (bootstrap)": (slope, 0.15),
     "order (t per step)": (order, 0.1),

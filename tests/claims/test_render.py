@@ -41,3 +41,19 @@ def test_a_table_of_marked_cells_gets_svg_marks_in_its_cells_only():
     table = marks_to_html(frame.to_html(index=False))
     assert not EMOJI.search(table) and table.count("<svg") == len(MARKS)
     assert "x – y" in table and f'aria-label="{SKIPPED}"' in table
+
+
+def test_a_finding_is_shown_beside_its_verdict_in_the_terminal_and_on_the_page():
+    from rich.console import Console
+
+    from dlrun.claims.decide import REFUTED
+    from dlrun.claims.render import print_claims
+
+    found = {**CLAIM, "finding": "here the gain is <larger> with more labels"}
+    results = [Result("c", found, REFUTED, "measured"), Result("d", CLAIM, REFUTED, "measured")]
+    console = Console(record=True, width=200)
+    print_claims(results, console)
+    text = console.export_text()
+    assert text.count("finding:") == 1 and "finding: here the gain is <larger>" in text
+    page = claims_html(results)
+    assert page.count("finding:") == 1 and "here the gain is &lt;larger&gt;" in page

@@ -41,6 +41,26 @@ def test_two_settings_are_welch_or_paired_by_seed():
     )
 
 
+def test_a_difference_of_differences_is_a_t_on_each_seeds_contrast_or_welchs():
+    a, b, c, d = (
+        np.array(x) for x in ([5.0, 6, 7, 5], [1.0, 2, 2, 1], [3.0, 3, 4, 2], [1.0, 1, 2, 0])
+    )
+    paired = stats.contrast([a, b, c, d], [1, -1, -1, 1], paired=True)
+    reference = sp.ttest_1samp((a - b) - (c - d), 0.5, alternative="greater")
+    assert paired.p_above(0.5) == pytest.approx(reference.pvalue, rel=1e-10)
+    assert paired.value == pytest.approx(((a - b) - (c - d)).mean()) and paired.df == 3
+    # two settings, weights 1 and -1: Welch's test itself
+    two = stats.contrast([A, B], [1, -1])
+    assert (two.value, two.se, two.df) == pytest.approx(
+        (stats.difference(A, B).value, stats.difference(A, B).se, stats.difference(A, B).df)
+    )
+    # unpaired: the variance of a weighted sum of independent means
+    unpaired = stats.contrast([a, b[:3], c], [2, -1, -1])
+    variances = [4 * a.var(ddof=1) / 4, b[:3].var(ddof=1) / 3, c.var(ddof=1) / 4]
+    assert unpaired.se == pytest.approx(np.sqrt(sum(variances)))
+    assert unpaired.value == pytest.approx(2 * a.mean() - b[:3].mean() - c.mean())
+
+
 def test_one_seed_decides_nothing_and_no_spread_decides_on_the_value():
     one = stats.mean_of([0.9])
     assert not one.decidable and one.p_above(0.0) == one.p_below(2.0) == 1.0

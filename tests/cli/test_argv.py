@@ -82,7 +82,7 @@ def test_a_resume_request_holds_config_paths_and_parsed_values():
         ),
         (["experiment=init_symmetry", "init=he"], "(seed=0,1,2,3): add -m to run it"),
         (["experiment=double_descent", "quick=true"], "(model.width=4,16,64 seed=0,1,2): add -m"),
-        (["experiment=augmentation"], "fix data/augment= and seed= to train"),
+        (["experiment=augmentation"], "fix data/augment=, data.n_train= and seed= to train"),
     ],
 )
 def test_an_experiment_without_m_says_add_m(argv, message):

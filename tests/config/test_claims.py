@@ -36,6 +36,23 @@ def with_claim(cfg, fields: dict):
             "given: 'ini' is not a config key",
         ),
         ({"above": 0, "given": {"below": 2, "tol": 1}}, "given: unknown field 'tol'"),
+        (
+            {"above": 0, "of": {"init": "he"}, "than": {"of": {"init": "he"}, "minus": {}}},
+            "than subtracts a difference from the claim's: give minus too",
+        ),
+        (
+            {"above": 0, "of": {"init": "he"}, "minus": {"init": "zeros"}, "than": {"of": {}}},
+            "than: give {of: {...}, minus: {...}}",
+        ),
+        (
+            {
+                "above": 0,
+                "of": {"init": "he"},
+                "minus": {"init": "zeros"},
+                "than": {"of": {"init": "he"}, "minus": {"modle.width": 2}},
+            },
+            "'modle.width' is not a config key",
+        ),
     ],
 )
 def test_impossible_claims_are_config_errors(make_cfg, fields, message):

@@ -31,6 +31,7 @@ LECTURE_CLAIMS = {
     "transfer",
     "bias_variance",
     "double_descent",
+    "exploding_gradients",
 }
 
 
