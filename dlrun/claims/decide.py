@@ -16,7 +16,7 @@ were meant to show without knowing the experiment file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +119,13 @@ def evaluate(study: Study, claims: dict[str, Any] | None = None) -> list[Result]
     # Holm across the experiment's decided claims: at most a 5% chance that any is falsely confirmed
     names = list(measured)
     confirmed = dict(zip(names, stats.holm([measured[n].decision.p_confirm for n in names])))
+    # an unconfirmed claim's test would pass at Holm's next level, not at ALPHA: size its seeds so
+    level = stats.ALPHA / max(1, len(names) - sum(confirmed.values()))
     for result in results:
         if result.name in measured:
             decision = measured[result.name].decision
+            if not confirmed[result.name]:
+                decision = replace(decision, seeds=stats.seeds_at(decision, level))
             one_seed = min(s.n for s in result.stats.values()) < 2
             result.verdict, note = verdict(decision, confirmed[result.name], one_seed)
             result.measured += note

@@ -198,6 +198,9 @@ def seeds_to_decide(
     return int(n[enough[0]]) if len(enough) else MAX_SEEDS + 1
 
 
+Part = tuple[Estimate, str, float]  # (estimate, "above" or "below", bound)
+
+
 @dataclass(frozen=True)
 class Decision:
     """A claim's two p-values: of the claim, and of its opposite; the seeds likely to decide."""
@@ -205,9 +208,18 @@ class Decision:
     p_confirm: float
     p_refute: float
     seeds: int | None = None
+    parts: tuple[Part, ...] = ()  # decide_parts' tests, to size the seeds at a corrected level
 
 
-Part = tuple[Estimate, str, float]  # (estimate, "above" or "below", bound)
+def seeds_at(decision: Decision, alpha: float) -> int | None:
+    """The seeds that would likely confirm a claim whose every part holds, when its test
+    must pass at `alpha` (Holm's level for it among claims not yet confirmed), not
+    ALPHA; a claim some part of which fails keeps its seeds to refute (uncorrected)."""
+    parts = decision.parts
+    if not parts or not all((e.value > b) if s == "above" else (e.value < b) for e, s, b in parts):
+        return decision.seeds
+    needed = [seeds_to_decide(e, b, alpha) for e, _, b in parts]
+    return None if None in needed else max(needed)
 
 
 def decide_parts(parts: Sequence[Part]) -> Decision:
@@ -226,7 +238,7 @@ def decide_parts(parts: Sequence[Part]) -> Decision:
     else:  # to refute, one failing part is enough
         failing = [s for s, h in zip(needed, holds) if not h and s is not None]
         seeds = min(failing, default=None)
-    return Decision(max(confirm), min(refute), seeds)
+    return Decision(max(confirm), min(refute), seeds, tuple(parts))
 
 
 def both(first: Decision, second: Decision) -> Decision:
@@ -236,6 +248,7 @@ def both(first: Decision, second: Decision) -> Decision:
         max(first.p_confirm, second.p_confirm),
         min(first.p_refute, second.p_refute),
         max(seeds) if seeds else None,
+        first.parts + second.parts if first.parts and second.parts else (),
     )
 
 

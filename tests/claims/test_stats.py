@@ -145,6 +145,25 @@ def test_the_seeds_that_would_decide_come_from_the_observed_spread():
     assert stats.seeds_to_decide(estimate, A.mean()) == stats.MAX_SEEDS + 1
 
 
+def test_the_seeds_that_would_decide_follow_holms_level_not_one_claims():
+    # 3 seeds whose mean clears the bound by about 2 standard errors: a claim alone would
+    # be sized near 3 seeds, but one of 13 claims must pass at 0.05 / 13
+    values = [0.93, 0.91, 0.895]
+    estimate = stats.mean_of(values)
+    decision = stats.decide_parts([(estimate, "above", 0.86)])
+    assert decision.seeds == stats.seeds_to_decide(estimate, 0.86)
+    corrected = stats.seeds_at(decision, 0.05 / 13)
+    assert corrected == stats.seeds_to_decide(estimate, 0.86, 0.05 / 13) > decision.seeds
+    assert stats.seeds_at(decision, 0.05) == decision.seeds
+    # a condition and its claim together keep both tests: the larger need decides
+    given = stats.decide_parts([(stats.mean_of([0.5, 0.52, 0.51]), "above", 0.3)])
+    joint = stats.both(decision, given)
+    assert stats.seeds_at(joint, 0.05 / 13) == corrected
+    # a claim that fails keeps its (uncorrected) seeds to refute it
+    failing = stats.decide_parts([(estimate, "above", 0.95)])
+    assert stats.seeds_at(failing, 0.05 / 13) == failing.seeds
+
+
 def test_a_peak_needs_an_inside_setting_above_every_other():
     rng = np.random.default_rng(1)
     means = [0.2, 0.5, 0.9, 0.4, 0.1]
