@@ -29,6 +29,15 @@ from dlrun.folders import runs
 from dlrun.trackers.numbers import epoch_ms, shown
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would fill every job's log
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # a line per retry
+# A server that does not answer: MLflow waits 120 s a request and retries 7 times
+# (minutes); the run never waits for it (dlrun.trackers.loggers.Background), and these
+# bound how long the tracker's own thread stays on it. A value the user set is kept.
+for _key, _value in (
+    ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+    ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"),
+):
+    os.environ.setdefault(_key, _value)
 
 SKIPPED = {"epoch", "step"}  # the step axis, and the optimizer-step count (summary: steps)
 PARENT = "mlflow.json"  # in <sweep>/.dlrun/: the parent run, for every job of the sweep
@@ -43,6 +52,13 @@ STATUS = {  # dlrun status -> MLflow run status
     runs.FAILED: "FAILED",
     runs.INTERRUPTED: "KILLED",
 }
+
+
+def store(settings: Any, run_dir: Path | None = None) -> str:
+    """The store the user chose (logger.tracking_uri, else MLFLOW_TRACKING_URI), as typed;
+    never one read from a folder."""
+    chosen = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    return str(chosen) if chosen else "MLflow's default store"
 
 
 def now_ms() -> int:

@@ -9,6 +9,10 @@ then `epoch(row)` for each metrics.csv row as the loop writes it, and
 The run folder stays the source of truth and trackers are copies of it, so a
 tracker that fails warns once and is dropped; the run goes on. Tracker
 libraries are optional extras, imported only when chosen.
+
+A tracker may talk to a server (MLflow's) that is unreachable or never
+answers: each works in its own thread (dlrun.trackers.background), so no wait
+for it is unbounded.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from dlrun.errors import ConfigError
 from dlrun.folders import runs
+from dlrun.trackers.background import Background, cause
 
 # logger choice -> (the library it needs, the extra that installs it)
 TRACKERS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
@@ -46,8 +51,14 @@ def open_trackers(cfg: Any, run_dir: Path, config: dict[str, Any], start_epoch: 
     """Every chosen tracker, started with the flattened config; `start_epoch` > 0 on resume."""
     trackers = []
     for name in chosen(cfg):
+        module = tracker_module(name)
+        store = module.store(cfg.logger, run_dir)
+
+        def make(module=module):
+            return module.Tracker(run_dir, config, cfg.logger, start_epoch)
+
         try:
-            trackers.append(tracker_module(name).Tracker(run_dir, config, cfg.logger, start_epoch))
+            trackers.append(Background.start(name, store, make))
         except Exception as e:  # an unreachable server, a bad URI: the run folder still has it all
             warn(name, e)
     return trackers
@@ -55,7 +66,7 @@ def open_trackers(cfg: Any, run_dir: Path, config: dict[str, Any], start_epoch: 
 
 def warn(name: str, error: BaseException) -> None:
     print(
-        f"dlrun: warning: {name} stopped logging ({type(error).__name__}: {error}); "
+        f"dlrun: warning: {name} stopped logging ({cause(error)}); "
         f"the run folder keeps every number (dlrun export {name} <folder>)",
         file=sys.stderr,
     )
@@ -97,6 +108,8 @@ class Sinks:
             getattr(tracker, method)(arg)
         except Exception as e:  # a copy failed; the run folder has it all
             self.trackers.remove(tracker)
+            if isinstance(tracker, Background):
+                tracker.abandon()
             warn(tracker.name, e)
 
 

@@ -218,6 +218,8 @@ def test_a_tracker_that_cannot_start_is_a_warning_not_a_lost_run(
     make_cfg, tmp_path, capsys, monkeypatch
 ):
     class Unreachable:
+        store = staticmethod(lambda settings, run_dir: "http://mlflow:5000")
+
         class Tracker:
             def __init__(self, *args):
                 raise ConnectionError("no server at http://mlflow:5000")
