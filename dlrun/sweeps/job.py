@@ -203,7 +203,7 @@ def take_outcome(interrupted: bool = False) -> Outcome | None:
     if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
         # Ctrl-C or a broken launcher: the rows so far, complete
         outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
-        finish_sweep(folder, failed=True)
+        finish_sweep(folder, failed=True, settings=_driver.get("logger"))
     _stop_handling()
     lock = _driver.pop("lock", None)
     if lock is not None:
@@ -248,6 +248,7 @@ class SweepIndex(Callback):
         swept = swept_keys(list(config.hydra.overrides.task), params)
         record_sweep(folder, swept, planned_jobs(config))
         _driver["folder"] = folder
+        _driver["logger"] = OmegaConf.select(config, "logger")  # the trackers the user chose
         trials = OmegaConf.select(config, "hydra.sweeper.n_trials")
         _driver["count"] = count_jobs(list(config.hydra.overrides.task), params, trials)
         _driver["started"], _driver["done"] = time.perf_counter(), 0
@@ -271,7 +272,8 @@ class SweepIndex(Callback):
         folder = _driver.get("folder", Path(config.hydra.sweep.dir))
         stopped = signals.requested()  # a joblib driver's workers stopped at epoch boundaries
         _driver["outcome"] = outcome = finish(folder, runs.INTERRUPTED if stopped else runs.KILLED)
-        finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any
+        # the MLflow parent run, if any, in the store the user chose
+        finish_sweep(folder, failed=bool(outcome.failed), settings=_driver.get("logger"))
         if stopped:
             error = signals.interrupted()
             _stop_handling()

@@ -93,6 +93,6 @@ def main(args: list[str]) -> int:
             sweeps[sweep] = max(sweeps.get(sweep) or 0, ended or 0) or None
     for sweep, ended in sorted(sweeps.items()):
         if options.kind == "mlflow":  # a parent run in MLflow; TensorBoard has none to end
-            finish_sweep(sweep, failed=False, end_ms=ended)
+            finish_sweep(sweep, failed=False, settings=settings, end_ms=ended)
     print(module.exported(done, options.paths, settings))
     return 0

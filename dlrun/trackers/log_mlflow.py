@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -108,13 +110,23 @@ def parent_run(
     client: MlflowClient, experiment_id: str, sweep_dir: Path, started: float | None = None
 ) -> str:
     """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest
-    (called under the sweep's store_lock). `started`: a copied sweep's start (s since 1970)."""
+    (called under the sweep's store_lock). `started`: a copied sweep's start (s since 1970).
+
+    The record is untrusted, as everything in a folder: its run id is used only
+    when it names the store and experiment the user chose; otherwise (a sweep
+    copied from elsewhere, another store) the jobs get a new parent run there.
+    """
     state = sweep_dir / runs.SWEEP_STATE
     saved = _read(state / PARENT)
-    if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
-        client.tracking_uri
-    ):
+    uri = str(client.tracking_uri)
+    if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == uri:
         return saved["run_id"]
+    if saved:
+        print(
+            f"dlrun: {state / PARENT} names another MLflow store or experiment; "
+            f"this sweep's runs go under a new parent run in {uri}",
+            file=sys.stderr,
+        )
     tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
     start_ms = None if started is None else int(started * 1000)
     run = client.create_run(experiment_id, start_time=start_ms, run_name=sweep_dir.name, tags=tags)
@@ -127,12 +139,32 @@ def parent_run(
     return run.info.run_id
 
 
-def finish_parent(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
-    """Mark the sweep's parent run finished (or failed) once no job runs any more."""
-    saved = _read(sweep_dir / runs.SWEEP_STATE / PARENT)
-    if saved:
-        client = MlflowClient(tracking_uri=saved["tracking_uri"])
-        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED", end_ms)
+def user_store(settings: Any) -> str:
+    """The store the user's config or environment names, as MLflow resolves it (opens nothing)."""
+    import mlflow
+
+    return str(settings.tracking_uri or mlflow.get_tracking_uri())
+
+
+def finish_parent(sweep_dir: Path, failed: bool, settings: Any, end_ms: int | None = None) -> None:
+    """Mark the sweep's parent run finished (or failed) once no job runs any more.
+
+    Only in the store the user chose (`settings`): a `.dlrun/mlflow.json` naming
+    another one (a crafted or copied folder) is never contacted, in one line.
+    """
+    path = sweep_dir / runs.SWEEP_STATE / PARENT
+    saved = _read(path)
+    if not saved:
+        return
+    uri = user_store(settings)
+    if saved["tracking_uri"] != uri:
+        print(
+            f"dlrun: {path} names another MLflow store than {uri}; its parent run is left as it is",
+            file=sys.stderr,
+        )
+        return
+    client = MlflowClient(tracking_uri=uri)
+    client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED", end_ms)
 
 
 def sweep_started(sweep_dir: Path, fallback: float) -> float:
@@ -160,6 +192,8 @@ def _read(path: Path) -> dict[str, Any]:
         isinstance(saved.get(k), str) for k in ("run_id", "tracking_uri")
     ):
         return {}
+    if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", saved["run_id"]):
+        return {}  # not an id MLflow gave: never sent to a store
     return saved
 
 

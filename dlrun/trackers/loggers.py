@@ -113,10 +113,15 @@ class Sinks:
             warn(tracker.name, e)
 
 
-def finish_sweep(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
-    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.log_mlflow.PARENT);
+def finish_sweep(
+    sweep_dir: Path, failed: bool, settings: Any = None, end_ms: int | None = None
+) -> None:
+    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.log_mlflow.PARENT)
+    and the user chose MLflow (`settings`: the config's `logger`; None: nothing is contacted);
     `end_ms`: when its last job ended, for a sweep copied later (None: now)."""
+    if settings is None or not settings.get("mlflow"):
+        return
     if (Path(sweep_dir) / runs.SWEEP_STATE / "mlflow.json").is_file():
         from dlrun.trackers.log_mlflow import finish_parent
 
-        finish_parent(Path(sweep_dir), failed, end_ms)
+        finish_parent(Path(sweep_dir), failed, settings, end_ms)

@@ -1,0 +1,102 @@
+"""A sweep's `.dlrun/mlflow.json` is untrusted: dlrun contacts only the store the user chose
+(dlrun/trackers/log_mlflow.py)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from dlrun.folders import runs
+from dlrun.folders.sweep_index import record_sweep
+from dlrun.trackers import log_mlflow, loggers
+from dlrun.trackers.export import Settings
+
+mlflow = pytest.importorskip("mlflow")
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 asks for this opt-in
+    return f"file://{tmp_path / 'mlruns'}"
+
+
+@pytest.fixture
+def listening():
+    """A socket a client could reach (it accepts and never answers): counts who came."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.5)
+    yield server
+    server.close()
+
+
+def came(server: socket.socket) -> bool:
+    try:
+        server.accept()[0].close()
+    except TimeoutError:
+        return False
+    return True
+
+
+def settings(store: str, chosen: bool = True) -> Settings:
+    return Settings({"mlflow": chosen, "tracking_uri": store, "experiment": "dlrun"})
+
+
+def a_sweep(tmp_path, record) -> tuple:
+    sweep = tmp_path / "sweep"
+    record_sweep(sweep, ["seed"])
+    path = sweep / runs.SWEEP_STATE / log_mlflow.PARENT
+    path.write_text(record if isinstance(record, str) else json.dumps(record))
+    return sweep, path
+
+
+HOSTILE = {  # a crafted or copied .dlrun/mlflow.json, and what must not happen
+    "another-server": lambda t, port: {
+        "run_id": "a" * 32,
+        "tracking_uri": f"http://127.0.0.1:{port}",
+    },
+    "another-file-store": lambda t, port: {"run_id": "a" * 32, "tracking_uri": f"file://{t}/made"},
+    "not-json": lambda t, port: "{run_id: ",
+    "run-id-a-path": lambda t, port: {"run_id": "../../etc", "tracking_uri": f"file://{t}/made"},
+    "uri-a-number": lambda t, port: {"run_id": "a" * 32, "tracking_uri": 5},
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_crafted_parent_record_never_makes_dlrun_contact_another_store(
+    tmp_path, store, listening, capsys, case
+):
+    record = HOSTILE[case](tmp_path, listening.getsockname()[1])
+    sweep, path = a_sweep(tmp_path, record)
+    before = path.read_bytes()
+    loggers.finish_sweep(sweep, failed=False, settings=settings(store))
+    assert not came(listening), "dlrun connected to the server the folder named"
+    assert not (tmp_path / "made").exists(), "dlrun made the store the folder named"
+    assert path.read_bytes() == before
+    err = capsys.readouterr().err.strip().splitlines()
+    if case.startswith("another"):  # a record dlrun could have written, for another store
+        assert err == [
+            f"dlrun: {path} names another MLflow store than {store}; "
+            "its parent run is left as it is"
+        ]
+    else:  # not a record dlrun writes: as if there were none
+        assert err == []
+
+
+def test_jobs_of_a_copied_sweep_get_a_parent_in_the_users_store(tmp_path, store, capsys):
+    sweep, path = a_sweep(tmp_path, HOSTILE["another-file-store"](tmp_path, 0))
+    client, experiment = log_mlflow.client_and_experiment(settings(store))
+    parent = log_mlflow.parent_run(client, experiment, sweep)
+    assert parent != "a" * 32 and client.get_run(parent).data.tags["dlrun.kind"] == "sweep"
+    assert json.loads(path.read_text())["tracking_uri"] == store  # the record is the user's now
+    assert "names another MLflow store or experiment" in capsys.readouterr().err
+    assert log_mlflow.parent_run(client, experiment, sweep) == parent  # and is used
+
+    loggers.finish_sweep(sweep, failed=False, settings=settings(store, chosen=False))
+    assert client.get_run(parent).info.status == "RUNNING"  # logger=csv now: nothing contacted
+    loggers.finish_sweep(sweep, failed=True, settings=settings(store))
+    assert client.get_run(parent).info.status == "FAILED"
+    assert not (tmp_path / "made").exists()
