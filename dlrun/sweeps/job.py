@@ -29,6 +29,7 @@ from dlrun.folders.sweep_index import (
     Outcome,
     drive,
     finish,
+    forget_unstarted,
     one_line,
     record_job,
     record_sweep,
@@ -78,6 +79,7 @@ def run_job(
     stop = workers.stop_check(run_dir.parent)  # a joblib worker: its driver stopped, or is gone
     if stop is not None and stop():
         print(f"dlrun: job {job_num} not started: the sweep was stopped ({stop()})")
+        forget_unstarted(run_dir.parent, job_num, run_dir)  # counted `not started`, not interrupted
         workers.leave_if_orphaned()
         return objective({}, monitor)
     done = runs.read_summary(run_dir)

@@ -134,7 +134,9 @@ def test_a_sweeps_driver_stopped_leaves_no_worker_and_loses_no_epoch(tmp_path, s
     assert not any(alive(pid) for pid in children), "workers outlived their driver"
     if signum == signal.SIGTERM:
         assert driver.returncode == 143, out
-        assert "SIGTERM: the sweep stopped;" in out.strip().splitlines()[-1]
+        # parallel: job 2 waits for a free worker, and never starts (not "interrupted")
+        counted = "3 interrupted of 3" if len(first) == 3 else "2 interrupted, 1 not started of 3"
+        assert f"SIGTERM: the sweep stopped; {counted} jobs" in out.strip().splitlines()[-1]
     for folder in first:
         summary = runs.read_summary(folder)
         assert summary["status"] == runs.INTERRUPTED, summary
@@ -151,3 +153,6 @@ def test_a_sweeps_driver_stopped_leaves_no_worker_and_loses_no_epoch(tmp_path, s
         resumed = runs.read_summary(folder)
         assert resumed["status"] == runs.COMPLETED and resumed["epochs_run"] == 400
         assert [r["from_epoch"] for r in resumed["resumes"]] == [stopped[folder]]
+    fresh = runs.read_summary(sweep / "2_seed=2")  # trained now, from its first epoch
+    assert fresh["status"] == runs.COMPLETED and fresh["epochs_run"] == 400
+    assert "resumes" in fresh if len(first) == 3 else "resumes" not in fresh
