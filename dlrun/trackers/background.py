@@ -96,6 +96,11 @@ class Background:
         """What summary.json records of the tracker (its run id)."""
         return self.tracker.fields()
 
+    def page(self) -> str | None:
+        """The tracker's closing line (where to see the run), if it has one."""
+        page = getattr(self.tracker, "page", None)
+        return page() if page is not None else None
+
     def epoch(self, row: dict[str, Any]) -> None:
         self._raise()
         self._jobs.put(("epoch", dict(row)))

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -34,10 +35,13 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would fi
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)  # a line per retry
 # A server that does not answer: MLflow waits 120 s a request and retries 7 times
 # (minutes); the run never waits for it (dlrun.trackers.loggers.Background), and these
-# bound how long the tracker's own thread stays on it. A value the user set is kept.
+# bound how long the tracker's own thread stays on it. MLflow's own "View experiment
+# at" line opens MLflow 3's GenAI overview; dlrun's last line gives the runs table
+# instead (Tracker.page). A value the user set is kept.
 for _key, _value in (
     ("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
     ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"),
+    ("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true"),
 ):
     os.environ.setdefault(_key, _value)
 
@@ -165,6 +169,8 @@ def finish_parent(sweep_dir: Path, failed: bool, settings: Any, end_ms: int | No
         return
     client = MlflowClient(tracking_uri=uri)
     client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED", end_ms)
+    experiment_id = client.get_run(saved["run_id"]).info.experiment_id
+    print(f"dlrun: MLflow: the sweep is run {saved['run_id']}; {view(uri, experiment_id)}")
 
 
 def sweep_started(sweep_dir: Path, fallback: float) -> float:
@@ -231,9 +237,16 @@ class Tracker:
                 self.client.log_batch(self.run_id, params=params[i : i + BATCH])
         self.curves: set[str] = set()
         self.tracking_uri = str(self.client.tracking_uri)
+        self.experiment_id = experiment_id
 
     def fields(self) -> dict[str, Any]:
         return {"mlflow": {"run_id": self.run_id, "tracking_uri": self.tracking_uri}}
+
+    def page(self) -> str | None:
+        """The line that ends a single run: where its runs table is (a sweep's end says it once)."""
+        if runs.sweep_of(self.run_dir) is not None:
+            return None
+        return f"dlrun: MLflow run {self.run_id}; {view(self.tracking_uri, self.experiment_id)}"
 
     def epoch(self, row: dict[str, Any]) -> None:
         step, at = int(row["epoch"]), epoch_ms(self.started, row.get("time_s", 0.0), now_ms())
@@ -274,11 +287,10 @@ def prepare_export(run_dir: Path, settings: Any) -> bool:
 
 def exported(count: int, paths: list[Path], settings: Any) -> str:
     client, experiment_id = client_and_experiment(settings)
-    uri = client.tracking_uri
+    uri = str(client.tracking_uri)
     return (
         f"dlrun: {count} runs copied to MLflow ({uri}, experiment {settings.experiment}); "
-        f"view them with: mlflow ui --backend-store-uri {uri}, then open "
-        f"{runs_page(experiment_id)}"
+        f"{view(uri, experiment_id)}"
     )
 
 
@@ -286,3 +298,14 @@ def runs_page(experiment_id: str, server: str = "http://127.0.0.1:5000") -> str:
     """The experiment's runs table in MLflow's UI (MLflow 3 opens an experiment on its
     GenAI pages unless the address asks for model training)."""
     return f"{server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+
+
+def view(uri: str, experiment_id: str) -> str:
+    """How to see the runs table: a tracking server serves the UI itself; a store on disk
+    needs `mlflow ui` (at 127.0.0.1:5000) started on it."""
+    if uri.startswith(("http://", "https://")):
+        return f"the runs table: {runs_page(experiment_id, uri.rstrip('/'))}"
+    return (
+        f"view the runs with: mlflow ui --backend-store-uri {shlex.quote(uri)}, "
+        f"then open {runs_page(experiment_id)}"
+    )

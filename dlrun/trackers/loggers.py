@@ -98,9 +98,13 @@ class Sinks:
         self.csv.close()
 
     def finish(self, summary: dict[str, Any]) -> None:
-        """The summary to every tracker, which then closes."""
+        """The summary to every tracker, which then closes; then where to see each."""
         for tracker in list(self.trackers):
             self._call(tracker, "finish", summary)
+        for tracker in self.trackers:  # those that took it all
+            line = tracker.page() if hasattr(tracker, "page") else None
+            if line:
+                print(line)
         self.trackers.clear()
 
     def _call(self, tracker: Any, method: str, arg: dict[str, Any]) -> None:

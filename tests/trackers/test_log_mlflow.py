@@ -99,4 +99,27 @@ def test_jobs_of_a_copied_sweep_get_a_parent_in_the_users_store(tmp_path, store,
     assert client.get_run(parent).info.status == "RUNNING"  # logger=csv now: nothing contacted
     loggers.finish_sweep(sweep, failed=True, settings=settings(store))
     assert client.get_run(parent).info.status == "FAILED"
+    out = capsys.readouterr().out
+    assert f"dlrun: MLflow: the sweep is run {parent}; view the runs with: mlflow ui" in out
+    assert f"#/experiments/{experiment}/runs?workflowType=machine_learning" in out
     assert not (tmp_path / "made").exists()
+
+
+def test_a_live_run_ends_with_the_address_of_its_runs_table(make_cfg, tmp_path, store, capsys):
+    from dlrun.run.runner import run
+
+    summary = run(make_cfg("logger=mlflow", f"logger.tracking_uri={store}"), tmp_path / "run")
+    client, experiment = log_mlflow.client_and_experiment(settings(store))
+    assert summary["mlflow"]["run_id"] == client.search_runs([experiment])[0].info.run_id
+    out = capsys.readouterr().out
+    assert (
+        f"dlrun: MLflow run {summary['mlflow']['run_id']}; view the runs with: mlflow ui "
+        f"--backend-store-uri {store}, then open "
+        f"http://127.0.0.1:5000/#/experiments/{experiment}/runs?workflowType=machine_learning"
+    ) in out
+
+
+def test_a_tracking_server_is_its_own_ui():
+    assert log_mlflow.view("http://10.0.0.5:5000/", "7") == (
+        "the runs table: http://10.0.0.5:5000/#/experiments/7/runs?workflowType=machine_learning"
+    )
