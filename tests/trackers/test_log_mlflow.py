@@ -123,3 +123,20 @@ def test_a_tracking_server_is_its_own_ui():
     assert log_mlflow.view("http://10.0.0.5:5000/", "7") == (
         "the runs table: http://10.0.0.5:5000/#/experiments/7/runs?workflowType=machine_learning"
     )
+
+
+def test_an_export_to_a_store_that_refuses_is_one_line_exit_1(tmp_path, capsys):
+    from dlrun.cli.main import main
+
+    from synthetic_runs import write_classification_run
+
+    folder = write_classification_run(tmp_path / "run", epochs=2)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    uri = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there now
+    assert main(["export", "mlflow", str(folder), "--tracking-uri", uri]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith(f"dlrun: error: dlrun export mlflow: {uri}: MlflowException: ")
+    assert "Connection refused" in err[0]
