@@ -115,3 +115,24 @@ class Background:
     def abandon(self) -> None:
         """Hand it nothing more; its thread ends once it is free."""
         self._jobs.put(None)
+
+
+def bounded(store: str, call: Any, seconds: float | None = None) -> None:
+    """`call()` in a thread of its own, waited for up to `seconds` (FINISH_WAIT_S): its
+    error is raised here, and one that does not come back is a TimeoutError naming the store."""
+    done, failed = threading.Event(), []
+
+    def work() -> None:
+        try:
+            call()
+        except Exception as e:
+            failed.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="dlrun-tracker-call", daemon=True).start()
+    wait = FINISH_WAIT_S if seconds is None else seconds
+    if not done.wait(wait):
+        raise TimeoutError(f"{store} did not answer in {wait:g} s")
+    if failed:
+        raise failed[0]

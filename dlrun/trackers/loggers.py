@@ -24,7 +24,7 @@ from typing import Any
 
 from dlrun.errors import ConfigError
 from dlrun.folders import runs
-from dlrun.trackers.background import Background, cause
+from dlrun.trackers.background import Background, bounded, cause
 
 # logger choice -> (the library it needs, the extra that installs it)
 TRACKERS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
@@ -126,6 +126,11 @@ def finish_sweep(
     if settings is None or not settings.get("mlflow"):
         return
     if (Path(sweep_dir) / runs.SWEEP_STATE / "mlflow.json").is_file():
-        from dlrun.trackers.log_mlflow import finish_parent
+        from dlrun.trackers.log_mlflow import finish_parent, store
 
-        finish_parent(Path(sweep_dir), failed, settings, end_ms)
+        try:  # the sweep's jobs are over and saved: a store gone now is one line
+            bounded(
+                store(settings), lambda: finish_parent(Path(sweep_dir), failed, settings, end_ms)
+            )
+        except Exception as e:
+            warn("mlflow", e)

@@ -140,3 +140,14 @@ def test_an_export_to_a_store_that_refuses_is_one_line_exit_1(tmp_path, capsys):
     assert len(err) == 1 and "Traceback" not in err[0]
     assert err[0].startswith(f"dlrun: error: dlrun export mlflow: {uri}: MlflowException: ")
     assert "Connection refused" in err[0]
+
+
+def test_a_parent_run_the_store_does_not_know_is_one_line_at_the_sweeps_end(
+    tmp_path, store, capsys
+):
+    client, experiment = log_mlflow.client_and_experiment(settings(store))
+    record = {"run_id": "0" * 32, "experiment_id": experiment, "tracking_uri": store}
+    sweep, _ = a_sweep(tmp_path, record)  # the user's store, an id it never gave
+    loggers.finish_sweep(sweep, failed=False, settings=settings(store))
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("dlrun: warning: mlflow stopped logging (MlflowException: ")
