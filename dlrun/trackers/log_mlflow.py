@@ -124,11 +124,12 @@ def parent_run(
     saved = _read(state / PARENT)
     uri = str(client.tracking_uri)
     if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == uri:
-        return saved["run_id"]
+        if _in_experiment(client, saved["run_id"], experiment_id):
+            return saved["run_id"]
     if saved:
         print(
-            f"dlrun: {state / PARENT} names another MLflow store or experiment; "
-            f"this sweep's runs go under a new parent run in {uri}",
+            f"dlrun: {state / PARENT} names no parent run of this store and experiment; "
+            f"this sweep's runs go under a new one in {uri}",
             file=sys.stderr,
         )
     tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
@@ -148,6 +149,17 @@ def user_store(settings: Any) -> str:
     import mlflow
 
     return str(settings.tracking_uri or mlflow.get_tracking_uri())
+
+
+def _in_experiment(client: MlflowClient, run_id: str, experiment_id: str) -> bool:
+    """Whether the store holds this run in this experiment (a parent deleted since, or an id
+    the store never gave, gets a new parent run)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id).info.experiment_id == experiment_id
+    except MlflowException:
+        return False
 
 
 def finish_parent(sweep_dir: Path, failed: bool, settings: Any, end_ms: int | None = None) -> None:

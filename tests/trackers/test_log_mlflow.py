@@ -92,7 +92,7 @@ def test_jobs_of_a_copied_sweep_get_a_parent_in_the_users_store(tmp_path, store,
     parent = log_mlflow.parent_run(client, experiment, sweep)
     assert parent != "a" * 32 and client.get_run(parent).data.tags["dlrun.kind"] == "sweep"
     assert json.loads(path.read_text())["tracking_uri"] == store  # the record is the user's now
-    assert "names another MLflow store or experiment" in capsys.readouterr().err
+    assert "names no parent run of this store and experiment" in capsys.readouterr().err
     assert log_mlflow.parent_run(client, experiment, sweep) == parent  # and is used
 
     loggers.finish_sweep(sweep, failed=False, settings=settings(store, chosen=False))
@@ -151,3 +151,5 @@ def test_a_parent_run_the_store_does_not_know_is_one_line_at_the_sweeps_end(
     loggers.finish_sweep(sweep, failed=False, settings=settings(store))
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("dlrun: warning: mlflow stopped logging (MlflowException: ")
+    parent = log_mlflow.parent_run(client, experiment, sweep)  # a job starting now
+    assert parent != "0" * 32 and client.get_run(parent).data.tags["dlrun.kind"] == "sweep"
