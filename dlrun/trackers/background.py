@@ -4,9 +4,10 @@ A tracker may send every epoch to a server (MLflow's). One that refuses the
 connection fails at once; one that accepts it and never answers would hold
 each call for MLflow's timeout, retried (minutes). So each tracker works in a
 thread of its own: the epoch loop hands it rows and goes on; the run waits at
-most OPEN_WAIT_S for it to start and FINISH_WAIT_S for it to take the end of
-the run (the run folder is complete by then), and goes on without it after
-that, in one line naming the tracker and the cause (dlrun.trackers.loggers.warn).
+most OPEN_WAIT_S for a server to answer as it starts and FINISH_WAIT_S for it
+to take the end of the run (the run folder is complete by then), and goes on
+without it after that, in one line naming the tracker and the cause
+(dlrun.trackers.loggers.warn). A store on this machine gets LOCAL_WAIT_S.
 A store that did not answer is not asked again for RETRY_AFTER_S, so each job
 of a sweep does not wait for the same dead server.
 """
@@ -19,8 +20,12 @@ import threading
 import time
 from typing import Any
 
-OPEN_WAIT_S = 10.0  # s a run waits for a tracker to start
-FINISH_WAIT_S = 60.0  # s the end of a run waits for a tracker to take its last numbers and files
+OPEN_WAIT_S = 10.0  # s a run waits for a tracker's server to answer as it starts
+FINISH_WAIT_S = 60.0  # s the end of a run waits for a server to take its last numbers and files
+# a store on this machine (a folder, MLflow's sqlite file) never waits on a network, but
+# making one is slow on a busy machine (MLflow 3's sqlite migrations: 14 s at load 8 on 2 cores)
+LOCAL_WAIT_S = 180.0
+REMOTE = ("http", "https", "databricks")  # URI schemes of stores behind a network
 RETRY_AFTER_S = 300.0  # s before a store that did not answer is asked again
 _silent: dict[tuple[str, str], float] = {}  # (tracker, store) -> when it last did not answer
 
@@ -36,6 +41,13 @@ def cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:300]}"
 
 
+def waits(store: str) -> tuple[float, float]:
+    """(start, finish) waits for a store: short for a server, long for one on this machine."""
+    if store.split(":", 1)[0].lower() in REMOTE:
+        return OPEN_WAIT_S, FINISH_WAIT_S
+    return LOCAL_WAIT_S, LOCAL_WAIT_S
+
+
 class Background:
     """A tracker working in its own thread: rows are handed over, never waited for.
 
@@ -46,13 +58,13 @@ class Background:
 
     @classmethod
     def start(cls, name: str, store: str, make: Any, wait: float | None = None) -> Background:
-        """`make()` run in a new thread, waited for `wait` s (OPEN_WAIT_S)."""
+        """`make()` run in a new thread, waited for `wait` s (by default as waits says)."""
         ago = time.monotonic() - _silent.get((name, store), -RETRY_AFTER_S)
         if ago < RETRY_AFTER_S:
             raise TimeoutError(f"{store} did not answer {ago:.0f} s ago; not asked again yet")
         tracker = cls(name, store, make)
         try:
-            tracker._wait(tracker._opened, OPEN_WAIT_S if wait is None else wait)
+            tracker._wait(tracker._opened, waits(store)[0] if wait is None else wait)
         except BaseException as e:
             if isinstance(e, TimeoutError):
                 _silent[(name, store)] = time.monotonic()
@@ -106,11 +118,12 @@ class Background:
         self._jobs.put(("epoch", dict(row)))
 
     def finish(self, summary: dict[str, Any], seconds: float | None = None) -> None:
-        """The summary handed over, waited for up to `seconds` (FINISH_WAIT_S)."""
+        """The summary handed over, waited for up to `seconds` (by default as long as the
+        store may need: waits)."""
         self._raise()
         self._jobs.put(("finish", dict(summary)))
         self._jobs.put(None)
-        self._wait(self._ended, FINISH_WAIT_S if seconds is None else seconds)
+        self._wait(self._ended, waits(self.store)[1] if seconds is None else seconds)
 
     def abandon(self) -> None:
         """Hand it nothing more; its thread ends once it is free."""
@@ -118,7 +131,7 @@ class Background:
 
 
 def bounded(store: str, call: Any, seconds: float | None = None) -> None:
-    """`call()` in a thread of its own, waited for up to `seconds` (FINISH_WAIT_S): its
+    """`call()` in a thread of its own, waited for up to `seconds` (as waits says): its
     error is raised here, and one that does not come back is a TimeoutError naming the store."""
     done, failed = threading.Event(), []
 
@@ -131,7 +144,7 @@ def bounded(store: str, call: Any, seconds: float | None = None) -> None:
             done.set()
 
     threading.Thread(target=work, name="dlrun-tracker-call", daemon=True).start()
-    wait = FINISH_WAIT_S if seconds is None else seconds
+    wait = waits(store)[1] if seconds is None else seconds
     if not done.wait(wait):
         raise TimeoutError(f"{store} did not answer in {wait:g} s")
     if failed:

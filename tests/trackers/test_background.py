@@ -154,3 +154,12 @@ def test_a_long_mlflow_message_keeps_its_system_error_and_address():
         "(http://127.0.0.1:5/api/2.0/mlflow/experiments/get-by-name)"
     )
     assert background.cause(OSError("disk full")) == "OSError: disk full"  # short: as it is
+
+
+def test_a_server_is_waited_for_briefly_a_store_on_this_machine_long():
+    # a fresh MLflow 3 sqlite store took 14 s to create at load 8 on 2 cores: not a dead server
+    server = (background.OPEN_WAIT_S, background.FINISH_WAIT_S)
+    assert background.waits("http://10.0.0.5:5000") == server
+    assert background.waits("HTTPS://mlflow.lab.org") == server
+    for store in ("sqlite:///mlflow.db", "file:///tmp/mlruns", "MLflow's default store", "/runs/a"):
+        assert background.waits(store) == (background.LOCAL_WAIT_S, background.LOCAL_WAIT_S)
