@@ -120,13 +120,14 @@ class Sinks:
 def finish_sweep(
     sweep_dir: Path, failed: bool, settings: Any = None, end_ms: int | None = None
 ) -> None:
-    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.log_mlflow.PARENT)
+    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.mlflow_parent.PARENT)
     and the user chose MLflow (`settings`: the config's `logger`; None: nothing is contacted);
     `end_ms`: when its last job ended, for a sweep copied later (None: now)."""
     if settings is None or not settings.get("mlflow"):
         return
     if (Path(sweep_dir) / runs.SWEEP_STATE / "mlflow.json").is_file():
-        from dlrun.trackers.log_mlflow import finish_parent, store
+        from dlrun.trackers.log_mlflow import store
+        from dlrun.trackers.mlflow_parent import finish_parent
 
         try:  # the sweep's jobs are over and saved: a store gone now is one line
             bounded(

@@ -1,5 +1,5 @@
-"""A sweep's `.dlrun/mlflow.json` is untrusted: dlrun contacts only the store the user chose
-(dlrun/trackers/log_mlflow.py)."""
+"""A sweep's `.dlrun/mlflow.json` is untrusted: dlrun contacts only the store the user chose;
+the runs table's address at the end (dlrun/trackers/mlflow_parent.py)."""
 
 from __future__ import annotations
 
