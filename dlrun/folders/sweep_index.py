@@ -69,6 +69,14 @@ def record_job(sweep_dir: Path, job_num: int, overrides: dict[str, str], run_dir
     runs.write_json(folder / f"{job_num}.json", record)
 
 
+def forget_unstarted(sweep_dir: Path, job_num: int, run_dir: Path) -> None:
+    """A job the sweep stopped before it began (queued in a joblib worker): no row, so
+    the end of the sweep counts it `not started` and a re-run trains it. A folder that
+    holds a run from before keeps its row, which says how that run ended."""
+    if runs.read_summary(run_dir) is None:
+        (Path(sweep_dir) / runs.SWEEP_STATE / "jobs" / f"{job_num}.json").unlink(missing_ok=True)
+
+
 def _read_json(path: Path, sweep_dir: Path) -> Any:
     """A sweep's record, or None when it is missing or unusable (dlrun.folders.safe)."""
     try:

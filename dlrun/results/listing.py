@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlrun.errors import UsageError
-from dlrun.folders import runs
+from dlrun.errors import UnusableFile, UsageError
+from dlrun.folders import runs, safe
 
 DEFAULT_ROOT = Path("outputs")
 
@@ -101,16 +101,12 @@ def test_score(summary: dict) -> str:
 
 
 def flat_config(folder: Path) -> dict:
-    """config.yaml as flat keys, read as plain values (untrusted: bounded, never resolved)."""
-    import yaml
-
-    path = folder / runs.CONFIG
+    """config.yaml as flat keys, read as plain values (untrusted: dlrun.folders.safe: bounded,
+    no aliases, never a link out of the folder, never resolved); {} when unusable."""
     try:
-        if not path.is_file() or path.stat().st_size > MAX_CONFIG_BYTES:
-            return {}
-        config = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}
+        config = safe.read_yaml(folder / runs.CONFIG, MAX_CONFIG_BYTES, root=folder)
+    except (OSError, UnusableFile):
+        return {}  # a YAML "billion laughs" flattened here held `dlrun runs` for minutes
     return runs.flatten(config) if isinstance(config, dict) else {}
 
 

@@ -2,8 +2,8 @@
 
 job (one job of a multirun, the sweep callback that keeps sweep.csv),
 count (how many jobs a sweep runs: `job #4 (5 of 9)`, the time it has left),
-plan (what a sweep varies and how many jobs it plans), workers (a joblib
-sweep's workers stop with their driver),
+plan (what a sweep varies and how many jobs it plans), workers (a joblib or
+submitit_local sweep's workers stop with their driver),
 batched (hydra/launcher=batched: compatible jobs trained as one stacked model),
 replicas (grouping jobs into stacks, each replica's own run folder),
 replica_loop (the stack's epoch loop), replica_steps (the replicas' optimizer

@@ -29,6 +29,7 @@ from dlrun.folders.sweep_index import (
     Outcome,
     drive,
     finish,
+    forget_unstarted,
     one_line,
     record_job,
     record_sweep,
@@ -79,6 +80,7 @@ def run_job(
     stop = workers.stop_check(run_dir.parent)  # a joblib worker: its driver stopped, or is gone
     if stop is not None and stop():
         print(f"dlrun: job {job_num} not started: the sweep was stopped ({stop()})")
+        forget_unstarted(run_dir.parent, job_num, run_dir)  # counted `not started`, not interrupted
         workers.leave_if_orphaned()
         return objective({}, monitor)
     done = runs.read_summary(run_dir)
@@ -204,7 +206,7 @@ def take_outcome(interrupted: bool = False) -> Outcome | None:
     if outcome is None and folder is not None and (folder / runs.SWEEP_STATE / "jobs").is_dir():
         # Ctrl-C or a broken launcher: the rows so far, complete
         outcome = finish(folder, runs.INTERRUPTED if interrupted else runs.KILLED)
-        finish_sweep(folder, failed=True)
+        finish_sweep(folder, failed=True, settings=_driver.get("logger"))
     _stop_handling()
     lock = _driver.pop("lock", None)
     if lock is not None:
@@ -249,6 +251,7 @@ class SweepIndex(Callback):
         keys = swept_keys(list(config.hydra.overrides.task), params)
         record_sweep(folder, keys, planned_jobs(config))
         _driver["folder"] = folder
+        _driver["logger"] = OmegaConf.select(config, "logger")  # the trackers the user chose
         trials = OmegaConf.select(config, "hydra.sweeper.n_trials")
         _driver["count"] = total = count_jobs(list(config.hydra.overrides.task), params, trials)
         _driver["started"], _driver["done"] = time.perf_counter(), 0
@@ -281,7 +284,8 @@ class SweepIndex(Callback):
             _driver.pop("watch").stop()
         stopped = signals.requested()  # a joblib driver's workers stopped at epoch boundaries
         _driver["outcome"] = outcome = finish(folder, runs.INTERRUPTED if stopped else runs.KILLED)
-        finish_sweep(folder, failed=bool(outcome.failed))  # the MLflow parent run, if any
+        # the MLflow parent run, if any, in the store the user chose
+        finish_sweep(folder, failed=bool(outcome.failed), settings=_driver.get("logger"))
         if stopped:
             error = signals.interrupted()
             _stop_handling()

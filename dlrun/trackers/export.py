@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
-from dlrun.errors import UsageError
+from dlrun.errors import ConfigError, RunFailed, UsageError
 from dlrun.folders import runs
+from dlrun.trackers.background import cause
 from dlrun.trackers.loggers import TRACKERS, check, finish_sweep, tracker_module
 
 
@@ -52,25 +54,10 @@ def parser() -> Parser:
     return p
 
 
-def main(args: list[str]) -> int:
-    from dlrun.errors import ConfigError
-    from dlrun.results.load import Incomplete, find_run_dirs, read_run
+def copy(module: Any, folders: list[Path], settings: Settings, kind: str) -> int:
+    """Each run folder replayed into the tracker; how many were copied."""
+    from dlrun.results.load import Incomplete, read_run
 
-    options = parser().parse_args(args)
-    for path in options.paths:
-        if not path.is_dir():
-            raise UsageError(f"{path}: no such folder")
-    settings = Settings(
-        {options.kind: True, "tracking_uri": options.tracking_uri, "experiment": options.experiment}
-    )
-    try:
-        check({"logger": settings})
-    except ConfigError as e:
-        raise UsageError(str(e)) from None
-    module = tracker_module(options.kind)
-    folders = sorted({f.resolve() for p in options.paths for f in find_run_dirs(p)})
-    if not folders:
-        raise UsageError(f"{', '.join(map(str, options.paths))}: no run folders here")
     done, sweeps = 0, {}  # each sweep: when its last copied job ended (ms), for its parent run
     for folder in folders:
         try:
@@ -92,7 +79,35 @@ def main(args: list[str]) -> int:
             ended = getattr(tracker, "ended_ms", None)
             sweeps[sweep] = max(sweeps.get(sweep) or 0, ended or 0) or None
     for sweep, ended in sorted(sweeps.items()):
-        if options.kind == "mlflow":  # a parent run in MLflow; TensorBoard has none to end
-            finish_sweep(sweep, failed=False, end_ms=ended)
+        if kind == "mlflow":  # a parent run in MLflow; TensorBoard has none to end
+            finish_sweep(sweep, failed=False, settings=settings, end_ms=ended)
+    return done
+
+
+def main(args: list[str]) -> int:
+    from dlrun.results.load import find_run_dirs
+
+    options = parser().parse_args(args)
+    for path in options.paths:
+        if not path.is_dir():
+            raise UsageError(f"{path}: no such folder")
+    settings = Settings(
+        {options.kind: True, "tracking_uri": options.tracking_uri, "experiment": options.experiment}
+    )
+    try:
+        check({"logger": settings})
+    except ConfigError as e:
+        raise UsageError(str(e)) from None
+    module = tracker_module(options.kind)
+    folders = sorted({f.resolve() for p in options.paths for f in find_run_dirs(p)})
+    if not folders:
+        raise UsageError(f"{', '.join(map(str, options.paths))}: no run folders here")
+    try:
+        done = copy(module, folders, settings, options.kind)
+    except (UsageError, ConfigError):
+        raise
+    except Exception as e:  # a store that cannot be reached or written: one line, exit 1
+        where = module.store(settings, options.paths[0])
+        raise RunFailed(f"dlrun export {options.kind}: {where}: {cause(e)}") from None
     print(module.exported(done, options.paths, settings))
     return 0

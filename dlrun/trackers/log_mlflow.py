@@ -14,7 +14,6 @@ under a file lock in the sweep's `.dlrun/`, and the others find it there.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 import time
@@ -26,13 +25,17 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from dlrun.folders import runs
+from dlrun.trackers.mlflow_parent import (  # noqa: F401 (PARENT, runs_page: the module's names)
+    PARENT,
+    RUN_DIR_TAG,
+    parent_run,
+    runs_page,
+    sweep_started,
+    view,
+)
 from dlrun.trackers.numbers import epoch_ms, shown
 
-logging.getLogger("mlflow").setLevel(logging.WARNING)  # its INFO lines would fill every job's log
-
 SKIPPED = {"epoch", "step"}  # the step axis, and the optimizer-step count (summary: steps)
-PARENT = "mlflow.json"  # in <sweep>/.dlrun/: the parent run, for every job of the sweep
-RUN_DIR_TAG = "dlrun.run_dir"  # the run folder, absolute: finds a run again (resume, export)
 PARAM_LIMIT = 500  # characters: MLflow 2's limit on a parameter's value
 BATCH = 100  # parameters per log_batch call (MLflow's limit)
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"  # the runs table first
@@ -43,6 +46,13 @@ STATUS = {  # dlrun status -> MLflow run status
     runs.FAILED: "FAILED",
     runs.INTERRUPTED: "KILLED",
 }
+
+
+def store(settings: Any, run_dir: Path | None = None) -> str:
+    """The store the user chose (logger.tracking_uri, else MLFLOW_TRACKING_URI), as typed;
+    never one read from a folder."""
+    chosen = settings.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    return str(chosen) if chosen else "MLflow's default store"
 
 
 def now_ms() -> int:
@@ -88,63 +98,8 @@ def store_lock(run_dir: Path, settings: Any) -> FileLock:
     return FileLock(str(Path(tempfile.gettempdir()) / f"dlrun-mlflow-{digest}.lock"))
 
 
-def parent_run(
-    client: MlflowClient, experiment_id: str, sweep_dir: Path, started: float | None = None
-) -> str:
-    """The sweep's parent run: made by the first job, read from `.dlrun/mlflow.json` by the rest
-    (called under the sweep's store_lock). `started`: a copied sweep's start (s since 1970)."""
-    state = sweep_dir / runs.SWEEP_STATE
-    saved = _read(state / PARENT)
-    if saved.get("experiment_id") == experiment_id and saved.get("tracking_uri") == str(
-        client.tracking_uri
-    ):
-        return saved["run_id"]
-    tags = {RUN_DIR_TAG: str(sweep_dir), "dlrun.kind": "sweep"}
-    start_ms = None if started is None else int(started * 1000)
-    run = client.create_run(experiment_id, start_time=start_ms, run_name=sweep_dir.name, tags=tags)
-    record = {
-        "run_id": run.info.run_id,
-        "experiment_id": experiment_id,
-        "tracking_uri": str(client.tracking_uri),
-    }
-    runs.write_json(state / PARENT, record)
-    return run.info.run_id
-
-
-def finish_parent(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
-    """Mark the sweep's parent run finished (or failed) once no job runs any more."""
-    saved = _read(sweep_dir / runs.SWEEP_STATE / PARENT)
-    if saved:
-        client = MlflowClient(tracking_uri=saved["tracking_uri"])
-        client.set_terminated(saved["run_id"], "FAILED" if failed else "FINISHED", end_ms)
-
-
-def sweep_started(sweep_dir: Path, fallback: float) -> float:
-    """When a sweep began: its `.dlrun/sweep.json`, written as it starts; else `fallback`."""
-    try:
-        return (sweep_dir / runs.SWEEP_STATE / "sweep.json").stat().st_mtime
-    except OSError:
-        return fallback
-
-
 def _text(value: Any) -> str:
     return "null" if value is None else str(value)  # as config.yaml writes it
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """The sweep's parent-run record (untrusted, as everything in a folder), or {}."""
-    from dlrun.errors import ConfigError
-    from dlrun.folders import safe
-
-    try:
-        saved = safe.read_json(path, root=path.parent.parent)
-    except (OSError, ConfigError):
-        return {}
-    if not isinstance(saved, dict) or not all(
-        isinstance(saved.get(k), str) for k in ("run_id", "tracking_uri")
-    ):
-        return {}
-    return saved
 
 
 class Tracker:
@@ -181,9 +136,16 @@ class Tracker:
                 self.client.log_batch(self.run_id, params=params[i : i + BATCH])
         self.curves: set[str] = set()
         self.tracking_uri = str(self.client.tracking_uri)
+        self.experiment_id = experiment_id
 
     def fields(self) -> dict[str, Any]:
         return {"mlflow": {"run_id": self.run_id, "tracking_uri": self.tracking_uri}}
+
+    def page(self) -> str | None:
+        """The line that ends a single run: where its runs table is (a sweep's end says it once)."""
+        if runs.sweep_of(self.run_dir) is not None:
+            return None
+        return f"dlrun: MLflow run {self.run_id}; {view(self.tracking_uri, self.experiment_id)}"
 
     def epoch(self, row: dict[str, Any]) -> None:
         step, at = int(row["epoch"]), epoch_ms(self.started, row.get("time_s", 0.0), now_ms())
@@ -224,15 +186,8 @@ def prepare_export(run_dir: Path, settings: Any) -> bool:
 
 def exported(count: int, paths: list[Path], settings: Any) -> str:
     client, experiment_id = client_and_experiment(settings)
-    uri = client.tracking_uri
+    uri = str(client.tracking_uri)
     return (
         f"dlrun: {count} runs copied to MLflow ({uri}, experiment {settings.experiment}); "
-        f"view them with: mlflow ui --backend-store-uri {uri}, then open "
-        f"{runs_page(experiment_id)}"
+        f"{view(uri, experiment_id)}"
     )
-
-
-def runs_page(experiment_id: str, server: str = "http://127.0.0.1:5000") -> str:
-    """The experiment's runs table in MLflow's UI (MLflow 3 opens an experiment on its
-    GenAI pages unless the address asks for model training)."""
-    return f"{server}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"

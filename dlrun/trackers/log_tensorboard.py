@@ -26,6 +26,11 @@ SKIPPED = {"epoch", "step"}  # the x axis, and a count that is not a curve
 EVENTS = "events.out.tfevents.*"
 
 
+def store(settings: Any, run_dir: Path) -> str:
+    """Where the event files go: the run folder."""
+    return str(run_dir)
+
+
 def tag(column: str) -> str:
     """metrics.csv column -> TensorBoard tag: train_loss -> loss/train, so splits share a chart."""
     match = re.fullmatch(r"(train|val)_(\w+)", column)

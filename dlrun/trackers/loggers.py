@@ -9,6 +9,10 @@ then `epoch(row)` for each metrics.csv row as the loop writes it, and
 The run folder stays the source of truth and trackers are copies of it, so a
 tracker that fails warns once and is dropped; the run goes on. Tracker
 libraries are optional extras, imported only when chosen.
+
+A tracker may talk to a server (MLflow's) that is unreachable or never
+answers: each works in its own thread (dlrun.trackers.background), so no wait
+for it is unbounded.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 from dlrun.errors import ConfigError
 from dlrun.folders import runs
+from dlrun.trackers.background import Background, bounded, cause
 
 # logger choice -> (the library it needs, the extra that installs it)
 TRACKERS = {"tensorboard": ("tensorboard", "tensorboard"), "mlflow": ("mlflow", "mlflow")}
@@ -46,8 +51,14 @@ def open_trackers(cfg: Any, run_dir: Path, config: dict[str, Any], start_epoch: 
     """Every chosen tracker, started with the flattened config; `start_epoch` > 0 on resume."""
     trackers = []
     for name in chosen(cfg):
+        module = tracker_module(name)
+        store = module.store(cfg.logger, run_dir)
+
+        def make(module=module):
+            return module.Tracker(run_dir, config, cfg.logger, start_epoch)
+
         try:
-            trackers.append(tracker_module(name).Tracker(run_dir, config, cfg.logger, start_epoch))
+            trackers.append(Background.start(name, store, make))
         except Exception as e:  # an unreachable server, a bad URI: the run folder still has it all
             warn(name, e)
     return trackers
@@ -55,7 +66,7 @@ def open_trackers(cfg: Any, run_dir: Path, config: dict[str, Any], start_epoch: 
 
 def warn(name: str, error: BaseException) -> None:
     print(
-        f"dlrun: warning: {name} stopped logging ({type(error).__name__}: {error}); "
+        f"dlrun: warning: {name} stopped logging ({cause(error)}); "
         f"the run folder keeps every number (dlrun export {name} <folder>)",
         file=sys.stderr,
     )
@@ -87,9 +98,13 @@ class Sinks:
         self.csv.close()
 
     def finish(self, summary: dict[str, Any]) -> None:
-        """The summary to every tracker, which then closes."""
+        """The summary to every tracker, which then closes; then where to see each."""
         for tracker in list(self.trackers):
             self._call(tracker, "finish", summary)
+        for tracker in self.trackers:  # those that took it all
+            line = tracker.page() if hasattr(tracker, "page") else None
+            if line:
+                print(line)
         self.trackers.clear()
 
     def _call(self, tracker: Any, method: str, arg: dict[str, Any]) -> None:
@@ -97,13 +112,26 @@ class Sinks:
             getattr(tracker, method)(arg)
         except Exception as e:  # a copy failed; the run folder has it all
             self.trackers.remove(tracker)
+            if isinstance(tracker, Background):
+                tracker.abandon()
             warn(tracker.name, e)
 
 
-def finish_sweep(sweep_dir: Path, failed: bool, end_ms: int | None = None) -> None:
-    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.log_mlflow.PARENT);
+def finish_sweep(
+    sweep_dir: Path, failed: bool, settings: Any = None, end_ms: int | None = None
+) -> None:
+    """End the sweep's parent run in MLflow, if its jobs made one (dlrun.trackers.mlflow_parent.PARENT)
+    and the user chose MLflow (`settings`: the config's `logger`; None: nothing is contacted);
     `end_ms`: when its last job ended, for a sweep copied later (None: now)."""
+    if settings is None or not settings.get("mlflow"):
+        return
     if (Path(sweep_dir) / runs.SWEEP_STATE / "mlflow.json").is_file():
-        from dlrun.trackers.log_mlflow import finish_parent
+        from dlrun.trackers.log_mlflow import store
+        from dlrun.trackers.mlflow_parent import finish_parent
 
-        finish_parent(Path(sweep_dir), failed, end_ms)
+        try:  # the sweep's jobs are over and saved: a store gone now is one line
+            bounded(
+                store(settings), lambda: finish_parent(Path(sweep_dir), failed, settings, end_ms)
+            )
+        except Exception as e:
+            warn("mlflow", e)

@@ -39,3 +39,20 @@ def test_index_columns_statuses_and_killed_jobs(tmp_path):
     _, rows = sweep_index.write_index(tmp_path, final="killed")
     assert rows[1]["status"] == "killed" and rows[1]["status"] in runs.BROKEN
     assert [row["status"] for row in read_index(tmp_path)] == ["interrupted", "killed"]
+
+
+def test_a_job_stopped_before_it_began_is_counted_not_started_unless_it_ran_before(tmp_path):
+    # issue 20: a stopped parallel sweep's queued jobs were "interrupted before training started"
+    sweep_index.record_sweep(tmp_path, ["seed"], jobs=4)
+    for num in range(4):
+        sweep_index.record_job(tmp_path, num, {"seed": str(num)}, tmp_path / f"{num}_seed={num}")
+        (tmp_path / f"{num}_seed={num}" / ".hydra").mkdir(parents=True)  # Hydra made it
+    runs.write_json(tmp_path / "0_seed=0" / runs.SUMMARY, {"status": "completed", "seed": 0})
+    runs.write_json(tmp_path / "1_seed=1" / runs.SUMMARY, {"status": "interrupted", "seed": 1})
+    runs.write_json(tmp_path / "3_seed=3" / runs.SUMMARY, {"status": "failed", "seed": 3})
+    sweep_index.forget_unstarted(tmp_path, 2, tmp_path / "2_seed=2")  # queued, never began
+    sweep_index.forget_unstarted(tmp_path, 3, tmp_path / "3_seed=3")  # failed in a run before
+    outcome = sweep_index.finish(tmp_path, runs.INTERRUPTED)
+    assert outcome.counts() == {"completed": 1, "interrupted": 1, "failed": 1, "not started": 1}
+    assert outcome.message.startswith("1 completed, 1 interrupted, 1 failed, 1 not started of 4")
+    assert [row["job"] for row in read_index(tmp_path)] == ["0", "1", "3"]

@@ -10,7 +10,7 @@ import pytest
 from dlrun.cli.main import main
 from dlrun.folders import runs
 from dlrun.folders.sweep_index import record_job, record_sweep
-from dlrun.results.listing import newest
+from dlrun.results.listing import flat_config, newest
 
 from synthetic_runs import write_classification_run
 
@@ -127,3 +127,23 @@ def test_load_runs_is_public_and_reads_tables_and_curves(outputs):
     assert loaded.metrics.groupby("run")["epoch"].max().tolist() == [20, 20]
     with pytest.raises(FileNotFoundError, match="no such folder: nowhere"):
         load_runs("nowhere")
+
+
+@pytest.mark.parametrize("hostile", ["aliases", "link-out"])
+def test_runs_reads_a_hostile_config_as_none_at_once(tmp_path, capsys, hostile):
+    # issue 20's campaign: a "billion laughs" config.yaml (9 levels of 9 aliases) held
+    # `dlrun runs` for minutes while its settings were flattened (9**9 values)
+    folder = write_classification_run(tmp_path / "run", epochs=2)
+    config = folder / runs.CONFIG
+    if hostile == "aliases":
+        lines = ['a0: &a0 "lol"']
+        lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+        config.write_text("\n".join(lines) + "\n")
+    else:
+        (tmp_path / "outside.yaml").write_text("name: token-9f8e7d\n")
+        config.unlink()
+        config.symlink_to(tmp_path / "outside.yaml")
+    assert flat_config(folder) == {}
+    assert main(["runs", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "completed" in out and "token-9f8e7d" not in out

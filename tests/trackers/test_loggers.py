@@ -208,16 +208,19 @@ def test_mlflow_sweep_nests_two_jobs_under_one_parent(tmp_path, store):
     found = mlflow.search_runs(experiment_names=["dlrun"])
     parent = found[found["tags.mlflow.parentRunId"].isna()]
     jobs = found[found["tags.mlflow.parentRunId"].notna()]
-    assert len(parent) == 1 and len(jobs) == 2
+    assert len(parent) == 1 and len(jobs) == 2 and parent["status"].item() == "FINISHED"
     assert set(jobs["tags.mlflow.parentRunId"]) == {parent["run_id"].item()}
     assert sorted(jobs["params.optimizer.name"]) == ["adam", "sgd"]
     assert jobs["metrics.test_acc"].between(0, 1).all() and (jobs["status"] == "FINISHED").all()
+    assert f"dlrun: MLflow: the sweep is run {parent['run_id'].item()}" in out.stdout
 
 
 def test_a_tracker_that_cannot_start_is_a_warning_not_a_lost_run(
     make_cfg, tmp_path, capsys, monkeypatch
 ):
     class Unreachable:
+        store = staticmethod(lambda settings, run_dir: "http://mlflow:5000")
+
         class Tracker:
             def __init__(self, *args):
                 raise ConnectionError("no server at http://mlflow:5000")
