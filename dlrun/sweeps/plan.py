@@ -35,10 +35,14 @@ def swept_keys(overrides: list[str], params: dict[str, Any] | None = None) -> li
 
 
 def planned_jobs(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper runs (dlrun.sweeps.count's rule); None for others."""
+    """How many jobs the sweep runs: the basic sweeper's (dlrun.sweeps.count's rule), Optuna's
+    n_trials; None for others."""
     target = str(OmegaConf.select(config, "hydra.sweeper._target_") or "")
+    trials = OmegaConf.select(config, "hydra.sweeper.n_trials")
+    if "optuna" in target.lower() and isinstance(trials, int):
+        return trials  # Optuna picks each trial's values as it goes, but runs n_trials of them
     if not target.endswith("BasicSweeper"):
-        return None  # Optuna and others decide as they go
+        return None  # other sweepers decide as they go
     params = OmegaConf.select(config, "hydra.sweeper.params")
     params = OmegaConf.to_container(params) if params is not None else None
     return count_jobs(list(config.hydra.overrides.task), params, trials=None)
