@@ -42,26 +42,15 @@ from dlrun.sweeps.replicas import build_replica, group_jobs, stack_limit, unbatc
 class Job:
     """One job of the sweep: its composed config, its folder, and Hydra's bookkeeping."""
 
-    def __init__(self, launcher: Any, num: int, overrides: Sequence[str]):
+    def __init__(self, launcher: Any, num: int, overrides: Sequence[str], job_id: Any = None):
         self.launcher, self.num = launcher, num
-        loader = launcher.hydra_context.config_loader  # _compose.ComposingLoader
+        loader = launcher.hydra_context.config_loader  # _compose.ComposingLoader, or Hydra's
         config = loader.load_sweep_config(launcher.config, list(overrides))
         with open_dict(config):
-            config.hydra.job.id = num
+            config.hydra.job.id = num if job_id is None else job_id  # a SLURM task: its own id
             config.hydra.job.num = num
         self.config = config
-        with self.hydra():
-            sweep = config.hydra.sweep
-            out = os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir)))
-            with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-                config.hydra.runtime.output_dir = out
-            HydraConfig.instance().set_config(config)  # with its folder, as run_job does
-            self.task_cfg = copy.deepcopy(config)  # as Hydra passes it to a task
-            with read_write(self.task_cfg), open_dict(self.task_cfg):
-                del self.task_cfg["hydra"]
-            # Resolved now, while HydraConfig is this job's: a stack trains many jobs at once.
-            self.cfg = copy.deepcopy(self.task_cfg)
-            OmegaConf.resolve(self.cfg)
+        out, self.task_cfg, self.cfg = task_configs(config)
         self.run_dir = Path(out)
         self.result: JobReturn | None = None
 
@@ -71,17 +60,7 @@ class Job:
 
     def alone(self) -> str | None:
         """Why this job takes the ordinary path ('' for no note), or None to join a stack."""
-        done = runs.read_summary(self.run_dir)
-        if done is not None and done.get("status") in runs.FINISHED:
-            return ""  # dlrun.sweeps.job.run_job skips it and says so
-        if continues(self.run_dir):
-            return f"continues from its {runs.CHECKPOINTS}/{runs.LAST}"
-        job = self.config.hydra.job
-        if job.chdir:
-            return "hydra.job.chdir=true: each job needs its own working directory"
-        if job.env_set:
-            return "hydra.job.env_set: each job needs its own environment"
-        return unbatchable_reason(self.cfg)
+        return alone_reason(self.config, self.cfg, self.run_dir)
 
     def run_alone(self) -> None:
         """The basic launcher's way: Hydra's run_job with dlrun's task (dlrun.sweeps.job.run_job)."""
@@ -137,6 +116,43 @@ class Job:
         return self.launcher.task_function
 
 
+def task_configs(config: DictConfig) -> tuple[str, DictConfig, DictConfig]:
+    """A composed job's folder, its task config as Hydra passes it, and that config resolved.
+
+    Resolved now, while HydraConfig is this job's: a stack trains many jobs at once.
+    """
+    with _HydraConfigOf(config):
+        sweep = config.hydra.sweep
+        out = os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir)))
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = out
+        HydraConfig.instance().set_config(config)  # with its folder, as run_job does
+        task_cfg = copy.deepcopy(config)
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        cfg = copy.deepcopy(task_cfg)
+        OmegaConf.resolve(cfg)
+    return out, task_cfg, cfg
+
+
+def alone_reason(config: DictConfig, cfg: DictConfig, run_dir: Path) -> str | None:
+    """Why a job takes the ordinary path ('' for no note), or None when it may join a stack.
+
+    `config`: the job's composed config (with `hydra`), `cfg`: its task config resolved.
+    """
+    done = runs.read_summary(run_dir)
+    if done is not None and done.get("status") in runs.FINISHED:
+        return ""  # dlrun.sweeps.job.run_job skips it and says so
+    if continues(run_dir):
+        return f"continues from its {runs.CHECKPOINTS}/{runs.LAST}"
+    job = config.hydra.job
+    if job.chdir:
+        return "hydra.job.chdir=true: each job needs its own working directory"
+    if job.env_set:
+        return "hydra.job.env_set: each job needs its own environment"
+    return unbatchable_reason(cfg)
+
+
 class _HydraConfigOf:
     def __init__(self, config: DictConfig):
         self.config = config
@@ -159,7 +175,16 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = [Job(launcher, initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+    run_jobs(jobs, launcher.max_replicas, launcher.exact_dropout)
+    return [job.result for job in jobs]
 
+
+def run_jobs(jobs: list[Job], max_replicas: int | None, exact_dropout: bool) -> None:
+    """Train the jobs: those that share shapes as stacks, the others alone, each with its note.
+
+    Also a SLURM task's stack (hydra_plugins/dlrun_slurm), whose jobs were grouped by
+    the driver already: a job that continues from its last.pt runs alone there too.
+    """
     reasons = {j: job.alone() for j, job in enumerate(jobs)}
     stackable = [j for j, reason in reasons.items() if reason is None]
     groups, _ = group_jobs([jobs[j].cfg for j in stackable])
@@ -178,8 +203,7 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 print(f"dlrun: job {job.num} runs alone: {reason}")
             job.run_alone()
         else:
-            run_group([jobs[m] for m in members], launcher.max_replicas, launcher.exact_dropout)
-    return [job.result for job in jobs]
+            run_group([jobs[m] for m in members], max_replicas, exact_dropout)
 
 
 def run_group(jobs: list[Job], max_replicas: int | None, exact_dropout: bool) -> None:

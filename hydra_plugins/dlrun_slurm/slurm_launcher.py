@@ -21,7 +21,14 @@ except ImportError:  # without dlrun[sweeps] there is no SLURM launcher to exten
     SlurmQueueConf = SlurmLauncher = None
 
 # dlrun's own keys beside the plugin's: the launcher uses them, sbatch never sees them
-OWN_KEYS = ("nodes_have_gpus", "poll_s", "pending_every_s", "lost_after_s")
+OWN_KEYS = (
+    "nodes_have_gpus",
+    "poll_s",
+    "pending_every_s",
+    "lost_after_s",
+    "stack",
+    "exact_dropout",
+)
 
 if SlurmQueueConf is not None:
 
@@ -36,6 +43,10 @@ if SlurmQueueConf is not None:
         pending_every_s: float = 60.0
         # a job gone from the queue (or finished there) without a result is lost after this
         lost_after_s: float = 45.0
+        # jobs per SLURM task: those the batched launcher would stack train as one stack
+        stack: int = 1
+        # with stack > 1: dropout masks drawn exactly as each job alone would (batched launcher's key)
+        exact_dropout: bool = False
 
     ConfigStore.instance().store(
         group="hydra/launcher", name="dlrun_slurm", node=DlrunSlurmConf, provider="dlrun"
