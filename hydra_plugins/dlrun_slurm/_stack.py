@@ -7,9 +7,10 @@ cannot join a stack gets a task of its own and the batched launcher's note.
 The task's side (`StackTask`): the batched launcher's jobs and stacked trainer
 (_core.Job, _core.run_jobs) in the SLURM task, with what _job.py does for a
 solo job when SLURM's signals come: every replica stops at the same epoch
-boundary and is saved; SIGUSR2 requeues the task (the same jobs), and each
-replica then continues from its own last.pt (alone, as a batched sweep
-continues one).
+boundary and is saved; SIGUSR2 requeues the task (the same jobs), and its
+unfinished replicas then train as one stack again, each resumed from its own
+last.pt (dlrun.sweeps.replicas.resume_replica; the local batched launcher runs
+such a job alone instead).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def pack(jobs: list, stack: int) -> list[list]:
     reasons, cfgs = {}, {}
     for job in jobs:
         _, _, cfg = task_configs(copy.deepcopy(job.cfg))
-        reasons[job.num], cfgs[job.num] = alone_reason(job.cfg, cfg, job.run_dir), cfg
+        reason = alone_reason(job.cfg, cfg, job.run_dir, resume_stacks=True)
+        reasons[job.num], cfgs[job.num] = reason, cfg
     stackable = [job for job in jobs if reasons[job.num] is None]
     capped, _ = group_jobs([cfgs[j.num] for j in stackable], max_replicas=stack)
     whole, _ = group_jobs([cfgs[j.num] for j in stackable])
@@ -84,7 +86,8 @@ class StackTask:
             if len(jobs) == 1:
                 jobs[0].run_alone()  # a job the driver gave a task of its own
             else:
-                run_jobs(jobs, launcher.own.get("stack"), launcher.own.get("exact_dropout", False))
+                exact = launcher.own.get("exact_dropout", True)
+                run_jobs(jobs, launcher.own.get("stack"), exact, resume_stacks=True)
         except Interrupted as stop:
             ended = [(job.config, job.num) for job in jobs]
             timeouts = launcher.params.get("max_num_timeout", 0)

@@ -45,8 +45,9 @@ if SlurmQueueConf is not None:
         lost_after_s: float = 45.0
         # jobs per SLURM task: those the batched launcher would stack train as one stack
         stack: int = 1
-        # with stack > 1: dropout masks drawn exactly as each job alone would (batched launcher's key)
-        exact_dropout: bool = False
+        # with stack > 1: dropout masks drawn exactly as each job alone would, so every
+        # replica's folder equals its solo run's (false: the batched launcher's faster default)
+        exact_dropout: bool = True
 
     ConfigStore.instance().store(
         group="hydra/launcher", name="dlrun_slurm", node=DlrunSlurmConf, provider="dlrun"

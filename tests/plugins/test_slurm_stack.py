@@ -66,15 +66,20 @@ def test_jobs_are_packed_as_the_batched_launcher_groups_them(tmp_path, composed,
     assert capsys.readouterr().out == ""
 
 
-def test_a_job_with_its_own_last_pt_gets_a_task_of_its_own(tmp_path, composed, capsys):
+def test_a_job_with_its_own_last_pt_still_joins_a_stack(tmp_path, composed, capsys):
+    """A re-run sweep: job 1 continues from its last.pt inside a stack (the task resumes it);
+    the batched launcher on one machine runs such a job alone instead."""
+    from hydra_plugins.dlrun_batched._core import alone_reason, task_configs
+
     jobs = [composed(tmp_path, n, f"seed={n}") for n in range(3)]
     (jobs[1].run_dir / runs.CHECKPOINTS).mkdir(parents=True)
     (jobs[1].run_dir / runs.CHECKPOINTS / runs.LAST).write_bytes(b"saved")
     runs.write_json(jobs[1].run_dir / runs.SUMMARY, {"status": runs.CANCELLED})
-    assert numbers(_stack.pack(jobs, 8)) == [[0, 2], [1]]
-    assert (
-        "dlrun: job 1 runs alone: continues from its checkpoints/last.pt" in capsys.readouterr().out
-    )
+    assert numbers(_stack.pack(jobs, 8)) == [[0, 1, 2]]
+    assert capsys.readouterr().out == ""
+    cfg = task_configs(jobs[1].cfg.copy())[2]
+    local = alone_reason(jobs[1].cfg, cfg, jobs[1].run_dir)
+    assert local == "continues from its checkpoints/last.pt"
 
 
 @pytest.mark.parametrize("stack", [0, -2, True, "2", 1.5])
