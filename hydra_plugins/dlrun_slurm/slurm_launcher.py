@@ -60,6 +60,15 @@ if SlurmQueueConf is not None:
             self.own = {key: params.pop(key) for key in OWN_KEYS if key in params}
             super().__init__(**params)
 
+        def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+            from hydra_plugins.dlrun_batched._compose import ComposingLoader
+
+            # The sweeper composes every job to validate the batch, the driver again to size
+            # and pack it, a stacked task again to train it: each composed once (_compose.py).
+            if not isinstance(hydra_context.config_loader, ComposingLoader):
+                hydra_context.config_loader = ComposingLoader(hydra_context.config_loader)
+            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
         @staticmethod
         def before_sweep(config: DictConfig) -> None:
             """Refuse (UsageError) a request no node can ever grant, before the sweep folder exists."""

@@ -157,3 +157,31 @@ def test_sigterm_ends_the_task_without_a_result_each_replica_saved_as_it_stopped
     assert "job 0 stopped by SIGTERM after epoch 4" in out
     assert "job 1 stopped by SIGTERM after epoch 5" in out
     assert [status_of(tmp_path, n)["status"] for n in range(2)] == [runs.INTERRUPTED] * 2
+
+
+def test_the_launcher_pickled_for_a_task_carries_no_composed_jobs():
+    """The driver composes every job once (_compose.ComposingLoader); each SLURM task gets the
+    loader without that cache, so a task's pickle does not grow with the sweep."""
+    import pickle
+
+    import cloudpickle
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.dlrun_batched._compose import ComposingLoader
+
+    class HydrasLoader:
+        calls = 0
+
+        def load_sweep_config(self, master, overrides):
+            HydrasLoader.calls += 1
+            return OmegaConf.create({"overrides": list(overrides), "big": "x" * 100_000})
+
+    loader = ComposingLoader(HydrasLoader())
+    master = OmegaConf.create({})
+    assert loader.load_sweep_config(master, ["seed=0"]).overrides == ["seed=0"]
+    assert loader.load_sweep_config(master, ["seed=0"]).overrides == ["seed=0"]  # kept
+    assert HydrasLoader.calls == 1
+    payload = cloudpickle.dumps(loader)
+    assert len(payload) < 10_000  # not the 100 kB config it holds
+    in_task = pickle.loads(payload)
+    assert in_task.load_sweep_config(master, ["seed=1"]).overrides == ["seed=1"]
