@@ -29,7 +29,7 @@ from dlrun.folders import runs, safe
 from dlrun.placement import threads_in_use
 from dlrun.run import signals
 from dlrun.run.checkpoints import Checkpointer, Snapshot, State, checkpoint, save_checkpoints
-from dlrun.run.runner import progress_fields, save_predictions, summary_base
+from dlrun.run.runner import progress_fields, resume_history, save_predictions, summary_base
 from dlrun.run.train import final_metrics
 from dlrun.sweeps.replica_loop import fit_replicas
 from dlrun.sweeps.replicas import Replica
@@ -41,18 +41,25 @@ Done = Callable[[int, dict[str, Any]], None]  # (index in the stack, final summa
 class Folder:
     """One replica's run folder, written as the solo runner writes it."""
 
-    def __init__(self, replica: Replica, run_dir: Path, label: str):
+    def __init__(self, replica: Replica, run_dir: Path, label: str, previous: dict | None = None):
+        """`previous`: the summary.json of a replica resumed from its last.pt (None: a new run)."""
         self.replica, self.run_dir, self.label = replica, Path(run_dir), label
         cfg, data, parts = replica.cfg, replica.data, replica.parts
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        runs.atomic_write_text(self.run_dir / runs.CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
+        append = previous is not None  # a resumed run keeps its config.yaml and appends its rows
+        if not append:
+            yaml = OmegaConf.to_yaml(cfg, resolve=True)
+            runs.atomic_write_text(self.run_dir / runs.CONFIG, yaml)
         self.log = safe.open_log(self.run_dir / runs.RUN_LOG, encoding="utf-8")
         device = data.train.y.device
         self.base = summary_base(cfg, data, parts.model, device, self.run_dir)
+        if append:
+            self.base["resumes"] = resume_history(previous, replica.state, {})
         runs.write_json(self.run_dir / runs.SUMMARY, {"status": runs.RUNNING, **self.base})
-        self.metrics = runs.CsvLog(self.run_dir / runs.METRICS, runs.metric_columns(data.task))
+        columns = runs.metric_columns(data.task)
+        self.metrics = runs.CsvLog(self.run_dir / runs.METRICS, columns, append=append)
         self.layers = (
-            runs.CsvLog(self.run_dir / runs.LAYERS, LAYER_COLUMNS)
+            runs.CsvLog(self.run_dir / runs.LAYERS, LAYER_COLUMNS, append=append)
             if cfg.trainer.layer_stats
             else None
         )
@@ -192,17 +199,20 @@ def _train_stack(
     labels: list[str],
     on_done: Done,
     exact_dropout: bool = False,
+    previous: list[dict | None] | None = None,
 ) -> None:
     """Train the replicas as one stack, each into its run folder; `on_done(i, summary)` as each ends.
 
     `exact_dropout`: dropout masks equal to the solo runs' (dlrun.sweeps.stacked.StackedNet).
+    `previous`: per replica, the summary.json it resumes from (dlrun.sweeps.replicas.resume_replica).
 
     Ctrl-C: every unfinished replica is written as interrupted at its last
     complete epoch, then KeyboardInterrupt goes on. An error in the stacked
     step: every unfinished replica is written as failed with it.
     """
     started = time.perf_counter()
-    folders = [Folder(r, d, label) for r, d, label in zip(replicas, run_dirs, labels)]
+    previous = previous or [None] * len(replicas)
+    folders = [Folder(*four) for four in zip(replicas, run_dirs, labels, previous)]
     index = {id(r): i for i, r in enumerate(replicas)}
     first = replicas[0]
     names = ", ".join(labels) if len(labels) <= 8 else f"{labels[0]} ... {labels[-1]}"
@@ -211,6 +221,8 @@ def _train_stack(
         f"with {folders[0].base['n_params']:,} parameters each on {folders[0].base['device']}; "
         f"{first.data.describe()}; {threads_in_use().describe()}"
     )
+    if first.state.epoch:
+        line += f"; resumed from epoch {first.state.epoch} (each its own last.pt)"
     print(line)
     for folder in folders:
         folder.note(f"{line}\ndlrun: run folder {folder.run_dir}")

@@ -73,9 +73,12 @@ def fit_replicas(
     y_train = torch.stack([r.data.train.y for r in replicas])
     clip = clip_limits([r.cfg.trainer.max_grad_norm for r in replicas], first.data.train.y.device)
     live = list(replicas)
-    _initial_layer_rows(live, on_epoch)
-    start = time.perf_counter()
-    epoch = 0
+    epoch = first.state.epoch  # 0, or the epoch resumed replicas stopped at together
+    if any(r.state.epoch != epoch for r in replicas):
+        raise ValueError("these replicas resume from different epochs: one stack each")
+    if epoch == 0:
+        _initial_layer_rows(live, on_epoch)
+    start = time.perf_counter() - first.state.wall_s  # a resumed replica's clock goes on
     try:
         while live:
             epoch += 1

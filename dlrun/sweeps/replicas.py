@@ -19,6 +19,7 @@ import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from omegaconf import OmegaConf
 from dlrun.config import validate
 from dlrun.data.tensors import Dataset
 from dlrun.errors import ConfigError
-from dlrun.run.checkpoints import Parts, State
+from dlrun.run.checkpoints import Parts, State, resume
 from dlrun.run.runner import setup
 from dlrun.toolbox.memory import available_bytes
 
@@ -155,6 +156,21 @@ def build_replica(cfg) -> Replica:
         parts, data, device, _ = setup(cfg)
         dropout_generator = _global_stream(device)
     return Replica(cfg, data, parts, dropout_generator)
+
+
+def resume_replica(replica: Replica, run_dir: Path) -> None:
+    """Continue a built replica from its folder's last.pt, as `resume=<folder>` continues a run.
+
+    The runner's own `resume`: weights, optimizer, schedule, early stopping, the
+    batch order, metrics.csv and layers.csv cut back to the saved epoch; the
+    global RNG it restores (where the solo run's dropout draws from on a CPU)
+    becomes the replica's dropout stream, and the process's is put back.
+    """
+    device = replica.data.train.y.device
+    with _restored_global_rng():
+        resume(Path(run_dir), replica.parts, replica.state, device)
+        if device.type == "cpu" and replica.state.epoch > 0:
+            replica.dropout_generator = _global_stream(device)
 
 
 def _global_stream(device: torch.device) -> torch.Generator:

@@ -47,7 +47,17 @@ class ComposingLoader:
         return copy.deepcopy(self._jobs[key])  # the caller sets the job's number on its own
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # pickle's and copy's probes: not Hydra's loader's
+            raise AttributeError(name)
         return getattr(self._loader, name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (a SLURM task's launcher) without the jobs composed here: each task composes
+        its own few again, rather than every task carrying the whole sweep's configs."""
+        return {"_loader": self._loader, "_composers": {}, "_jobs": {}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
 
 class Composer:

@@ -36,32 +36,27 @@ from dlrun.errors import ConfigError
 from dlrun.folders import runs
 from dlrun.sweeps.batched import train_stack
 from dlrun.sweeps.job import continues, objective, record_failure
-from dlrun.sweeps.replicas import build_replica, group_jobs, stack_limit, unbatchable_reason
+from dlrun.sweeps.replicas import (
+    build_replica,
+    group_jobs,
+    resume_replica,
+    stack_limit,
+    unbatchable_reason,
+)
 
 
 class Job:
     """One job of the sweep: its composed config, its folder, and Hydra's bookkeeping."""
 
-    def __init__(self, launcher: Any, num: int, overrides: Sequence[str]):
+    def __init__(self, launcher: Any, num: int, overrides: Sequence[str], job_id: Any = None):
         self.launcher, self.num = launcher, num
-        loader = launcher.hydra_context.config_loader  # _compose.ComposingLoader
+        loader = launcher.hydra_context.config_loader  # _compose.ComposingLoader, or Hydra's
         config = loader.load_sweep_config(launcher.config, list(overrides))
         with open_dict(config):
-            config.hydra.job.id = num
+            config.hydra.job.id = num if job_id is None else job_id  # a SLURM task: its own id
             config.hydra.job.num = num
         self.config = config
-        with self.hydra():
-            sweep = config.hydra.sweep
-            out = os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir)))
-            with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
-                config.hydra.runtime.output_dir = out
-            HydraConfig.instance().set_config(config)  # with its folder, as run_job does
-            self.task_cfg = copy.deepcopy(config)  # as Hydra passes it to a task
-            with read_write(self.task_cfg), open_dict(self.task_cfg):
-                del self.task_cfg["hydra"]
-            # Resolved now, while HydraConfig is this job's: a stack trains many jobs at once.
-            self.cfg = copy.deepcopy(self.task_cfg)
-            OmegaConf.resolve(self.cfg)
+        out, self.task_cfg, self.cfg = task_configs(config)
         self.run_dir = Path(out)
         self.result: JobReturn | None = None
 
@@ -69,19 +64,9 @@ class Job:
         """A context in which HydraConfig is this job's, restored afterwards."""
         return _HydraConfigOf(self.config)
 
-    def alone(self) -> str | None:
+    def alone(self, resume_stacks: bool = False) -> str | None:
         """Why this job takes the ordinary path ('' for no note), or None to join a stack."""
-        done = runs.read_summary(self.run_dir)
-        if done is not None and done.get("status") in runs.FINISHED:
-            return ""  # dlrun.sweeps.job.run_job skips it and says so
-        if continues(self.run_dir):
-            return f"continues from its {runs.CHECKPOINTS}/{runs.LAST}"
-        job = self.config.hydra.job
-        if job.chdir:
-            return "hydra.job.chdir=true: each job needs its own working directory"
-        if job.env_set:
-            return "hydra.job.env_set: each job needs its own environment"
-        return unbatchable_reason(self.cfg)
+        return alone_reason(self.config, self.cfg, self.run_dir, resume_stacks)
 
     def run_alone(self) -> None:
         """The basic launcher's way: Hydra's run_job with dlrun's task (dlrun.sweeps.job.run_job)."""
@@ -95,10 +80,11 @@ class Job:
         )
         configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
 
-    def start(self) -> None:
+    def start(self, resuming: bool = False) -> None:
         """run_job's part before the task: folder, `.hydra/`, on_job_start."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
+        if not resuming:
+            (self.run_dir / runs.SUMMARY).unlink(missing_ok=True)  # a stale `failed` or `running`
         with self.hydra():
             hydra_cfg = self.config.hydra
             if hydra_cfg.output_subdir is not None:
@@ -137,6 +123,47 @@ class Job:
         return self.launcher.task_function
 
 
+def task_configs(config: DictConfig) -> tuple[str, DictConfig, DictConfig]:
+    """A composed job's folder, its task config as Hydra passes it, and that config resolved.
+
+    Resolved now, while HydraConfig is this job's: a stack trains many jobs at once.
+    """
+    with _HydraConfigOf(config):
+        sweep = config.hydra.sweep
+        out = os.path.abspath(os.path.join(str(sweep.dir), str(sweep.subdir)))
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = out
+        HydraConfig.instance().set_config(config)  # with its folder, as run_job does
+        task_cfg = copy.deepcopy(config)
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
+        cfg = copy.deepcopy(task_cfg)
+        OmegaConf.resolve(cfg)
+    return out, task_cfg, cfg
+
+
+def alone_reason(
+    config: DictConfig, cfg: DictConfig, run_dir: Path, resume_stacks: bool = False
+) -> str | None:
+    """Why a job takes the ordinary path ('' for no note), or None when it may join a stack.
+
+    `config`: the job's composed config (with `hydra`), `cfg`: its task config resolved.
+    `resume_stacks`: a job that continues from its last.pt may join a stack of jobs
+    that continue from the same epoch (a requeued SLURM task's); else it runs alone.
+    """
+    done = runs.read_summary(run_dir)
+    if done is not None and done.get("status") in runs.FINISHED:
+        return ""  # dlrun.sweeps.job.run_job skips it and says so
+    if continues(run_dir) and not resume_stacks:
+        return f"continues from its {runs.CHECKPOINTS}/{runs.LAST}"
+    job = config.hydra.job
+    if job.chdir:
+        return "hydra.job.chdir=true: each job needs its own working directory"
+    if job.env_set:
+        return "hydra.job.env_set: each job needs its own environment"
+    return unbatchable_reason(cfg)
+
+
 class _HydraConfigOf:
     def __init__(self, config: DictConfig):
         self.config = config
@@ -159,8 +186,20 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = [Job(launcher, initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+    run_jobs(jobs, launcher.max_replicas, launcher.exact_dropout)
+    return [job.result for job in jobs]
 
-    reasons = {j: job.alone() for j, job in enumerate(jobs)}
+
+def run_jobs(
+    jobs: list[Job], max_replicas: int | None, exact_dropout: bool, resume_stacks: bool = False
+) -> None:
+    """Train the jobs: those that share shapes as stacks, the others alone, each with its note.
+
+    Also a SLURM task's stack (hydra_plugins/dlrun_slurm), with `resume_stacks`: jobs
+    that continue from their own last.pt at the same epoch (a requeued stack) train
+    as one stack again, each resumed as `resume=<folder>` would resume it.
+    """
+    reasons = {j: job.alone(resume_stacks) for j, job in enumerate(jobs)}
     stackable = [j for j, reason in reasons.items() if reason is None]
     groups, _ = group_jobs([jobs[j].cfg for j in stackable])
     group_of = {}
@@ -178,24 +217,36 @@ def launch(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_id
                 print(f"dlrun: job {job.num} runs alone: {reason}")
             job.run_alone()
         else:
-            run_group([jobs[m] for m in members], launcher.max_replicas, launcher.exact_dropout)
-    return [job.result for job in jobs]
+            run_group([jobs[m] for m in members], max_replicas, exact_dropout, resume_stacks)
 
 
-def run_group(jobs: list[Job], max_replicas: int | None, exact_dropout: bool) -> None:
-    """Build each job's replica, train them in stacks of at most stack_limit replicas."""
-    stack: list[tuple[Job, Any]] = []
+def run_group(
+    jobs: list[Job], max_replicas: int | None, exact_dropout: bool, resume_stacks: bool = False
+) -> None:
+    """Build each job's replica, train them in stacks of at most stack_limit replicas.
+
+    With `resume_stacks`, a job with its own last.pt is built from its folder's config
+    and resumed; replicas that resume from another epoch than the stack's start a new one.
+    """
+    stack: list[tuple[Job, Any, dict | None]] = []
     limit = max_replicas
     for job in jobs:
-        job.start()
+        resuming = resume_stacks and continues(job.run_dir)
+        previous = (runs.read_summary(job.run_dir) or {}) if resuming else None
+        job.start(resuming)
         try:
-            replica = build_replica(job.cfg)
-        except Exception as e:  # a bad value only visible now (optimizer.lr=-1)
+            replica = build_replica(job.cfg if not resuming else folder_config_of(job.run_dir))
+            if resuming:
+                resume_replica(replica, job.run_dir)
+        except Exception as e:  # a bad value only visible now (optimizer.lr=-1), a bad last.pt
             job.fail(e)
             continue
+        if stack and replica.state.epoch != stack[0][1].state.epoch:
+            train(stack, exact_dropout)
+            stack = []
         if not stack:
             limit = stack_limit(replica, max_replicas)
-        stack.append((job, replica))
+        stack.append((job, replica, previous))
         if len(stack) >= limit:
             train(stack, exact_dropout)
             stack = []
@@ -203,9 +254,18 @@ def run_group(jobs: list[Job], max_replicas: int | None, exact_dropout: bool) ->
         train(stack, exact_dropout)
 
 
-def train(stack: list[tuple[Job, Any]], exact_dropout: bool) -> None:
-    jobs = [job for job, _ in stack]
-    replicas = [replica for _, replica in stack]
+def folder_config_of(run_dir: Path) -> DictConfig:
+    """The config a resume of the folder trains (dlrun.run.resume.folder_config), as a job's."""
+    from dlrun.run.resume import folder_config
+
+    cfg = folder_config(run_dir, {})
+    cfg.resume = None  # resumed by resume_replica, into the stack
+    return cfg
+
+
+def train(stack: list[tuple[Job, Any, dict | None]], exact_dropout: bool) -> None:
+    jobs = [job for job, _, _ in stack]
+    replicas = [replica for _, replica, _ in stack]
     try:
         train_stack(
             replicas,
@@ -213,6 +273,7 @@ def train(stack: list[tuple[Job, Any]], exact_dropout: bool) -> None:
             [f"job {job.num}" for job in jobs],
             lambda i, summary: jobs[i].end(summary),
             exact_dropout,
+            previous=[previous for _, _, previous in stack],
         )
     except Exception as e:  # before training (a folder that cannot be written)
         for job in jobs:

@@ -9,4 +9,5 @@ slurm_launcher.py  the config (ConfigStore `hydra/launcher/dlrun_slurm`) and the
 _cluster.py        what SLURM can grant and what it is doing (sinfo, squeue, scancel), Hydra-free
 _driver.py         the sweep's side: skip finished jobs, size and submit the rest, wait, never hang
 _job.py            the task's side: SLURM's warning signal -> requeue from last.pt, or `timeout`
+_stack.py          hydra.launcher.stack: which jobs share a task (driver), a stack in the task
 """

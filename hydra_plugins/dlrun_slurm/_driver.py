@@ -27,7 +27,7 @@ from dlrun.config.compose import override_values
 from dlrun.folders import runs
 from dlrun.folders.sweep_index import one_line, record_job, write_index
 from dlrun.sweeps.job import objective, record_status
-from hydra_plugins.dlrun_slurm import _cluster
+from hydra_plugins.dlrun_slurm import _cluster, _stack
 
 
 @dataclass
@@ -59,7 +59,9 @@ def check_sweep(config: DictConfig) -> None:
     """Before the sweep folder exists: can SLURM ever run a job of the shared settings' size?"""
     threads = OmegaConf.select(config, "trainer.threads")
     device = str(OmegaConf.select(config, "device.name") or "auto")
-    _cluster.check(_cluster.size(launcher_keys(config), device, threads))
+    keys = launcher_keys(config)
+    _stack.check_stack(keys.get("stack", 1))
+    _cluster.check(_cluster.size(keys, device, threads))
 
 
 def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
@@ -79,8 +81,9 @@ def launch(launcher, job_overrides, initial_job_idx: int) -> list[JobReturn]:
     if todo:
         request = request_of(launcher, todo)
         _cluster.check(request)  # a swept device=cuda or trainer.threads may ask for more
-        submitted = submit(launcher, todo, request)
-        results.update(wait(launcher, todo, submitted))
+        tasks = _stack.pack(todo, _stack.check_stack(launcher.own.get("stack", 1)))
+        submitted = submit(launcher, tasks, request)
+        results.update(wait(launcher, tasks, submitted))
     return [results[job.num] for job in jobs]
 
 
@@ -107,43 +110,57 @@ def request_of(launcher, jobs: list[Job]) -> _cluster.Request:
     return _cluster.largest(sizes)
 
 
-def submit(launcher, todo: list[Job], request: _cluster.Request) -> list:
-    """One array of the unfinished jobs; each keeps its own job number (and so its folder)."""
+def submit(launcher, tasks: list[list[Job]], request: _cluster.Request) -> list:
+    """One array of the unfinished jobs, a task per job or per stack; each job keeps its number."""
     import submitit
 
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     state = Singleton.get_state()
-    args = [(j.overrides, "hydra.sweep.dir", j.num, f"job_id_for_{j.num}", state) for j in todo]
+    stacked = any(len(task) > 1 for task in tasks)
+    if stacked:  # each task trains its jobs as one stack (_stack.StackTask)
+        function = _stack.StackTask(launcher)
+        args = [([(j.overrides, j.num) for j in task], state) for task in tasks]
+    else:  # the plugin's own call, one job per task
+        function = launcher
+        args = [(j.overrides, "hydra.sweep.dir", j.num, f"job_id_for_{j.num}", state)
+                for [j] in tasks]  # fmt: skip
     try:
-        submitted = executor(launcher, request).map_array(launcher, *zip(*args))
+        submitted = executor(launcher, request).map_array(function, *zip(*args))
     except submitit.core.utils.FailedJobError as e:  # sbatch refused: its own words
         from dlrun.errors import UsageError
 
         raise UsageError(f"sbatch refused the sweep: {one_line(str(e))}") from None
     ids = submitted[0].job_id.split("_")[0]
-    numbers = ", ".join(str(j.num) for j in todo)
-    print(f"dlrun: SLURM job {ids}: jobs {numbers} ({request}); logs in {sweep_dir}/.submitit/")
+    numbers = ", ".join(str(j.num) for task in tasks for j in task)
+    each = f"{request}".replace(" each", " per task" if stacked else " each")
+    print(f"dlrun: SLURM job {ids}: jobs {numbers} ({each}); logs in {sweep_dir}/.submitit/")
+    if stacked:
+        for task, job in zip(tasks, submitted):
+            names = ", ".join(str(j.num) for j in task)
+            print(
+                f"dlrun: SLURM task {job.job_id}: jobs {names}" + " as one stack" * (len(task) > 1)
+            )
     return submitted
 
 
-def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
-    """Each job's result, or its loss noticed within `lost_after_s` of SLURM ending it.
+def wait(launcher, tasks: list[list[Job]], submitted: list) -> dict[int, JobReturn]:
+    """Each job's result, or its loss noticed within `lost_after_s` of SLURM ending its task.
 
     Result files are looked at every second (cheap), squeue every `poll_s`.
     """
     own = {"poll_s": 10.0, "pending_every_s": 60.0, "lost_after_s": 45.0, **launcher.own}
     watch = _cluster.Watch(own["lost_after_s"], own["pending_every_s"])
-    waiting = {task.job_id: (task, job) for task, job in zip(submitted, todo)}
+    waiting = {task.job_id: (task, jobs) for task, jobs in zip(submitted, tasks)}
     array_id = submitted[0].job_id.split("_")[0]
     results: dict[int, JobReturn] = {}
     asked = 0.0
     try:
         with stopped_by_sigterm():
             while True:
-                for tid, (task, job) in list(waiting.items()):
+                for tid, (task, jobs) in list(waiting.items()):
                     if task.paths.result_pickle.exists():
-                        results[job.num] = read_result(task, job)
+                        results.update(read_result(task, jobs))
                         del waiting[tid]
                 if not waiting:
                     return results
@@ -154,8 +171,9 @@ def wait(launcher, todo: list[Job], submitted: list) -> dict[int, JobReturn]:
                         look(watch, waiting, states, results)
                 time.sleep(1.0)
     except KeyboardInterrupt:  # the driver stops; the jobs are SLURM's and run on
+        left = sum(len(jobs) for _, jobs in waiting.values())
         print(
-            f"dlrun: the driver stopped; {len(waiting)} jobs run on in SLURM job {array_id} "
+            f"dlrun: the driver stopped; {left} jobs run on in SLURM job {array_id} "
             f"(squeue -j {array_id}; scancel {array_id} stops them), each writing its own folder",
             file=sys.stderr,
             flush=True,
@@ -184,30 +202,43 @@ def stopped_by_sigterm():
 def look(watch: _cluster.Watch, waiting: dict, states: dict, results: dict) -> None:
     """Record the tasks squeue says are lost; print why the others pend, now and then."""
     for tid, state in watch.lost(set(waiting), states).items():
-        task, job = waiting.pop(tid)
+        task, jobs = waiting.pop(tid)
         if task.paths.result_pickle.exists():  # it came in just now
-            results[job.num] = read_result(task, job)
+            results.update(read_result(task, jobs))
             continue
         if state.startswith("PENDING"):
             _cluster.cancel(tid)
-        results[job.num] = lost(job, tid, state)
+        for job in jobs:  # a stack's replicas that finished before SLURM ended it keep their end
+            summary = runs.read_summary(job.run_dir) or {}
+            if summary.get("status") in runs.FINISHED:
+                monitor = job.cfg.trainer.early_stopping.monitor
+                results[job.num] = job.done(objective(summary, monitor))
+            else:
+                results[job.num] = lost(job, tid, state)
     reasons = watch.pending(set(waiting), states)
     if reasons:
-        said = ", ".join(f"job {waiting[t][1].num} ({r})" for t, r in sorted(reasons.items()))
+        said = ", ".join(
+            f"job{'s' * (len(waiting[t][1]) > 1)} {', '.join(str(j.num) for j in waiting[t][1])} ({r})"
+            for t, r in sorted(reasons.items())
+        )
         print(f"dlrun: pending in SLURM: {said}", flush=True)
 
 
-def read_result(task, job: Job) -> JobReturn:
-    """The task's JobReturn; a task that raised outside the training is recorded `failed`."""
+def read_result(task, jobs: list[Job]) -> dict[int, JobReturn]:
+    """The task's JobReturn per job; a task that raised outside the training: its jobs `failed`."""
     from submitit.core.utils import pickle_load
 
     outcome, value = pickle_load(task.paths.result_pickle)
     if outcome == "success":
-        return value
+        values = value if isinstance(value, list) else [value]  # a stack's, or one job's
+        return {job.num: ret for job, ret in zip(jobs, values)}
     error = one_line((str(value).strip().splitlines() or ["?"])[-1])
-    print(f"dlrun: job {job.num} failed in SLURM task {task.job_id}: {error}", file=sys.stderr)
-    finish(job, runs.FAILED, f"SLURM task {task.job_id}: {error}")
-    return job.worst()
+    ended = {}
+    for job in jobs:
+        print(f"dlrun: job {job.num} failed in SLURM task {task.job_id}: {error}", file=sys.stderr)
+        finish(job, runs.FAILED, f"SLURM task {task.job_id}: {error}")
+        ended[job.num] = job.worst()
+    return ended
 
 
 # what SLURM's final state means for the job, and what the user does next

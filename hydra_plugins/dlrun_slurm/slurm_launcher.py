@@ -21,7 +21,14 @@ except ImportError:  # without dlrun[sweeps] there is no SLURM launcher to exten
     SlurmQueueConf = SlurmLauncher = None
 
 # dlrun's own keys beside the plugin's: the launcher uses them, sbatch never sees them
-OWN_KEYS = ("nodes_have_gpus", "poll_s", "pending_every_s", "lost_after_s")
+OWN_KEYS = (
+    "nodes_have_gpus",
+    "poll_s",
+    "pending_every_s",
+    "lost_after_s",
+    "stack",
+    "exact_dropout",
+)
 
 if SlurmQueueConf is not None:
 
@@ -36,6 +43,11 @@ if SlurmQueueConf is not None:
         pending_every_s: float = 60.0
         # a job gone from the queue (or finished there) without a result is lost after this
         lost_after_s: float = 45.0
+        # jobs per SLURM task: those the batched launcher would stack train as one stack
+        stack: int = 1
+        # with stack > 1: dropout masks drawn exactly as each job alone would, so every
+        # replica's folder equals its solo run's (false: the batched launcher's faster default)
+        exact_dropout: bool = True
 
     ConfigStore.instance().store(
         group="hydra/launcher", name="dlrun_slurm", node=DlrunSlurmConf, provider="dlrun"
@@ -47,6 +59,15 @@ if SlurmQueueConf is not None:
         def __init__(self, **params: Any) -> None:
             self.own = {key: params.pop(key) for key in OWN_KEYS if key in params}
             super().__init__(**params)
+
+        def setup(self, *, hydra_context: Any, task_function: Any, config: DictConfig) -> None:
+            from hydra_plugins.dlrun_batched._compose import ComposingLoader
+
+            # The sweeper composes every job to validate the batch, the driver again to size
+            # and pack it, a stacked task again to train it: each composed once (_compose.py).
+            if not isinstance(hydra_context.config_loader, ComposingLoader):
+                hydra_context.config_loader = ComposingLoader(hydra_context.config_loader)
+            super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
         @staticmethod
         def before_sweep(config: DictConfig) -> None:

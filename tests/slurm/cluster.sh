@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# A throw-away single-node SLURM cluster for tests that submit to a real SLURM.
+# A throw-away SLURM cluster on this machine for tests that submit to a real SLURM.
 #
-#   tests/slurm/cluster.sh up [--accounting]   install (if missing), configure, start, wait for idle
-#   tests/slurm/cluster.sh down                stop only the daemons this script started
-#   tests/slurm/cluster.sh status              print the node's sinfo line; exit 1 if not up
-#   tests/slurm/cluster.sh env                 print the export line clients need
+#   tests/slurm/cluster.sh up [--accounting] [--nodes N]
+#                                     install (if missing), configure, start, wait for idle
+#   tests/slurm/cluster.sh down       stop only the daemons this script started (every node's)
+#   tests/slurm/cluster.sh status     print the nodes' sinfo lines; exit 1 if not up
+#   tests/slurm/cluster.sh env        print the export line clients need
+#
+# Without --nodes: one node, this machine under its own name with all its CPUs.
+# --nodes N: N emulated nodes n1..nN of one CPU each, one `slurmd -N nK` daemon per
+# node on its own port (Debian's SLURM is built with multiple-slurmd support), all
+# on this machine, sharing munge and one controller: jobs spread over nodes, and a
+# node can be set down (`scontrol update nodename=n2 state=down reason=...`) and
+# back (`state=resume`) while the others run. ReturnToService=1 then, so a node set
+# down stays down until resumed.
 #
 # Needs root, Debian/Ubuntu packages (slurm-wlm, munge; mariadb-server and
 # slurmdbd for --accounting). Works without systemd or cgroups. Everything lives
@@ -29,6 +38,8 @@ CTLD_PORT=${DLRUN_SLURM_CTLD_PORT:-6817}
 SLURMD_PORT=${DLRUN_SLURM_SLURMD_PORT:-6818}
 DBD_PORT=${DLRUN_SLURM_DBD_PORT:-6819}
 DB_PORT=${DLRUN_SLURM_DB_PORT:-3307}
+NODE_PORT=${DLRUN_SLURM_NODE_PORT:-17001} # emulated node K listens on NODE_PORT+K-1
+NODE_MB=${DLRUN_SLURM_NODE_MB:-6000}      # memory an emulated node offers (at least dlrun's 4 GB)
 UP_TIMEOUT=${DLRUN_SLURM_UP_TIMEOUT:-60}
 export SLURM_CONF=$CONF
 
@@ -36,14 +47,21 @@ die() { echo "cluster.sh: $*" >&2; exit 1; }
 log() { [[ -n ${QUIET:-} ]] || echo "cluster.sh: $*" >&2; }
 
 alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-# The pid recorded for a daemon, if that process still runs the same program.
+# The pid recorded for a daemon, if that process still runs the same program
+# (`slurmd.n2`: the slurmd of emulated node n2).
 recorded_pid() {
     local name=$1 pid
     [[ -f $STATE/pids/$name ]] || return 1
     pid=$(<"$STATE/pids/$name")
     alive "$pid" || return 1
-    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"$name"* ]] || return 1
+    [[ $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) == *"${name%%.*}"* ]] || return 1
     echo "$pid"
+}
+# The slurmd daemons recorded: `slurmd`, or `slurmd.n1 slurmd.n2 ...`.
+slurmd_names() {
+    local f
+    for f in "$STATE"/pids/slurmd "$STATE"/pids/slurmd.*; do [[ -e $f ]] && echo "${f##*/}"; done
+    return 0
 }
 STARTED=()
 record() { mkdir -p "$STATE/pids"; echo "$2" >"$STATE/pids/$1"; STARTED+=("$1"); }
@@ -61,7 +79,15 @@ wait_pidfile() {
     return 1
 }
 
-node_state() { sinfo -h -N -o '%t' 2>/dev/null | head -n1; }
+# Every node's state in one word, or `mixed: <states>` when they differ.
+nodes_state() {
+    local states
+    states=$(sinfo -h -N -o '%t' 2>/dev/null | sort -u | tr '\n' ' ')
+    states=${states% }
+    if [[ $states == *" "* ]]; then echo "mixed: $states"; else echo "$states"; fi
+}
+# The node names of the written config (one per slurmd).
+node_names() { cat "$STATE/nodes" 2>/dev/null || hostname -s; }
 
 install_packages() {
     local pkgs=("$@") missing=() p
@@ -116,7 +142,7 @@ start_munge() {
 }
 
 write_conf() {
-    local accounting=$1 host node mem
+    local accounting=$1 nodes=$2 host node mem
     host=$(hostname -s)
     # slurmd's own view of the hardware, so the node is not drained for a mismatch;
     # RealMemory a bit under the total (slurmd drains a node that reports less).
@@ -127,6 +153,20 @@ write_conf() {
     ((mem > 256)) || die "too little memory for a node ($mem MB)"
     node=$(sed -E "s/RealMemory=[0-9]+/RealMemory=$mem/; s/^NodeName=[^ ]+/NodeName=$host/" <<<"$node")
     node="$node NodeAddr=127.0.0.1 State=UNKNOWN"
+    local names=$host rts=2 slurmd_lines="SlurmdPort=$SLURMD_PORT
+SlurmdSpoolDir=$STATE/spool/d
+SlurmdPidFile=$STATE/run/slurmd.pid
+SlurmdLogFile=$STATE/log/slurmd.log"
+    if ((nodes > 0)); then
+        ((mem >= NODE_MB)) || die "too little memory for nodes of $NODE_MB MB ($mem MB)"
+        names="n[1-$nodes]"
+        node="NodeName=$names NodeHostname=$host NodeAddr=127.0.0.1"
+        node="$node Port=$NODE_PORT-$((NODE_PORT + nodes - 1)) CPUs=1 RealMemory=$NODE_MB State=UNKNOWN"
+        slurmd_lines="SlurmdSpoolDir=$STATE/spool/d-%n
+SlurmdPidFile=$STATE/run/slurmd-%n.pid
+SlurmdLogFile=$STATE/log/slurmd-%n.log"
+        rts=1
+    fi
     local acct_lines="AccountingStorageType=accounting_storage/none"
     if [[ $accounting == 1 ]]; then
         acct_lines="AccountingStorageType=accounting_storage/slurmdbd
@@ -134,7 +174,7 @@ AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT"
     fi
     cat >"$CONF.new" <<EOF
-# Written by tests/slurm/cluster.sh: a single-node test cluster, no systemd/cgroups.
+# Written by tests/slurm/cluster.sh: a test cluster on one machine, no systemd/cgroups.
 ClusterName=$CLUSTER
 SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
@@ -144,13 +184,10 @@ CredType=cred/munge
 MpiDefault=none
 MailProg=/bin/true
 SlurmctldPort=$CTLD_PORT
-SlurmdPort=$SLURMD_PORT
 StateSaveLocation=$STATE/spool/ctld
-SlurmdSpoolDir=$STATE/spool/d
 SlurmctldPidFile=$STATE/run/slurmctld.pid
-SlurmdPidFile=$STATE/run/slurmd.pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
-SlurmdLogFile=$STATE/log/slurmd.log
+$slurmd_lines
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -168,7 +205,7 @@ AuthInfo=cred_expire=10
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 DefMemPerCPU=512
-ReturnToService=2
+ReturnToService=$rts
 JobRequeue=1
 MaxArraySize=1001
 InactiveLimit=0
@@ -179,7 +216,7 @@ Waittime=0
 SlurmdTimeout=30
 MessageTimeout=10
 $node
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
@@ -248,21 +285,32 @@ EOF
 }
 
 is_up() {
-    [[ -f $CONF ]] && recorded_pid slurmctld >/dev/null && recorded_pid slurmd >/dev/null &&
-        [[ $(node_state) =~ ^(idle|mix|alloc|comp)$ ]]
+    [[ -f $CONF ]] && recorded_pid slurmctld >/dev/null || return 1
+    local d names
+    names=$(slurmd_names)
+    [[ -n $names ]] || return 1
+    for d in $names; do recorded_pid "$d" >/dev/null || return 1; done
+    [[ $(nodes_state) =~ ^(mixed: )?((idle|mix|alloc|comp) ?)+$ ]]
 }
 
 cmd_up() {
-    local accounting=0
-    case ${1:-} in
-    --accounting) accounting=1 ;;
-    "") ;;
-    *) die "unknown option '$1' (up takes only --accounting)" ;;
-    esac
+    local accounting=0 nodes=0
+    while (($#)); do
+        case $1 in
+        --accounting) accounting=1 ;;
+        --nodes)
+            [[ ${2:-} =~ ^[1-9][0-9]?$ ]] || die "--nodes takes a number of nodes from 1 to 99, not '${2:-}'"
+            nodes=$2
+            shift
+            ;;
+        *) die "unknown option '$1' (up takes --accounting and --nodes N)" ;;
+        esac
+        shift
+    done
     [[ $(id -u) == 0 ]] || die "must run as root"
     mkdir -p "$STATE"/{pids,log,run,spool/ctld,spool/d}
     install_packages slurm-wlm munge
-    write_conf "$accounting" # to $CONF.new
+    write_conf "$accounting" "$nodes" # to $CONF.new
     if is_up && cmp -s "$CONF.new" "$CONF"; then
         rm -f "$CONF.new"
         log "already up: $(sinfo -h -N -o '%N %t %c cpus %m MB')"
@@ -278,34 +326,53 @@ cmd_up() {
     done
     # If this `up` fails half-way, stop what it started, so that a retry starts clean.
     trap 'if (($? != 0)); then QUIET=1 stop_slurm_daemons; QUIET=1 stop_daemons 10 "${STARTED[@]}"; fi' EXIT
+    local i
+    for ((i = 0; i < nodes; i++)); do
+        port=$((NODE_PORT + i))
+        if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then
+            die "port $port is taken by a daemon this script did not start; set DLRUN_SLURM_NODE_PORT"
+        fi
+    done
     mv "$CONF.new" "$CONF"
+    if ((nodes > 0)); then seq -f 'n%g' 1 "$nodes" >"$STATE/nodes"; else hostname -s >"$STATE/nodes"; fi
     start_munge
     ((accounting)) && start_accounting
     local pid
-    rm -f "$STATE/run/slurmctld.pid" "$STATE/run/slurmd.pid"
+    rm -f "$STATE"/run/slurmctld.pid "$STATE"/run/slurmd*.pid
     slurmctld -f "$CONF" >>"$STATE/log/slurmctld.out" 2>&1 9>&- ||
         die "slurmctld did not start: $(tail -n1 "$STATE/log/slurmctld.log" 2>/dev/null)"
     pid=$(wait_pidfile "$STATE/run/slurmctld.pid" 20) ||
         die "slurmctld exited: $(tail -n1 "$STATE/log/slurmctld.log" 2>/dev/null)"
     record slurmctld "$pid"
-    slurmd -f "$CONF" >>"$STATE/log/slurmd.out" 2>&1 9>&- ||
-        die "slurmd did not start: $(tail -n1 "$STATE/log/slurmd.log" 2>/dev/null)"
-    pid=$(wait_pidfile "$STATE/run/slurmd.pid" 20) ||
-        die "slurmd exited: $(tail -n1 "$STATE/log/slurmd.log" 2>/dev/null)"
-    record slurmd "$pid"
-    local st='' host i
-    host=$(hostname -s)
+    if ((nodes > 0)); then
+        local n
+        for n in $(node_names); do
+            slurmd -f "$CONF" -N "$n" >>"$STATE/log/slurmd-$n.out" 2>&1 9>&- ||
+                die "slurmd -N $n did not start: $(tail -n1 "$STATE/log/slurmd-$n.log" 2>/dev/null)"
+            pid=$(wait_pidfile "$STATE/run/slurmd-$n.pid" 20) ||
+                die "slurmd -N $n exited: $(tail -n1 "$STATE/log/slurmd-$n.log" 2>/dev/null)"
+            record "slurmd.$n" "$pid"
+        done
+    else
+        slurmd -f "$CONF" >>"$STATE/log/slurmd.out" 2>&1 9>&- ||
+            die "slurmd did not start: $(tail -n1 "$STATE/log/slurmd.log" 2>/dev/null)"
+        pid=$(wait_pidfile "$STATE/run/slurmd.pid" 20) ||
+            die "slurmd exited: $(tail -n1 "$STATE/log/slurmd.log" 2>/dev/null)"
+        record slurmd "$pid"
+    fi
+    local st='' all
+    all=$(node_names | paste -sd, -)
     for ((i = 0; i < UP_TIMEOUT * 5; i++)); do
-        st=$(node_state)
+        st=$(nodes_state)
         [[ $st =~ ^(idle|mix|alloc)$ ]] && break
         # A node left drained/down by an earlier run of this test cluster: give it back.
-        if [[ $st =~ ^(drain|down|drng|fail) ]] && ((i % 25 == 24)); then
-            scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
+        if [[ $st =~ (drain|down|drng|fail) ]] && ((i % 25 == 24)); then
+            scontrol update nodename="$all" state=resume >/dev/null 2>&1 || true
         fi
         sleep 0.2
     done
     [[ $st =~ ^(idle|mix|alloc)$ ]] ||
-        die "node $host not idle after ${UP_TIMEOUT}s (state '${st:-no answer}'; see $STATE/log/slurmd.log, slurmctld.log)"
+        die "nodes $all not idle after ${UP_TIMEOUT}s (state '${st:-no answer}'; see $STATE/log/slurmd*.log, slurmctld.log)"
     ((accounting == 0)) || sacct -n -X -S now >/dev/null 2>&1 || die "sacct does not answer"
     trap - EXIT
     log "up: $(sinfo -h -N -o '%N %t %c cpus %m MB'); clients need: export SLURM_CONF=$CONF"
@@ -351,7 +418,8 @@ stop_slurm_daemons() {
             done
         fi
     fi
-    stop_daemons 20 slurmd slurmctld slurmdbd
+    # shellcheck disable=SC2046 # one word per daemon
+    stop_daemons 20 $(slurmd_names) slurmctld slurmdbd
 }
 
 cmd_down() {
@@ -384,5 +452,5 @@ up) shift; lock; cmd_up "$@" ;;
 down) lock; cmd_down ;;
 status) cmd_status ;;
 env) echo "export SLURM_CONF=$CONF" ;;
-*) die "usage: $0 up [--accounting] | down | status | env" ;;
+*) die "usage: $0 up [--accounting] [--nodes N] | down | status | env" ;;
 esac

@@ -1,8 +1,8 @@
-"""hydra/launcher=slurm against a live single-node SLURM (tests/slurm/cluster.sh), end to end.
+"""hydra/launcher=slurm against a live SLURM (tests/slurm/cluster.sh), end to end.
 
 Marked `slurm`: deselected by default (pyproject's addopts); `.ci/run` brings a
-cluster up and runs `pytest -m slurm tests/slurm`. Without a reachable cluster
-they skip and say why.
+three-node cluster up (`cluster.sh up --nodes 3`) and runs `pytest -m slurm
+tests/slurm`. Without a reachable cluster they skip and say why.
 
 Each test runs `dlrun train -m hydra/launcher=slurm ...` as a user would and
 checks the run folders, their statuses and sweep.csv. The cluster's short
@@ -12,92 +12,25 @@ every 30 s, so the time-limit test takes one or two of those cycles.
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import re
-import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from live_slurm import (  # noqa: F401 (live_cluster: the module's autouse fixture)
+    NO_EARLY_STOP,
+    WATCHFUL,
+    epochs,
+    index,
+    live_cluster,
+    start,
+    submissions,
+    summary,
+    sweep,
+    task_log,
+    trained,
+)
 
 pytestmark = pytest.mark.slurm
-
-
-def cluster_missing() -> str | None:
-    """Why the live tests cannot run here, or None."""
-    if shutil.which("sbatch") is None:
-        return "sbatch is not on the PATH (tests/slurm/cluster.sh up installs SLURM)"
-    conf = os.environ.get("SLURM_CONF")
-    if not conf:
-        return 'SLURM_CONF is unset: eval "$(tests/slurm/cluster.sh env)"'
-    try:
-        out = subprocess.run(["sinfo", "-h"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer in 20 s"
-    if out.returncode != 0 or not out.stdout.strip():
-        return f"the cluster of SLURM_CONF={conf} does not answer (tests/slurm/cluster.sh up)"
-    return None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def live_cluster():
-    reason = cluster_missing()
-    if reason:
-        pytest.skip(reason)
-
-
-SLURM = ["hydra/launcher=slurm"]
-# the driver looks at squeue every second and gives a vanished job 10 s (defaults: 10 s, 45 s)
-WATCHFUL = ["hydra.launcher.poll_s=1", "hydra.launcher.lost_after_s=10"]
-QUICK = ["device=cpu", "trainer.progress=false"]
-# the default job takes ~0.2 s an epoch on one core here: a signal stops it at once; a job
-# meant to meet SLURM's first warning under a one-minute limit trains 600 epochs or more
-NO_EARLY_STOP = "trainer.early_stopping.patience=null"
-
-
-def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dlrun", "train", "-m", *SLURM, *QUICK, *args]
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONWARNINGS": "ignore"}
-
-
-def sweep(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        command(*args), cwd=cwd, capture_output=True, text=True, env=env(), timeout=timeout
-    )
-
-
-def start(cwd: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        command(*args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=env(),
-    )  # fmt: skip
-
-
-def index(folder: Path) -> dict[int, dict[str, str]]:
-    with open(folder / "sweep.csv", newline="") as f:
-        return {int(row["job"]): row for row in csv.DictReader(f)}
-
-
-def summary(folder: Path, row: dict[str, str]) -> dict:
-    return json.loads((folder / row["run_dir"] / "summary.json").read_text())
-
-
-def epochs(folder: Path, row: dict[str, str]) -> list[int]:
-    with open(folder / row["run_dir"] / "metrics.csv", newline="") as f:
-        return [int(r["epoch"]) for r in csv.DictReader(f)]
-
-
-def submissions(out: str) -> list[tuple[str, list[int]]]:
-    """(SLURM job id, the sweep's job numbers in it) for each array the driver submitted."""
-    found = re.findall(r"dlrun: SLURM job (\d+): jobs ([\d, ]+) \(", out)
-    return [(ident, [int(n) for n in numbers.split(",")]) for ident, numbers in found]
 
 
 def test_a_four_job_sweep_runs_as_shipped(tmp_path):
@@ -120,6 +53,9 @@ def test_a_four_job_sweep_runs_as_shipped(tmp_path):
     script = (folder / ".submitit" / ident / f"{ident}_submission.sh").read_text()
     assert "#SBATCH --cpus-per-task=1\n" in script and "#SBATCH --mem=4GB\n" in script
     assert "gpu" not in script and "--partition" not in script and "--array=0-3%4" in script
+    for job in range(4):  # each task's log says which of the sweep's jobs it trains
+        log = task_log(folder, f"{ident}_{job}")
+        assert f"dlrun: job #{job} ({job + 1} of 4) in SLURM task {ident}_{job}\n" in log
 
 
 def test_a_failing_job_fails_alone_and_a_rerun_submits_only_it(tmp_path):
@@ -140,11 +76,6 @@ def test_a_failing_job_fails_alone_and_a_rerun_submits_only_it(tmp_path):
     assert not (folder / ".submitit" / f"{ident}_1").exists()  # an array of one
     assert (folder / rows[0]["run_dir"] / "summary.json").stat().st_mtime_ns == done
     assert index(folder)[1]["status"] == "failed" and index(folder)[0]["status"] == "completed"
-
-
-def trained(folder: Path, job: int) -> int:
-    found = list(folder.glob(f"{job}_*/metrics.csv"))
-    return len(found[0].read_text().splitlines()) - 1 if found else 0
 
 
 def test_preemption_continues_a_job_and_scancel_ends_one_cancelled(tmp_path):

@@ -161,6 +161,58 @@ def test_sigterm_ends_the_stack_after_the_epoch_it_arrived_in(cfgs, solo, tmp_pa
         assert_same_csv(folder / runs.METRICS, solo[i] / runs.METRICS, rows=2)
 
 
+def test_a_stack_stopped_by_a_signal_resumes_as_one_stack_and_ends_as_its_solo_runs(
+    cfgs, solo, tmp_path
+):
+    """SLURM's warning mid epoch 2 (a requeued task): both replicas stop after epoch 2, then
+    resume together from their own last.pt, and end exactly as the runs never interrupted."""
+    import os
+    import signal
+
+    from dlrun.errors import Interrupted
+    from dlrun.sweeps.replicas import resume_replica
+
+    replicas = [build_replica(cfg) for cfg in cfgs[:2]]
+    step, count = replicas[1].parts.optimizer.step, [0]
+
+    def warn_once(*args, **kwargs):
+        count[0] += 1
+        if count[0] == steps_per_epoch(replicas[1]) + 3:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return step(*args, **kwargs)
+
+    replicas[1].parts.optimizer.step = warn_once
+    dirs = [tmp_path / "0", tmp_path / "1"]
+    with pytest.raises(Interrupted):
+        train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: None, EXACT)
+    previous = [runs.read_summary(folder) for folder in dirs]
+    assert [p["epochs_run"] for p in previous] == [2, 2]
+
+    again = [build_replica(cfg) for cfg in cfgs[:2]]
+    for replica, folder in zip(again, dirs):
+        resume_replica(replica, folder)
+    assert [r.state.epoch for r in again] == [2, 2]
+    done = {}
+    train_stack(again, dirs, ["job 0", "job 1"], lambda i, s: done.setdefault(i, s), EXACT,
+                previous=previous)  # fmt: skip
+    for i, folder in enumerate(dirs):
+        assert done[i] == runs.read_summary(folder)
+        assert [r["from_epoch"] for r in done[i]["resumes"]] == [2]
+        assert (folder / runs.CONFIG).read_text() == (solo[i] / runs.CONFIG).read_text()
+        assert_same_csv(folder / runs.METRICS, solo[i] / runs.METRICS)  # one continuous run
+        assert_same_csv(folder / runs.LAYERS, solo[i] / runs.LAYERS)
+        theirs = runs.read_summary(solo[i])
+        assert set(done[i]) == set(theirs) | {"resumes"}
+        for k, v in theirs.items():
+            if k not in TIMES:
+                assert done[i][k] == (pytest.approx(v, rel=1e-5) if isinstance(v, float) else v), k
+        x = torch.load(runs.last_checkpoint(folder), weights_only=True)
+        y = torch.load(runs.last_checkpoint(solo[i]), weights_only=True)
+        assert torch.equal(x["rng"]["torch"], y["rng"]["torch"])  # the dropout stream went on
+        for k, v in y["model"].items():
+            torch.testing.assert_close(x["model"][k], v, rtol=1e-5, atol=1e-6)
+
+
 def test_a_replica_that_raises_fails_alone_and_the_others_finish(cfgs, solo, tmp_path):
     replicas = [build_replica(cfg) for cfg in cfgs]
     fail_at(replicas[1], steps_per_epoch(replicas[1]) + 2, RuntimeError("boom"))

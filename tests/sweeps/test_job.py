@@ -247,7 +247,8 @@ def test_slurm_preset_composes_into_an_sbatch_script(tmp_path, monkeypatch):
     )
     launcher = instantiate(cfg.hydra.launcher)
     assert type(launcher).__name__ == "DlrunSlurmLauncher"
-    assert set(launcher.own) == {"nodes_have_gpus", "poll_s", "pending_every_s", "lost_after_s"}
+    own = {"nodes_have_gpus", "poll_s", "pending_every_s", "lost_after_s", "stack", "exact_dropout"}
+    assert set(launcher.own) == own  # dlrun's keys: sbatch never sees them
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "srun").write_text("#!/bin/sh\n")
