@@ -28,6 +28,17 @@ def _cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _sigint_as_at_a_terminal():
+    """SIGINT raises KeyboardInterrupt here and in subprocesses, as at a terminal, even when
+    the suite itself was started in the background of a script (`bash .ci/run &`), where
+    the shell leaves SIGINT ignored and dlrun, rightly, keeps an ignored signal ignored."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread_choice():
     """Runs take one thread unless they set trainer.threads, module fixtures' runs included.
 
@@ -53,6 +64,35 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_signal_state():
+    """A test leaves the process's signal handling and sweep environment as it found them:
+    a SIGINT left ignored, a handler left installed or a sweep driver's id left in the
+    environment changes how every later run in the session (and its subprocesses) stops."""
+    import signal
+
+    from dlrun.run import signals
+    from dlrun.sweeps import workers
+
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
+    before = {s: signal.getsignal(s) for s in watched}
+    driver = os.environ.get(workers.DRIVER)
+    yield
+    after = {s: signal.getsignal(s) for s in watched}
+    leaked = {signal.Signals(s).name: after[s] for s in watched if after[s] != before[s]}
+    for s in watched:
+        signal.signal(s, before[s])
+    depth = signals._state.pop("depth", 0)
+    signals._state.pop("signal", None)
+    signals._forward.clear()
+    now = os.environ.pop(workers.DRIVER, None)
+    if driver is not None:
+        os.environ[workers.DRIVER] = driver
+    assert not leaked, f"signal handlers left changed: {leaked}"
+    assert not depth, f"dlrun.run.signals.handled left entered ({depth} deep)"
+    assert now == driver, f"{workers.DRIVER} left set to {now}"
 
 
 @pytest.fixture
