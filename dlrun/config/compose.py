@@ -49,7 +49,19 @@ def setup_hydra() -> None:
             cs.store(group=group, name=choice, node=choice_node(group, choice))
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 20x faster
     for path in experiment_files(shared=True):
-        node = yaml.load(path.read_text(), Loader=loader) or {}
+        try:
+            node = yaml.load(path.read_text(), Loader=loader) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            where = getattr(e, "problem_mark", None)
+            at = f" (line {where.line + 1})" if where is not None else ""
+            why = getattr(e, "problem", None) or getattr(e, "strerror", None) or type(e).__name__
+            raise UsageError(
+                f"{path}: not a readable YAML file{at}: {why}; fix it or remove it"
+            ) from None
+        if not isinstance(node, dict):
+            raise UsageError(
+                f"{path}: an experiment file is a YAML mapping (key: value), not {type(node).__name__}"
+            )
         if path.stem.startswith("_"):  # a shared diff: a root config, not a choice of experiment=
             cs.store(name=path.stem, node=node, package="_global_")
         else:

@@ -94,3 +94,31 @@ def test_a_target_that_cannot_be_imported_is_one_line_with_its_cause(
     assert str(e.value) == f"_target_={target}: cannot import it: " + str(e.value).split(": ", 2)[2]
     assert line in str(e.value) and "\n" not in str(e.value)
     assert locate("usermods_zz.nets.Net").__name__ == "Net"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: bad\nclaims: [\n",
+            "(line 3): did not find expected node content; fix it or remove it",
+        ),
+        ("- a\n- b\n", "an experiment file is a YAML mapping (key: value), not list"),
+        ("name: \xff\xfe\n", "not a readable YAML file"),
+    ],
+)
+def test_an_experiment_file_that_is_not_yaml_is_one_line_naming_it(
+    tmp_path, monkeypatch, text, expected
+):
+    import dlrun.config.compose as compose_module
+    import dlrun.config.experiments as experiments
+    from dlrun.errors import UsageError
+
+    bad = tmp_path / "zz_bad.yaml"
+    bad.write_bytes(text.encode("latin-1"))
+    monkeypatch.setattr(experiments, "experiment_files", lambda shared=False: [bad])
+    monkeypatch.setattr(compose_module, "_registered", [])
+    with pytest.raises(UsageError) as error:
+        compose_module.setup_hydra()
+    message = str(error.value)
+    assert message.startswith(f"{bad}: ") and expected in message and "\n" not in message
