@@ -24,17 +24,6 @@ def fresh(monkeypatch):
     monkeypatch.setattr(background, "FINISH_WAIT_S", 0.5)
 
 
-@pytest.fixture
-def hanging():
-    """A real server socket that accepts connections (the kernel does) and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.5)
-    yield server
-    server.close()
-
-
 def connections(server: socket.socket) -> int:
     """How many clients reached the socket since last asked."""
     count = 0
@@ -48,9 +37,9 @@ def connections(server: socket.socket) -> int:
 
 
 def test_an_mlflow_server_that_never_answers_costs_one_line_and_no_epoch(
-    make_cfg, tmp_path, capsys, fresh, hanging
+    make_cfg, tmp_path, capsys, fresh, silent_server
 ):
-    uri = f"http://127.0.0.1:{hanging.getsockname()[1]}"
+    uri = f"http://127.0.0.1:{silent_server.getsockname()[1]}"
     cfg = make_cfg("logger=mlflow", f"logger.tracking_uri={uri}", "trainer.epochs=3")
     summary = run(cfg, tmp_path / "one")
     assert summary["status"] == "completed" and "mlflow" not in summary
@@ -62,7 +51,7 @@ def test_an_mlflow_server_that_never_answers_costs_one_line_and_no_epoch(
         f"dlrun: warning: mlflow stopped logging (TimeoutError: {uri} did not answer in 1 s); "
         "the run folder keeps every number (dlrun export mlflow <folder>)"
     ]
-    assert connections(hanging) >= 1  # MLflow did reach the socket, and waited on it
+    assert connections(silent_server) >= 1  # MLflow did reach the socket, and waited on it
 
     # the next run (a sweep's next job) is not held up by the same server again
     again = run(make_cfg("logger=mlflow", f"logger.tracking_uri={uri}"), tmp_path / "two")
@@ -71,7 +60,7 @@ def test_an_mlflow_server_that_never_answers_costs_one_line_and_no_epoch(
         rf"mlflow stopped logging \(TimeoutError: {uri} did not answer \d+ s ago; not asked again",
         capsys.readouterr().err,
     )
-    assert connections(hanging) == 0
+    assert connections(silent_server) == 0
 
 
 def test_an_mlflow_server_on_a_closed_port_is_one_line_naming_the_cause(

@@ -22,17 +22,6 @@ def store(tmp_path, monkeypatch):
     return f"file://{tmp_path / 'mlruns'}"
 
 
-@pytest.fixture
-def listening():
-    """A socket a client could reach (it accepts and never answers): counts who came."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    server.settimeout(0.5)
-    yield server
-    server.close()
-
-
 def came(server: socket.socket) -> bool:
     try:
         server.accept()[0].close()
@@ -67,13 +56,13 @@ HOSTILE = {  # a crafted or copied .dlrun/mlflow.json, and what must not happen
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_a_crafted_parent_record_never_makes_dlrun_contact_another_store(
-    tmp_path, store, listening, capsys, case
+    tmp_path, store, silent_server, capsys, case
 ):
-    record = HOSTILE[case](tmp_path, listening.getsockname()[1])
+    record = HOSTILE[case](tmp_path, silent_server.getsockname()[1])
     sweep, path = a_sweep(tmp_path, record)
     before = path.read_bytes()
     loggers.finish_sweep(sweep, failed=False, settings=settings(store))
-    assert not came(listening), "dlrun connected to the server the folder named"
+    assert not came(silent_server), "dlrun connected to the server the folder named"
     assert not (tmp_path / "made").exists(), "dlrun made the store the folder named"
     assert path.read_bytes() == before
     err = capsys.readouterr().err.strip().splitlines()
