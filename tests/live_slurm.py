@@ -93,6 +93,19 @@ def trained(folder: Path, job: int) -> int:
     return len(found[0].read_text().splitlines()) - 1 if found else 0
 
 
+def array_once_both_trained(driver: subprocess.Popen, folder: Path, epochs: int = 3) -> str:
+    """Wait (at most 2 minutes) until jobs 0 and 1 trained `epochs` epochs, then the id of
+    the sweep's newest SLURM array, as the driver submitted it (.submitit/<id>)."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        if trained(folder, 0) > epochs and trained(folder, 1) > epochs:
+            break
+        time.sleep(1)
+    return sorted(p.name for p in (folder / ".submitit").iterdir() if "_" not in p.name)[-1]
+
+
 def solo(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """The same sweep through Hydra's basic launcher on this machine: the reference."""
     command = [sys.executable, "-m", "dlrun", "train", "-m", *QUICK, *args]

@@ -13,12 +13,12 @@ every 30 s, so the time-limit test takes one or two of those cycles.
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 from live_slurm import (  # noqa: F401 (live_cluster: the module's autouse fixture)
     NO_EARLY_STOP,
     WATCHFUL,
+    array_once_both_trained,
     epochs,
     index,
     live_cluster,
@@ -84,12 +84,7 @@ def test_preemption_continues_a_job_and_scancel_ends_one_cancelled(tmp_path):
     driver = start(tmp_path, "trainer.epochs=150,2000", NO_EARLY_STOP,
                    "hydra.sweep.dir=sw", *WATCHFUL)  # fmt: skip
     folder = tmp_path / "sw"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and driver.poll() is None:
-        if trained(folder, 0) > 3 and trained(folder, 1) > 3:
-            break
-        time.sleep(1)
-    ident = sorted(p.name for p in (folder / ".submitit").iterdir() if "_" not in p.name)[-1]
+    ident = array_once_both_trained(driver, folder)
     subprocess.run(["scontrol", "requeue", f"{ident}_0"], check=True)
     subprocess.run(["scancel", f"{ident}_1"], check=True)
     stdout, stderr = driver.communicate(timeout=240)  # bounded: never a hang

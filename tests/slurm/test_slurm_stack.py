@@ -14,6 +14,7 @@ import pytest
 from live_slurm import (  # noqa: F401 (live_cluster: the module's autouse fixture)
     NO_EARLY_STOP,
     WATCHFUL,
+    array_once_both_trained,
     assert_same_rows,
     assert_same_run,
     epochs,
@@ -136,12 +137,7 @@ def test_an_interrupted_stacked_sweep_run_again_continues_from_last_pt(tmp_path)
             "hydra.sweep.dir=sw", *WATCHFUL)  # fmt: skip
     driver = start(tmp_path, *args)
     folder = tmp_path / "sw"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and driver.poll() is None:
-        if trained(folder, 0) > 3 and trained(folder, 1) > 3:
-            break
-        time.sleep(1)
-    ident = sorted(p.name for p in (folder / ".submitit").iterdir() if "_" not in p.name)[-1]
+    ident = array_once_both_trained(driver, folder)
     subprocess.run(["scancel", ident], check=True)
     stdout, stderr = driver.communicate(timeout=240)
     assert driver.returncode == 1, stderr
