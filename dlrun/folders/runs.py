@@ -80,7 +80,10 @@ def score_name(task: str) -> str:
 def metric_columns(task: str) -> list[str]:
     """metrics.csv's columns, in order."""
     s = score_name(task)
-    return ["epoch", "step", "train_loss", "val_loss", f"train_{s}", f"val_{s}", "lr", "time_s"]
+    return [
+        *("epoch", "step", "train_loss", "val_loss", f"train_{s}", f"val_{s}"),
+        *("lr", "time_s", "update_cos"),
+    ]
 
 
 def monitorable(task: str) -> list[str]:
@@ -252,6 +255,9 @@ class CsvLog:
     def __init__(self, path: Path, columns: list[str], append: bool = False):
         self.path, self.columns = Path(path), columns
         exists = append and self.path.is_file() and self.path.stat().st_size > 0
+        if exists:  # a resumed run keeps its file's columns (one written before a column was added)
+            first = safe.read_text(self.path, safe.TABLE_CAP).partition("\n")[0]
+            columns = [c for c in next(csv.reader([first]), []) if c] or columns
         self.file = safe.open_log(self.path, append=exists)
         self.writer = csv.DictWriter(self.file, fieldnames=columns, extrasaction="ignore")
         if not exists:

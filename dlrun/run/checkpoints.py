@@ -53,6 +53,7 @@ class State:
     status: str = "running"
     steps_to_target: int | None = None  # trainer.target_loss reached after this many updates
     checkpoint_epoch: int | None = None  # the epoch last.pt holds (not saved in it)
+    update: torch.Tensor | None = None  # the last epoch's change of the weights (update_cos)
 
 
 def checkpoint(parts: Parts, state: State, cfg) -> dict:
@@ -64,6 +65,7 @@ def checkpoint(parts: Parts, state: State, cfg) -> dict:
         "step": state.step,
         "wall_s": state.wall_s,
         "early_stopping": parts.stopper.state_dict(),
+        "update": state.update,
         "rng": {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -224,6 +226,7 @@ def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> No
     restore_generator(parts.generator, ckpt["rng"]["batches"], ckpt["epoch"])
     state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
     state.checkpoint_epoch = ckpt["epoch"]
+    state.update = ckpt.get("update")  # None in a checkpoint from before update_cos
     state.best_model = ckpt.get("best_model", {})
     best_file = runs.best_checkpoint(folder)
     if state.best_model and best_file.is_file():

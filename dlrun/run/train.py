@@ -20,7 +20,7 @@ from dlrun.folders import runs
 from dlrun.run import signals, speed
 from dlrun.run.checkpoints import Checkpointer, Parts, Snapshot, State
 from dlrun.run.progress import Progress
-from dlrun.toolbox.diagnostics import layer_rows, layer_table
+from dlrun.toolbox.diagnostics import Turning, layer_rows, layer_table
 
 LAYER_BATCH = 256  # training samples on which layers.csv measures activations
 
@@ -114,6 +114,7 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
     step_losses = torch.zeros(steps_per_epoch, device=device)
     predictions = torch.zeros_like(train.y) if classification else None
     best = Snapshot(state)
+    turning = Turning(model, state.update)  # update_cos: the path's turn from epoch to epoch
     saver = Checkpointer(run_dir, tcfg.checkpoint_every_s)
     start = time.perf_counter() - state.wall_s
     if finished(tcfg, state):  # resumed with no epochs (or steps) left
@@ -169,7 +170,9 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
                 if classification
                 else train_loss.sqrt()
             )
-            numbers = [torch.stack([train_loss, train_score, val_loss, val_score])]
+            turn = turning.step().to(train_loss.dtype)
+            state.update = turning.last
+            numbers = [torch.stack([train_loss, train_score, val_loss, val_score, turn])]
             if layers is not None:
                 names, table = layer_table(model, fixed_batch)
                 numbers.append(table.flatten())
@@ -177,13 +180,13 @@ def fit(cfg, data: Dataset, parts: Parts, state: State, metrics, layers, run_dir
             state.wall_s = time.perf_counter() - start
 
             # log
-            tl, ts, vl, vs = values[:4]
+            tl, ts, vl, vs, turn = values[:5]
             row = {"epoch": state.epoch, "step": state.step, "train_loss": tl, "val_loss": vl}
             row |= {f"train_{score}": ts, f"val_{score}": vs, "lr": lr}
-            row["time_s"] = round(state.wall_s, 4)
+            row |= {"time_s": round(state.wall_s, 4), "update_cos": turn}
             metrics.write(row)
             if layers is not None:
-                table_rows = [values[j : j + 3] for j in range(4, len(values), 3)]
+                table_rows = [values[j : j + 3] for j in range(5, len(values), 3)]
                 layers.write(layer_rows(names, table_rows, state.epoch))
 
             # termination conditions, and the best weights so far

@@ -29,7 +29,7 @@ from dlrun.run.train import LAYER_BATCH, evaluate, verdict
 from dlrun.sweeps.replica_steps import plan_steps
 from dlrun.sweeps.replicas import Replica, as_global_rng, compatible_key
 from dlrun.sweeps.stacked import StackedNet, clip_grad_norms, clip_limits, replica_losses
-from dlrun.toolbox.diagnostics import layer_rows, layer_table
+from dlrun.toolbox.diagnostics import Turning, layer_rows, layer_table
 
 # Called after each replica's epoch with (replica, metrics.csv row, layers.csv rows);
 # replica.state.status says whether it was the last. Epoch 0 (layers.csv only) has row None.
@@ -69,6 +69,8 @@ def fit_replicas(
 
     nets, streams = [r.parts.model for r in replicas], [r.dropout_generator for r in replicas]
     stack = StackedNet(nets, streams, exact_dropout)
+    for r in replicas:  # update_cos, as the solo loop measures it
+        r.turning = Turning(r.parts.model, r.state.update)
     x_train = torch.stack([r.data.train.x for r in replicas])
     y_train = torch.stack([r.data.train.y for r in replicas])
     clip = clip_limits([r.cfg.trainer.max_grad_norm for r in replicas], first.data.train.y.device)
@@ -97,17 +99,8 @@ def fit_replicas(
             for replica, result in zip(live, results):
                 if result is not None:
                     numbers, layers = result
-                    _guarded(
-                        replica,
-                        _end_epoch,
-                        replica,
-                        epoch,
-                        steps_per_epoch,
-                        numbers,
-                        wall_s,
-                        layers,
-                        on_epoch,
-                    )
+                    args = (epoch, steps_per_epoch, numbers, wall_s, layers, on_epoch)
+                    _guarded(replica, _end_epoch, replica, *args)
             # --- replicas that stopped leave the stack with their weights as they are
             going_on = [j for j, r in enumerate(live) if r.state.status == runs.RUNNING]
             if len(going_on) < len(live):
@@ -177,8 +170,8 @@ def _evaluate(
     y_epoch: torch.Tensor,
     epoch: int,
 ) -> list[tuple[tuple[float, ...], list[dict[str, Any]]] | None]:
-    """Per replica: (train loss, train score, val loss, val score, lr) and its layers.csv rows;
-    None for a replica that failed.
+    """Per replica: (train loss, train score, val loss, val score, lr, update_cos) and its
+    layers.csv rows; None for a replica that failed.
 
     Validation and layer statistics run through the solo code on each replica's
     own net; the schedules step here, after the epoch's rate is read (as in fit).
@@ -200,11 +193,11 @@ def _evaluate(
             results.append(None)
             continue
         lr, tensor, names = m
-        val_loss, val_score = values[at : at + 2]
-        table = values[at + 2 : at + len(tensor)]
+        val_loss, val_score, turn = values[at : at + 3]
+        table = values[at + 3 : at + len(tensor)]
         at += len(tensor)
         rows = layer_rows(names, [table[k : k + 3] for k in range(0, len(table), 3)], epoch)
-        results.append(((values[j], values[R + j], val_loss, val_score, lr), rows))
+        results.append(((values[j], values[R + j], val_loss, val_score, lr, turn), rows))
     return results
 
 
@@ -216,7 +209,9 @@ def _measure(replica: Replica) -> tuple[float, torch.Tensor, list[str]]:
     if parts.schedule is not None:
         parts.schedule.step()
     loss, score = evaluate(parts.model, data.val.x, data.val.y, data.task, tcfg.eval_batch_size)
-    numbers, names = [torch.stack([loss, score])], []
+    turn = replica.turning.step().to(loss.dtype)
+    replica.state.update = replica.turning.last
+    numbers, names = [torch.stack([loss, score, turn])], []
     if tcfg.layer_stats:
         names, table = layer_table(parts.model, data.train.x[:LAYER_BATCH])
         numbers.append(table.flatten())
@@ -227,13 +222,13 @@ def _end_epoch(
     replica: Replica,
     epoch: int,
     steps_per_epoch: int,
-    numbers: tuple[float, float, float, float, float],
+    numbers: tuple[float, float, float, float, float, float],
     wall_s: float,
     layers: list[dict[str, Any]],
     on_epoch: EpochHook | None,
 ) -> None:
     """The solo loop's end of an epoch for one replica: row, divergence, early stopping, best."""
-    tl, ts, vl, vs, lr = numbers
+    tl, ts, vl, vs, lr, turn = numbers
     state, tcfg, parts = replica.state, replica.cfg.trainer, replica.parts
     state.epoch, state.step, state.wall_s = epoch, state.step + steps_per_epoch, wall_s
     suffix = runs.score_name(replica.data.task)
@@ -246,6 +241,7 @@ def _end_epoch(
         "time_s": round(wall_s, 4),  # the stack's clock: the replicas share the machine
         f"train_{suffix}": ts,
         f"val_{suffix}": vs,
+        "update_cos": turn,
     }
     replica.metrics.append(row)
     replica.layers.extend(layers)

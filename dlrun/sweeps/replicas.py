@@ -136,6 +136,7 @@ class Replica:
     metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.csv rows
     layers: list[dict[str, Any]] = field(default_factory=list)  # layers.csv rows
     error: str | None = None  # why it failed: "<exception type>: <message>"
+    turning: Any = None  # update_cos's memory (dlrun.toolbox.diagnostics.Turning), while stacked
 
 
 def build_replica(cfg) -> Replica:

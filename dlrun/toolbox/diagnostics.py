@@ -1,4 +1,5 @@
-"""Per-layer diagnostics: gradient norms and activation statistics (layers.csv)."""
+"""Diagnostics: per-layer gradient norms and activation statistics (layers.csv), and how
+the weights' path turns from one epoch to the next (metrics.csv's update_cos)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,41 @@ def layer_rows(names: list[str], table: list[list[float]], epoch: int) -> list[d
         {"epoch": epoch, "layer": n, "grad_norm": g, "act_mean": m, "act_std": s}
         for n, (g, m, s) in zip(names, table)
     ]
+
+
+def flat_weights(model: nn.Module) -> torch.Tensor:
+    """Every parameter of the model as one flat vector: a copy, on the model's device."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def cosine(update: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
+    """The cosine between two updates of the weights, a device scalar (no host sync);
+    nan when there is no earlier update or either one is zero."""
+    nan = torch.full((), float("nan"), device=update.device, dtype=update.dtype)
+    if last is None:
+        return nan
+    lengths = update.norm() * last.norm()
+    return torch.where(lengths > 0, (update @ last) / torch.where(lengths > 0, lengths, 1), nan)
+
+
+class Turning:
+    """metrics.csv's update_cos: the cosine between the weights' change over this epoch and
+    over the one before.
+
+    -1: each epoch undoes the last (a zigzag across a ravine, the lecture's oscillation);
+    +1: the path keeps its direction. With full batches an epoch is one step, so it is the
+    cosine between successive updates. `last` is the previous epoch's update (a resumed
+    run's, from last.pt), None at a run's start: its first epoch has no cosine.
+    """
+
+    def __init__(self, model: nn.Module, last: torch.Tensor | None = None):
+        self.model, self.weights = model, flat_weights(model)
+        self.last = None if last is None else last.to(self.weights.device, self.weights.dtype)
+
+    def step(self) -> torch.Tensor:
+        """This epoch's cosine (a device scalar); this epoch's update becomes `last`."""
+        now = flat_weights(self.model)
+        update = now - self.weights
+        turn = cosine(update, self.last)
+        self.weights, self.last = now, update
+        return turn

@@ -164,6 +164,19 @@ def test_csv_log_appends_to_an_existing_file_and_truncate_drops_later_epochs(tmp
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
 
 
+def test_csv_log_appends_in_the_files_own_columns(tmp_path):
+    # a run written before a column was added (update_cos), resumed by today's dlrun:
+    # its rows stay as long as its header, so truncate_csv keeps every one of them
+    path = tmp_path / runs.METRICS
+    path.write_bytes(b"epoch,x\r\n1,0.5\r\n")  # as csv writes it
+    log = runs.CsvLog(path, ["epoch", "x", "new"], append=True)
+    log.write({"epoch": 2, "x": 0.25, "new": -1.0})
+    log.close()
+    assert path.read_text().splitlines() == ["epoch,x", "1,0.5", "2,0.25"]
+    runs.truncate_csv(path, last_epoch=2)
+    assert path.read_text().splitlines() == ["epoch,x", "1,0.5", "2,0.25"]
+
+
 def test_a_failed_write_keeps_the_old_file_and_removes_the_temporary_one(tmp_path):
     target = tmp_path / "summary.json"
     runs.write_json(target, {"status": "completed"})

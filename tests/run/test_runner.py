@@ -21,6 +21,7 @@ CLASSIFICATION_COLUMNS = [
     "val_acc",
     "lr",
     "time_s",
+    "update_cos",
 ]
 
 

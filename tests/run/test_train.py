@@ -94,3 +94,49 @@ def test_without_a_validation_split_every_training_row_trains(make_cfg, tmp_path
     assert all(np.isnan(float(r["val_loss"])) for r in rows)
     with pytest.raises(ConfigError, match="no validation split: set patience=null"):
         run(make_cfg("data.val_fraction=0"), tmp_path / "stopping")
+
+
+def heavy_ball_cosines(lam: np.ndarray, lr: float, mu: float, epochs: int) -> list[float]:
+    """Successive updates' cosines of heavy ball on 1/2 sum lam (w - w*)^2 from w = 0, with
+    w*^2 = 2 / (dim lam) (dlrun/data/quadratic.py), worked coordinate by coordinate."""
+    error, velocity = -np.sqrt(2.0 / (len(lam) * lam)), np.zeros_like(lam)
+    updates = []
+    for _ in range(epochs):
+        velocity = mu * velocity + lam * error
+        updates.append(-lr * velocity)
+        error = error + updates[-1]
+    return [
+        float(u @ v / np.linalg.norm(u) / np.linalg.norm(v)) for v, u in zip(updates, updates[1:])
+    ]
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_update_cos_is_the_cosine_between_successive_full_batch_steps(
+    make_cfg, tmp_path, optimizer
+):
+    # Least squares whose Hessian is diag(lam) (the bias stays at 0: the inputs are centred),
+    # one full-batch step per epoch: gradient descent zigzags across the steep directions
+    # (cosines near -1), heavy ball at the same step does not.
+    from dlrun.data.quadratic import eigenvalues
+
+    kappa, lr, epochs = 100, 0.99, 12
+    cfg = make_cfg(
+        "data=quadratic",
+        f"data.condition={kappa}",
+        "model=deep_linear",
+        "model.depth=0",
+        "init=zeros",
+        f"optimizer={optimizer}",
+        f"optimizer.lr={lr}",
+        f"trainer.epochs={epochs}",
+        "trainer.batch_size=100000",
+        "trainer.early_stopping.patience=null",
+    )
+    run(cfg, tmp_path)
+    rows = read_csv(tmp_path / "metrics.csv")
+    assert rows[0]["update_cos"] == "nan"  # the first step has none before it
+    measured = [float(r["update_cos"]) for r in rows[1:]]
+    mu = cfg.optimizer.momentum
+    expected = heavy_ball_cosines(eigenvalues(kappa, cfg.data.dim), lr, mu, epochs)
+    assert measured == pytest.approx(expected, abs=2e-4)
+    assert (max(measured) < -0.1) if mu == 0 else (min(measured) > 0.5)

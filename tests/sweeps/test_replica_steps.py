@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -57,7 +59,10 @@ def test_one_call_for_equal_settings_gives_each_replica_its_own_step_bit_for_bit
     for a, b in zip(together, apart):
         clock = {"time_s"}  # the only difference: how long each took
         assert [r.keys() - clock for r in a.metrics] == [r.keys() - clock for r in b.metrics]
-        assert all(x[k] == y[k] for x, y in zip(a.metrics, b.metrics) for k in x.keys() - clock)
+        for x, y in zip(a.metrics, b.metrics):  # nan: update_cos at the first epoch
+            assert all(
+                x[k] == y[k] or (math.isnan(x[k]) and math.isnan(y[k])) for k in x.keys() - clock
+            )
         for (name, x), y in zip(a.parts.model.named_parameters(), b.parts.model.parameters()):
             assert torch.equal(x, y), name
         for x, y in zip(a.parts.optimizer.state.values(), b.parts.optimizer.state.values()):
