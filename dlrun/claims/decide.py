@@ -141,6 +141,12 @@ def verdict(decision: stats.Decision, confirmed: bool, one_seed: bool) -> tuple[
     if one_seed:
         return INCONCLUSIVE, "; one seed has no spread and decides nothing: run more seeds"
     if decision.seeds is None:
+        if any(e.decidable and e.se == 0 for e, _, _ in decision.parts):
+            # a control that removes the effect: two settings that are now the same runs
+            return (
+                INCONCLUSIVE,
+                "; every seed gives exactly its bound: no number of seeds decides it",
+            )
         return INCONCLUSIVE, "; more seeds would decide it"
     if decision.seeds > stats.MAX_SEEDS:
         return INCONCLUSIVE, f"; over {stats.MAX_SEEDS} seeds per setting would be needed"

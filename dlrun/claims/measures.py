@@ -103,8 +103,8 @@ def per_run(study: Study, runs: pd.DataFrame, metric: str) -> pd.Series:
     layer = form.layer_measure(metric)
     if layer is not None:
         name, at = layer
-        if name == "jitter":
-            return jitter(study, runs, at)
+        if name in form.CURVE_MEASURES:
+            return curve(study, runs, at, name)
         if name == "unit_spread":
             return pd.Series({run: unit_spread(path, at) for run, path in runs["path"].items()})
         layers = study.runs.layers
@@ -119,12 +119,15 @@ def per_run(study: Study, runs: pd.DataFrame, metric: str) -> pd.Series:
     return column(runs, metric)
 
 
-def jitter(study: Study, runs: pd.DataFrame, column_name: str) -> pd.Series:
-    """Per run: the std of a metrics.csv column over its last epochs (form.JITTER_EPOCHS)."""
+def curve(study: Study, runs: pd.DataFrame, column_name: str, name: str) -> pd.Series:
+    """Per run, from a metrics.csv column: its std over the last epochs (jitter,
+    form.JITTER_EPOCHS) or its mean over every epoch (empty cells left out)."""
     metrics = study.runs.metrics
     if column_name not in metrics:
         raise Unmeasured(f"metrics.csv has no column {column_name}")
     curves = metrics[metrics["run"].isin(runs.index)].groupby("run")[column_name]
+    if name == "mean":
+        return curves.mean().reindex(runs.index)
     return curves.apply(lambda c: c.tail(form.JITTER_EPOCHS).std(ddof=1)).reindex(runs.index)
 
 

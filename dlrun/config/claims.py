@@ -89,6 +89,7 @@ LAYER_MEASURES = {
 # <measure>@<metrics.csv column>: what a run's curve did.
 CURVE_MEASURES = {
     "jitter": "the std of the column over the last 10 epochs: how much the curve still bounces",
+    "mean": "the mean of the column over the run's epochs (its empty cells left out)",
 }
 JITTER_EPOCHS = 10
 # Numbers of a setting as a whole, measured across its seeds (regression runs).

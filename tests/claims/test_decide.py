@@ -146,6 +146,22 @@ def test_one_gain_against_another_is_decided_by_seed(tmp_path):
     assert refuted.verdict == REFUTED
 
 
+def test_settings_that_give_the_same_runs_are_never_decided(tmp_path):
+    # a control that removes the effect makes two settings one: their difference is 0 on
+    # every seed, exactly the bound, and no number of seeds would move it
+    same = [0.50, 0.60, 0.55]
+    results = sweep(
+        tmp_path,
+        {"zeros": same, "xavier": same},
+        {"gap": claim(of={"init": "xavier"}, minus={"init": "zeros"}, above=0.0)},
+    )
+    assert results["gap"].verdict == INCONCLUSIVE
+    assert (
+        "every seed gives exactly its bound: no number of seeds decides it"
+        in results["gap"].measured
+    )
+
+
 def test_one_run_per_setting_confirms_nothing(tmp_path):
     results = sweep(
         tmp_path,
