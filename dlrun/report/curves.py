@@ -218,12 +218,15 @@ def plot_optimizers(study: Study) -> Figure:
     stretch its optimizer's line.
     """
     chosen = best_setting_per_optimizer(study)
+    turns = study.curves("update_cos")  # empty for runs made before the column
+    turns = turns[turns["setting"].isin([s for s, _ in chosen.values()]) & turns["mean"].notna()]
     fig, axes = new_figure(
         1,
-        1,
+        1 + (not turns.empty),
         "Optimizers: training loss"
         + seeds_note(study, [s for s, _ in chosen.values()])
-        + " against time",
+        + " against time"
+        + (", and the turn of successive updates" if not turns.empty else ""),
     )
     ax = axes[0][0]
     losses, metrics = study.curves("train_loss"), study.runs.metrics
@@ -260,5 +263,21 @@ def plot_optimizers(study: Study) -> Figure:
         ylabel=LOSS_UNITS[study.task].replace("loss", "training loss"),
         title="Training loss per optimizer (log scale)",
     )
+    if not turns.empty:
+        plot_turns(axes[0][1], turns, {s: palette[s] for s, _ in chosen.values()})
     outside_legend(fig, handles, labels, title="optimizer")
     return fig
+
+
+def plot_turns(ax, turns, colors: dict[str, str]) -> None:
+    """metrics.csv's update_cos per epoch, one line per setting: -1 is a zigzag."""
+    for setting, rows in turns.groupby("setting", sort=False):
+        std = rows["std"].fillna(0)
+        band(ax, rows["epoch"], rows["mean"], std, colors[setting], gid=f"update_cos:{setting}")
+    ax.axhline(0.0, color="0.6", linewidth=0.8)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set(
+        xlabel="epoch",
+        ylabel="cosine of successive updates (update_cos)",
+        title="Oscillation: -1, each epoch undoes the last",
+    )

@@ -23,6 +23,7 @@ LECTURE_CLAIMS = {
     "tanh_init",
     "optimizers",
     "optimizers_kappa",
+    "oscillation",
     "lr_decay",
     "regularization",
     "early_stopping",

@@ -101,6 +101,26 @@ def test_optimizer_sweep_draws_one_band_per_optimizer_with_n_seeds(optimizer_swe
     np.testing.assert_allclose(line.get_ydata(), per_epoch["train_loss"].mean().to_numpy())
 
 
+def test_beside_the_optimizers_losses_is_the_turn_of_their_updates(optimizer_sweep):
+    import pandas as pd
+
+    # update_cos as the loop writes it: nan at the first epoch, then one cosine per epoch
+    for i, path in enumerate(sorted(optimizer_sweep.glob("*/metrics.csv"))):
+        frame = pd.read_csv(path)
+        frame["update_cos"] = np.r_[np.nan, np.linspace(-0.9, 0.5, len(frame) - 1) + 0.01 * i]
+        frame.to_csv(path, index=False, na_rep="nan")
+    runs = load_runs([optimizer_sweep])
+    fig = plot_optimizers(make_study(runs))
+    loss_ax, turn_ax = fig.axes
+    assert loss_ax.get_yscale() == "log" and turn_ax.get_ylim() == (-1.05, 1.05)
+    (line,) = lines_with(turn_ax, "update_cos:optimizer=adam")
+    adam = runs.table.index[runs.table["optimizer.name"] == "adam"]
+    turns = runs.metrics[runs.metrics["run"].isin(adam)].groupby("epoch")["update_cos"].mean()
+    np.testing.assert_allclose(line.get_xdata(), turns.dropna().index.to_numpy())
+    np.testing.assert_allclose(line.get_ydata(), turns.dropna().to_numpy())
+    assert len(lines_with(turn_ax, "update_cos:")) == 3
+
+
 def test_gap_is_validation_minus_training(tmp_path):
     metrics = classification_metrics(10, train_end=0.1, val_end=0.5)
     write_run(tmp_path / "run", {}, metrics, summary_from(metrics, "completed"))
