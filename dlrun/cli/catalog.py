@@ -1,4 +1,5 @@
-"""`dlrun list [experiments|launchers]`: config groups and their choices, how a sweep runs, the experiments."""
+"""`dlrun list [experiments|launchers|<group>]`: config groups and their choices, how a sweep
+runs, the experiments."""
 
 from __future__ import annotations
 
@@ -31,12 +32,21 @@ WHAT = {"groups", "experiments", "launchers"}
 def main(args: list[str]) -> int:
     from rich.console import Console
 
+    from dlrun.config.choices import CHOICES
+
     console = Console()
     if args and args[0] not in WHAT:
+        group = args[0].removesuffix("s") if args[0].removesuffix("s") in CHOICES else None
+        if group is not None:  # `dlrun list optimizers`: that group's choices alone
+            console.print(groups([group]))
+            return 0
         from dlrun.config.keys import choice_suggestion
 
-        meant = choice_suggestion(args[0], sorted(WHAT))
-        raise UsageError(f"dlrun list {args[0]!r}{meant} (choose from: {', '.join(sorted(WHAT))})")
+        meant = choice_suggestion(args[0], sorted(WHAT | set(CHOICES)))
+        raise UsageError(
+            f"dlrun list {args[0]!r}{meant} (choose from: {', '.join(sorted(WHAT))}, "
+            f"or a group: {', '.join(CHOICES)})"
+        )
     shown = [args[0]] if args else ["groups", "launchers", "experiments"]
     for what in shown:
         console.print(
@@ -45,7 +55,7 @@ def main(args: list[str]) -> int:
     return 0
 
 
-def groups():
+def groups(only: list[str] | None = None):
     from rich.table import Table
 
     from dlrun.config.choices import CHOICES
@@ -54,6 +64,8 @@ def groups():
     for column in ("group", "choice", "what it is"):
         table.add_column(column)
     for group, choices in CHOICES.items():
+        if only is not None and group not in only:
+            continue
         for i, (choice, (description, _)) in enumerate(choices.items()):
             table.add_row(group if i == 0 else "", choice, description)
         table.add_section()

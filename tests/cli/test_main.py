@@ -217,6 +217,26 @@ def test_dlrun_list_shows_every_choice(capsys, monkeypatch):
             assert description and "\n" not in description
 
 
+@pytest.mark.parametrize("typed", ["optimizer", "optimizers"])
+def test_dlrun_list_of_a_group_shows_that_group_alone(capsys, monkeypatch, typed):
+    from dlrun.cli.main import main
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["list", typed]) == 0
+    out = capsys.readouterr().out
+    for choice, (description, _) in CHOICES["optimizer"].items():
+        assert description in out, choice
+    assert not any(description in out for description, _ in CHOICES["init"].values())
+
+
+def test_dlrun_list_of_a_misspelt_group_says_which_it_meant(capsys):
+    from dlrun.cli.main import main
+
+    assert main(["list", "optimzers"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "did you mean optimizer?" in err
+
+
 def test_dlrun_list_shows_every_launcher_and_sweeper_hydra_offers(capsys, monkeypatch):
     from dlrun.cli.catalog import LAUNCHERS, SWEEPERS
     from dlrun.cli.main import main
