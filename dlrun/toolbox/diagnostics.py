@@ -124,7 +124,7 @@ class Turning:
     def step(self) -> torch.Tensor:
         """This epoch's cosine (a device scalar); this epoch's update becomes `last`."""
         now = flat_weights(self.model)
-        update = now - self.weights
+        update = self.weights.sub_(now).neg_()  # now - weights, exactly, in the old copy's memory
         turn = cosine(update, self.last)
         self.weights, self.last = now, update
         return turn

@@ -18,7 +18,10 @@ from torch import nn
 
 from dlrun.errors import ModelError
 
-TRAINING_COPIES = 4  # weights, gradients and an optimizer's two moments (Adam's m and v)
+# weights, gradients, an optimizer's two moments (Adam's m and v), and update_cos's weights
+# at the last epoch's end, their change since the one before, and the weights now while it
+# measures the next change (dlrun.toolbox.diagnostics.Turning)
+TRAINING_COPIES = 7
 
 
 def available_bytes(device: torch.device) -> int:
@@ -51,5 +54,5 @@ def check_fits(build: Callable[[], nn.Module], what: str) -> None:
     if need > free:
         raise ModelError(
             f"{what}: {n:,} parameters need about {need / 2**30:.1f} GiB to train (weights, "
-            f"gradients, optimizer state), and {free / 2**30:.1f} GiB of memory is available"
+            f"gradients, optimizer state, update_cos), and {free / 2**30:.1f} GiB of memory is available"
         )
