@@ -16,7 +16,7 @@ were meant to show without knowing the experiment file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,32 @@ def run_claims(study: Study) -> dict[str, tuple[dict[str, Any], list[str]]]:
     return found
 
 
+def restated(study: Study) -> dict[str, list[str]]:
+    """{experiment: its claims that its file states differently now than the runs recorded}.
+
+    A report decides the claims as the runs recorded them; `dlrun check --on` as the
+    file states them now. Fields added to the form since count as their defaults.
+    """
+    defaults = asdict(form.ClaimConfig())
+    changed: dict[str, set[str]] = {}
+    for path in study.table["path"]:
+        try:
+            config = safe.read_yaml(Path(path) / run_folder.CONFIG, root=Path(path)) or {}
+        except (OSError, ConfigError):
+            continue
+        recorded = config.get("claims") if isinstance(config, dict) else None
+        now = experiment_claims(str(config.get("name"))) if isinstance(recorded, dict) else {}
+        if not recorded or not now:
+            continue
+        was = {k: {**defaults, **c} for k, c in recorded.items() if isinstance(c, dict)}
+        differ = {k for k in {*was, *now} if was.get(k) != now.get(k)}
+        if differ:
+            changed.setdefault(str(config["name"]), set()).update(differ)
+    return {name: sorted(claims) for name, claims in changed.items()}
+
+
 def experiment_claims(name: str) -> dict[str, dict[str, Any]]:
     """The claims experiments/<name>.yaml states, with the schema's defaults filled in."""
-    from dataclasses import asdict
-
     from dlrun.paths import experiments_dir
 
     path = experiments_dir() / f"{name}.yaml"

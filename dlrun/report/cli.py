@@ -148,7 +148,7 @@ def check_options(study, options: argparse.Namespace) -> None:
 
 
 def report(options: argparse.Namespace) -> int:
-    from dlrun.claims.decide import evaluate
+    from dlrun.claims.decide import evaluate, restated
     from dlrun.claims.render import claims_html, print_claims
     from dlrun.errors import WriteError
     from dlrun.folders.runs import atomic_write, atomic_write_text
@@ -188,6 +188,12 @@ def report(options: argparse.Namespace) -> int:
     sentences = findings(study, extra)
     claims = evaluate(study)
     cells = grid(claims)
+    for name, changed in restated(study).items():
+        sentences.append(
+            f"These runs carry {name}'s claims as its file stated them when they ran; it states "
+            f"{', '.join(changed)} differently now: dlrun check {name} --on "
+            f"{options.paths[0]} decides them as they are now."
+        )
 
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -283,6 +283,31 @@ def test_runs_made_before_their_experiment_stated_claims_get_its_claims(tmp_path
     assert results["xavier_learns"].verdict == UNMEASURED  # these runs have no init=constant
 
 
+def test_a_report_says_which_claims_the_experiment_file_states_differently_now(tmp_path, capsys):
+    from dlrun.claims.decide import experiment_claims, restated
+    from dlrun.cli.main import main
+
+    now = experiment_claims("init_symmetry")
+    then = {**now, "zeros_stay_at_chance": {**now["zeros_stay_at_chance"], "tol": 0.2}}
+    del then["xavier_learns"]  # a claim the file added since
+    then["retired"] = {**now["random_init_breaks_symmetry"], "says": "a claim since dropped"}
+    for claims, folder in ((now, "today"), (then, "before")):
+        for seed, acc in enumerate(ACCS["zeros"]):
+            metrics = classification_metrics(5)
+            write_run(
+                tmp_path / folder / f"zeros_{seed}",
+                {"init.name": "zeros", "seed": seed, "name": "init_symmetry", "claims": claims},
+                metrics,
+                summary_from(metrics, "completed", test_acc=acc),
+            )
+    assert restated(make_study(load_runs([tmp_path / "today"]))) == {}
+    changed = ["retired", "xavier_learns", "zeros_stay_at_chance"]
+    assert restated(make_study(load_runs([tmp_path / "before"]))) == {"init_symmetry": changed}
+    assert main(["report", str(tmp_path / "before")]) == 0
+    out = capsys.readouterr().out
+    assert f"it states {', '.join(changed)} differently now: dlrun check init_symmetry --on" in out
+
+
 def test_failed_and_diverged_seeds_are_counted_beside_the_verdict(tmp_path):
     runs = tmp_path / "sweep"
     sweep(tmp_path, ACCS, {"chance": claim(of={"init": "zeros"}, below=0.5)})
