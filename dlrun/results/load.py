@@ -84,7 +84,9 @@ def _natural_key(path: Path) -> list[Any]:
 def read_csv_strict(
     path: Path, text_columns: tuple[str, ...] = (), required: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    """A CSV whose every row is whole: a short row, or one ending in a comma, was cut off mid-write."""
+    """A CSV whose every row is whole: a short row, or a last line that ends in a comma and
+    no newline, was cut off mid-write (a row ending in a comma and a newline has an empty
+    last cell: a table saved by pandas writes nan so)."""
     try:
         text = safe.read_text(path, safe.TABLE_CAP, root=path.parent)
     except UnusableFile as e:
@@ -94,9 +96,10 @@ def read_csv_strict(
     lines = text.splitlines()
     if not lines:
         raise Incomplete(f"{path.name} is empty")
-    width = lines[0].count(",")
+    width, whole = lines[0].count(","), text.endswith("\n")
     for number, line in enumerate(lines[1:], start=2):
-        if line and (line.count(",") != width or line.endswith(",")):
+        cut = line.endswith(",") and number == len(lines) and not whole
+        if line and (line.count(",") != width or cut):
             raise Incomplete(f"{path.name} line {number} is truncated")
     try:
         frame = pd.read_csv(io.StringIO(text))

@@ -85,6 +85,19 @@ def test_report_folder_is_not_read_as_runs_on_a_second_report(sweep):
     assert len(find_run_dirs(sweep)) == 4
 
 
+def test_an_empty_last_cell_is_empty_and_a_line_cut_after_a_comma_is_cut(tmp_path):
+    from dlrun.results.load import Incomplete, read_csv_strict
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss,update_cos\n1,0.5,\n2,0.4,-0.5\n")  # pandas' nan
+    frame = read_csv_strict(path)
+    assert frame["update_cos"].isna().tolist() == [True, False]
+    assert frame["update_cos"].iloc[1] == -0.5
+    path.write_text("epoch,train_loss,update_cos\n1,0.5,0.1\n2,0.4,")  # died after the comma
+    with pytest.raises(Incomplete, match="line 3 is truncated"):
+        read_csv_strict(path)
+
+
 def test_incomplete_runs_are_skipped_with_a_warning(sweep, capsys):
     truncated = sweep / "4_optimizer=adam,seed=2"
     write_classification_run(truncated, {"optimizer.name": "adam", "seed": 2}, epochs=8)
