@@ -103,8 +103,11 @@ def cosine(update: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
     nan = torch.full((), float("nan"), device=update.device, dtype=update.dtype)
     if last is None:
         return nan
-    lengths = update.norm() * last.norm()
-    return torch.where(lengths > 0, (update @ last) / torch.where(lengths > 0, lengths, 1), nan)
+    a, b = update.norm(), last.norm()
+    both = (a > 0) & (b > 0)  # each length divides alone: their product may underflow
+    return torch.where(
+        both, (update @ last) / torch.where(both, a, 1) / torch.where(both, b, 1), nan
+    )
 
 
 class Turning:
