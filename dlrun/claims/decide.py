@@ -16,6 +16,7 @@ were meant to show without knowing the experiment file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -63,13 +64,7 @@ def run_claims(study: Study) -> dict[str, tuple[dict[str, Any], list[str]]]:
     claims of the experiment file their `name` names, as it is now.
     """
     found: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for run, path in study.table["path"].items():
-        try:
-            config = safe.read_yaml(Path(path) / run_folder.CONFIG, root=Path(path)) or {}
-        except (OSError, ConfigError):
-            continue  # the report has said why it skipped the folder
-        if not isinstance(config, dict):
-            continue
+    for run, config in run_configs(study):
         claims = config.get("claims") or experiment_claims(str(config.get("name")))
         if not isinstance(claims, dict):
             continue
@@ -89,21 +84,31 @@ def restated(study: Study) -> dict[str, list[str]]:
     file states them now. Fields added to the form since count as their defaults.
     """
     defaults = asdict(form.ClaimConfig())
+    stated: dict[str, dict[str, Any]] = {}  # each experiment file read once
     changed: dict[str, set[str]] = {}
-    for path in study.table["path"]:
+    for _, config in run_configs(study):
+        recorded, name = config.get("claims"), str(config.get("name"))
+        if not isinstance(recorded, dict) or not recorded:
+            continue
+        if name not in stated:
+            stated[name] = experiment_claims(name)
+        now = stated[name]
+        was = {k: {**defaults, **c} for k, c in recorded.items() if isinstance(c, dict)}
+        differ = {k for k in {*was, *now} if was.get(k) != now.get(k)} if now else set()
+        if differ:
+            changed.setdefault(name, set()).update(differ)
+    return {name: sorted(claims) for name, claims in changed.items()}
+
+
+def run_configs(study: Study) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(run id, its config.yaml as plain values) for each run whose config is a mapping."""
+    for run, path in study.table["path"].items():
         try:
             config = safe.read_yaml(Path(path) / run_folder.CONFIG, root=Path(path)) or {}
         except (OSError, ConfigError):
-            continue
-        recorded = config.get("claims") if isinstance(config, dict) else None
-        now = experiment_claims(str(config.get("name"))) if isinstance(recorded, dict) else {}
-        if not recorded or not now:
-            continue
-        was = {k: {**defaults, **c} for k, c in recorded.items() if isinstance(c, dict)}
-        differ = {k for k in {*was, *now} if was.get(k) != now.get(k)}
-        if differ:
-            changed.setdefault(str(config["name"]), set()).update(differ)
-    return {name: sorted(claims) for name, claims in changed.items()}
+            continue  # the report has said why it skipped the folder
+        if isinstance(config, dict):
+            yield run, config
 
 
 def experiment_claims(name: str) -> dict[str, dict[str, Any]]:

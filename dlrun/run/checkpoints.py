@@ -85,9 +85,9 @@ def save_checkpoints(run_dir: Path, ckpt: dict, state: State) -> None:
     best = {k: v for k, v in ckpt.items() if k != "best_model"}
     best |= {"model": state.best_model or ckpt["model"], "epoch_saved": ckpt["epoch"]}
     best["optimizer"] = state.best_optimizer or ckpt["optimizer"]
-    for name, payload in ((runs.LAST, ckpt), (runs.BEST, best)):
-        runs.atomic_write(folder / name, lambda tmp, payload=payload: _save(payload, tmp))
-    state.checkpoint_epoch = ckpt["epoch"]
+    runs.atomic_write(folder / runs.LAST, lambda tmp: _save(ckpt, tmp))
+    state.checkpoint_epoch = ckpt["epoch"]  # resumable from here, even if best.pt cannot follow
+    runs.atomic_write(folder / runs.BEST, lambda tmp: _save(best, tmp))
 
 
 def _save(payload: dict, path: Path) -> None:
@@ -226,7 +226,7 @@ def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> No
     restore_generator(parts.generator, ckpt["rng"]["batches"], ckpt["epoch"])
     state.epoch, state.step, state.wall_s = ckpt["epoch"], ckpt["step"], ckpt["wall_s"]
     state.checkpoint_epoch = ckpt["epoch"]
-    state.update = ckpt.get("update")  # None in a checkpoint from before update_cos
+    state.update = _update_of(ckpt.get("update"), parts.model)
     state.best_model = ckpt.get("best_model", {})
     best_file = runs.best_checkpoint(folder)
     if state.best_model and best_file.is_file():
@@ -241,6 +241,14 @@ def resume(folder: Path, parts: Parts, state: State, device: torch.device) -> No
     runs.truncate_csv(folder / runs.METRICS, state.epoch)
     # layers.csv's epoch-0 rows are written again when training restarts at epoch 0
     runs.truncate_csv(folder / runs.LAYERS, state.epoch if state.epoch else -1)
+
+
+def _update_of(saved: Any, model: torch.nn.Module) -> torch.Tensor | None:
+    """last.pt's last change of the weights if it fits the model: None in a checkpoint from
+    before update_cos, or one that was altered (its first epoch then has no cosine)."""
+    n = sum(p.numel() for p in model.parameters())
+    fits = isinstance(saved, torch.Tensor) and saved.is_floating_point()
+    return saved if fits and saved.shape == (n,) else None
 
 
 def restore_generator(generator: torch.Generator, saved: torch.Tensor, epoch: int) -> None:

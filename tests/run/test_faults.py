@@ -204,10 +204,14 @@ def test_a_campaign_of_kills_never_loses_a_saved_epoch(straight, tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 3 MB tmpfs (root only): a checkpoint of the default model does not fit."""
-    mount = tmp_path / "disk"
+    yield from mounted(tmp_path / "disk", "3m")
+
+
+def mounted(mount: Path, size: str):
+    """A tmpfs of `size` at `mount` while the test runs (root only, else the test is skipped)."""
     mount.mkdir()
     made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if made.returncode != 0:
         pytest.skip("mounting a tmpfs needs root")
@@ -249,15 +253,41 @@ def test_a_full_disk_fails_the_run_in_one_line_and_leaves_no_half_file(
 @pytest.fixture
 def filling_disk(tmp_path):
     """A 300 KB tmpfs (root only) that the logs of a long run fill."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(mount)], capture_output=True
+    yield from mounted(tmp_path / "disk", "300k")
+
+
+@pytest.fixture
+def half_disk(tmp_path):
+    """A 7 MB tmpfs (root only): the default model's last.pt (about 6 MB) fits, best.pt not."""
+    yield from mounted(tmp_path / "disk", "7m")
+
+
+def test_a_disk_with_room_for_last_pt_alone_leaves_the_run_resumable_from_it(
+    half_disk, tmp_path, monkeypatch, capsys
+):
+    import shutil
+
+    from dlrun.cli.main import main
+    from dlrun.run.resume import resume_run
+
+    monkeypatch.chdir(half_disk)
+    args = ["data=moons", "data.n_samples=400", "trainer.epochs=3", "device=cpu"]
+    assert main(["train", *args, "trainer.progress=false"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    (folder,) = (half_disk / "outputs" / "runs").glob("*/*")
+    assert (
+        line == f"dlrun: error: cannot write {folder}/checkpoints/best.pt: no space left on device"
     )
-    if made.returncode != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    summary = runs.read_summary(folder)
+    # the summary says what last.pt holds: before, it said null, nothing to resume from
+    assert (summary["status"], summary["checkpoint_epoch"]) == (runs.FAILED, 1)
+    saved = torch.load(folder / runs.CHECKPOINTS / runs.LAST, weights_only=True)
+    assert saved["epoch"] == 1 and not list(half_disk.rglob("*.tmp"))
+    moved = tmp_path / "moved"  # to a disk with room
+    shutil.copytree(folder, moved)
+    (moved / ".lock").unlink(missing_ok=True)
+    resumed = resume_run(moved, {})
+    assert (resumed["status"], resumed["epochs_run"]) == (runs.COMPLETED, 3)
 
 
 @pytest.mark.parametrize("logger", ["csv", "tensorboard"])

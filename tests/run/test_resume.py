@@ -46,6 +46,24 @@ def test_a_finished_run_resumed_with_more_epochs_equals_the_longer_run(make_cfg,
     assert set(record) == {"at", "host", "from_epoch", "overrides"}
 
 
+@pytest.mark.parametrize("altered", [None, "text", [1.0, 2.0]])
+def test_a_last_pt_whose_update_does_not_fit_resumes_without_that_cosine(
+    make_cfg, tmp_path, altered
+):
+    import torch
+
+    longer = run(make_cfg(*EXACT, "trainer.epochs=4"), tmp_path / "four")
+    run(make_cfg(*EXACT, "trainer.epochs=2"), tmp_path / "two")
+    last = tmp_path / "two" / runs.CHECKPOINTS / runs.LAST
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["update"] = torch.tensor(altered) if isinstance(altered, list) else altered
+    torch.save(ckpt, last)
+    assert results(resume_run(tmp_path / "two", {"trainer.epochs": 4})) == results(longer)
+    mine, theirs = rows(tmp_path / "two"), rows(tmp_path / "four")
+    assert mine[2]["update_cos"] == "nan" != theirs[2]["update_cos"]  # no earlier change known
+    assert mine[:2] + mine[3:] == theirs[:2] + theirs[3:]  # and everything else as before
+
+
 def test_a_run_moved_to_another_machine_resumes_where_it_is(make_cfg, tmp_path):
     straight = run(make_cfg(*EXACT, "trainer.epochs=4"), tmp_path / "straight")
     run(make_cfg(*EXACT, "trainer.epochs=2"), tmp_path / "here")

@@ -102,6 +102,21 @@ def fail_at(replica, call: int, error: BaseException) -> None:
     replica.parts.optimizer.step = failing
 
 
+def signal_at(replica, call: int, signum: int) -> None:
+    """Send this process `signum` at this replica's `call`-th optimizer step (mid epoch)."""
+    import os
+
+    step, count = replica.parts.optimizer.step, [0]
+
+    def signalling(*args, **kwargs):
+        count[0] += 1
+        if count[0] == call:
+            os.kill(os.getpid(), signum)
+        return step(*args, **kwargs)
+
+    replica.parts.optimizer.step = signalling
+
+
 def steps_per_epoch(replica) -> int:
     return math.ceil(len(replica.data.train) / replica.cfg.trainer.batch_size)
 
@@ -134,21 +149,12 @@ def test_ctrl_c_leaves_every_replica_interrupted_at_its_last_epoch_and_resumable
 
 def test_sigterm_ends_the_stack_after_the_epoch_it_arrived_in(cfgs, solo, tmp_path):
     """A scheduler's SIGTERM mid epoch 2: every replica logs epoch 2 whole, then stops (143)."""
-    import os
     import signal
 
     from dlrun.errors import Interrupted
 
     replicas = [build_replica(cfg) for cfg in cfgs[:2]]
-    step, count = replicas[1].parts.optimizer.step, [0]
-
-    def term_once(*args, **kwargs):
-        count[0] += 1
-        if count[0] == steps_per_epoch(replicas[1]) + 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return step(*args, **kwargs)
-
-    replicas[1].parts.optimizer.step = term_once
+    signal_at(replicas[1], steps_per_epoch(replicas[1]) + 3, signal.SIGTERM)
     dirs = [tmp_path / "0", tmp_path / "1"]
     with pytest.raises(Interrupted) as stopped:
         train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: None, EXACT)
@@ -166,22 +172,13 @@ def test_a_stack_stopped_by_a_signal_resumes_as_one_stack_and_ends_as_its_solo_r
 ):
     """SLURM's warning mid epoch 2 (a requeued task): both replicas stop after epoch 2, then
     resume together from their own last.pt, and end exactly as the runs never interrupted."""
-    import os
     import signal
 
     from dlrun.errors import Interrupted
     from dlrun.sweeps.replicas import resume_replica
 
     replicas = [build_replica(cfg) for cfg in cfgs[:2]]
-    step, count = replicas[1].parts.optimizer.step, [0]
-
-    def warn_once(*args, **kwargs):
-        count[0] += 1
-        if count[0] == steps_per_epoch(replicas[1]) + 3:
-            os.kill(os.getpid(), signal.SIGUSR2)
-        return step(*args, **kwargs)
-
-    replicas[1].parts.optimizer.step = warn_once
+    signal_at(replicas[1], steps_per_epoch(replicas[1]) + 3, signal.SIGUSR2)
     dirs = [tmp_path / "0", tmp_path / "1"]
     with pytest.raises(Interrupted):
         train_stack(replicas, dirs, ["job 0", "job 1"], lambda i, s: None, EXACT)
